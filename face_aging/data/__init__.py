@@ -1,0 +1,1 @@
+"""Data: the release's list-file layout (``lists``), the tf.data input pipeline (``pipeline``)."""
