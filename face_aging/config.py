@@ -1,0 +1,57 @@
+"""Training options as one plain object: ``flags.py`` builds it, tests build it directly."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every option of a ``train_ipcgan.py`` run. Release flags keep their names (spec §5)."""
+
+    # Data (spec §4): list layout and the images' root.
+    list_dir: str = "data/prepared"
+    root_folder: Optional[str] = None          # default: list_dir
+    source_file: Optional[str] = None          # default: list_dir/train.txt
+    # Release hyper-parameters (spec §5) with the paper's recipe as defaults.
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    image_size: int = 128
+    age_groups: int = 5
+    max_steps: int = 200000
+    gan_loss_weight: float = 75.0
+    fea_loss_weight: float = 0.5e-4
+    age_loss_weight: float = 30.0
+    fea_layer_name: str = "conv5"
+    # Pretrained AlexNet (trunk + identity head) and age head: release TF1 files or TF2 checkpoints.
+    alexnet_pretrained_model: Optional[str] = "pre_trained/alexnet.model-292000"
+    age_pretrained_model: Optional[str] = "pre_trained/age_classifier.model-300000"
+    allow_random_alexnet: bool = False
+    # Outputs.
+    checkpoint_dir: str = "checkpoints/0_conv5_lsgan_transfer_g75_0.5f-4_a30"
+    source_checkpoint_dir: Optional[str] = None  # start G/D from here (transfer), if no checkpoint yet
+    model_index: Optional[int] = None            # with source_checkpoint_dir: which step to take
+    sample_dir: str = "samples/0_conv5_lsgan_transfer_g75_0.5f-4_a30"
+    tensorboard_dir: Optional[str] = None        # TensorBoard; default checkpoint_dir/logs
+    save_interval: int = 10000
+    sample_interval: int = 5000
+    log_interval: int = 100
+    max_to_keep: Optional[int] = 5
+    # Reproducibility and speed.
+    seed: int = 0
+    deterministic: bool = False
+    jit_compile: bool = False
+    mixed_precision: bool = False
+    step_structure: str = "reuse"
+    # Options beyond the release (defaults = the release).
+    bn_epsilon: float = 1e-3
+    d_output_channels: int = 512
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with the derived defaults filled in."""
+        import os
+        c = dataclasses.replace(self)
+        c.root_folder = c.root_folder or c.list_dir
+        c.source_file = c.source_file or os.path.join(c.list_dir, "train.txt")
+        c.tensorboard_dir = c.tensorboard_dir or os.path.join(c.checkpoint_dir, "logs")
+        return c

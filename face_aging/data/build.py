@@ -1,0 +1,526 @@
+"""Turns dataset ``Record``s into the release's layout (spec §4): crops, lists, summary.
+
+Output folder (``root_folder`` and ``list_dir`` of the trainer are both this folder)::
+
+    images/<dataset path>.jpg           crops, image_size x image_size, RGB JPEG
+    train.txt, test.txt                 "images/... group"
+    train_age_group_k.txt, test_...     one file per group k (empty groups: empty file)
+    train_label_pair.txt                "t f" pairs, t != f, t a group with training images
+    train_identity.txt, test_...        "images/... identity" (datasets with identities)
+    identity_names.txt                  "identity name" when identities are names
+    train_age.txt, test_age.txt         "images/... age" (whole years; datasets with ages)
+    summary.json, summary.png           what was read, kept, dropped and why; group counts
+    dropped.tsv                         every dropped item: item, reason, detail
+    prepare_config.json                 the crop settings the images were made with
+
+Guarantees: an image is written to ``.<name>.partial`` and renamed, so a crop that
+exists is complete; lists are written atomically and only after every image is done,
+so an interrupted run never leaves a list naming a missing image; a re-run skips the
+crops that exist (``overwrite`` redoes them) and refuses an output folder made with
+other crop settings.
+
+Image decoding (Pillow) and what is kept: zero-byte, truncated and undecodable files
+are dropped and reported. Grayscale images are converted to RGB and kept; images with
+an alpha channel are composited over black and kept (fully opaque alpha is simply
+removed); CMYK/palette images are converted. Each conversion is counted in the summary.
+EXIF orientation is ignored when the dataset gives a face box (boxes refer to the stored
+pixels) and applied otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from face_aging import faces
+from face_aging.data import lists
+from face_aging.data.ages import age_group, group_names
+from face_aging.data.sources import Drop, Record, SourceResult
+
+IMAGES_DIR = "images"
+SUMMARY_JSON = "summary.json"
+SUMMARY_PNG = "summary.png"
+DROPPED_TSV = "dropped.tsv"
+CONFIG_JSON = "prepare_config.json"
+IDENTITY_NAMES = "identity_names.txt"
+EXAMPLES_PER_REASON = 5
+CROP_MODES = ("auto", "metadata", "detect", "whole")
+
+
+class PrepareError(Exception):
+    """A problem that stops the whole run (the message is one line naming the cause)."""
+
+
+class ImageProblem(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class CropSettings:
+    """What decides the pixels of a crop (recorded in ``prepare_config.json``)."""
+    crop: str = "auto"            # auto | metadata | detect | whole
+    margin: float = faces.DEFAULT_MARGIN
+    image_size: int = faces.DEFAULT_CROP_SIZE
+    align: bool = True
+    jpeg_quality: int = 95
+    min_box_inside: float = 0.5   # metadata boxes mostly outside the image are dropped
+
+    def as_dict(self) -> dict:
+        return dict(crop=self.crop, margin=self.margin, image_size=self.image_size,
+                    align=self.align, jpeg_quality=self.jpeg_quality,
+                    min_box_inside=self.min_box_inside)
+
+
+# ---------------------------------------------------------------- image I/O
+
+def load_rgb(path: str, apply_exif: bool = True) -> Tuple[np.ndarray, List[str]]:
+    """Decodes an image file to RGB uint8 ``[H, W, 3]``; returns it and the conversions made.
+
+    Raises:
+      ImageProblem: ``missing_file``, ``empty_file``, ``truncated_image``, ``unreadable_image``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        raise ImageProblem("missing_file", "file not found")
+    if size == 0:
+        raise ImageProblem("empty_file", "zero-byte file")
+    notes = []
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if apply_exif:
+                im = ImageOps.exif_transpose(im)
+            mode = im.mode
+            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+                rgba = np.asarray(im.convert("RGBA"))
+                alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+                if np.all(rgba[..., 3] == 255):
+                    notes.append("alpha_removed")
+                    array = np.ascontiguousarray(rgba[..., :3])
+                else:
+                    notes.append("alpha_composited")
+                    array = np.round(rgba[..., :3].astype(np.float32) * alpha).astype(np.uint8)
+            elif mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
+                notes.append("grayscale_converted")
+                if mode.startswith("I") or mode == "F":
+                    grey = np.asarray(im, dtype=np.float64)
+                    peak = 65535.0 if grey.max() > 255 else 255.0
+                    grey = np.clip(grey / peak * 255.0, 0, 255).astype(np.uint8)
+                else:
+                    grey = np.asarray(im.convert("L"))
+                array = np.repeat(grey[..., None], 3, axis=2)
+            elif mode == "RGB":
+                array = np.asarray(im)
+            else:
+                notes.append(f"{mode.lower()}_converted")
+                array = np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError:
+        raise ImageProblem("unreadable_image", "not an image format Pillow recognises")
+    except (OSError, SyntaxError, ValueError) as e:
+        text = str(e)
+        if "truncated" in text.lower() or "premature" in text.lower():
+            raise ImageProblem("truncated_image", text)
+        raise ImageProblem("unreadable_image", f"{type(e).__name__}: {text}")
+    except Image.DecompressionBombError as e:
+        raise ImageProblem("unreadable_image", str(e))
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 2 or array.shape[1] < 2:
+        raise ImageProblem("unreadable_image", f"unexpected decoded shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.uint8), notes
+
+
+def write_jpeg_atomic(path: str, image_rgb: np.ndarray, quality: int) -> None:
+    """Writes RGB uint8 as JPEG via ``.<name>.partial`` and a rename."""
+    import cv2
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]),
+                            [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        raise ImageProblem("write_failed", "JPEG encoding failed")
+    directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{name}.partial")
+    with open(tmp, "wb") as f:
+        f.write(data.tobytes())
+    os.replace(tmp, path)
+
+
+def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropSettings) -> np.ndarray:
+    """The crop of one decoded image under ``settings`` (``crop`` already resolved)."""
+    h, w = image.shape[:2]
+    mode = settings.crop
+    if mode == "metadata":
+        if box is None:
+            mode = "whole"
+        else:
+            inside = faces.box_inside_fraction(box, h, w)
+            if inside < settings.min_box_inside:
+                raise ImageProblem("face_box_outside_image",
+                                   f"only {inside:.0%} of box {tuple(round(v) for v in box)} "
+                                   f"lies in the {w}x{h} image")
+    if mode == "detect":
+        try:
+            box = faces.largest_face(faces.detect_faces(image))
+        except faces.FaceDetectionUnavailable as e:
+            raise ImageProblem("detector_unavailable", str(e))
+        if box is None:
+            raise ImageProblem("no_face_detected", "Haar cascade found no frontal face")
+    if mode == "whole":
+        return faces.crop_with_margin(image, faces.centre_square(h, w), 0.0, settings.image_size)
+    angle = 0.0
+    if settings.align:
+        eyes = faces.find_eyes(image, box) if faces.detector_status()[0] else None
+        if eyes is not None:
+            angle = faces.eye_roll_angle(*eyes)
+    return faces.crop_with_margin(image, box, settings.margin, settings.image_size, angle)
+
+
+def process_one(task) -> Tuple[int, str, str, List[str]]:
+    """Worker: ``(index, source, output, box, settings, overwrite)`` ->
+    ``(index, status, detail, notes)``; status is ``written``, ``existing`` or a drop reason."""
+    index, source, output, box, settings, overwrite = task
+    if not overwrite and os.path.exists(output):
+        return index, "existing", "", []
+    try:
+        image, notes = load_rgb(source, apply_exif=box is None or settings.crop != "metadata")
+        crop = make_crop(image, box, settings)
+        write_jpeg_atomic(output, crop, settings.jpeg_quality)
+    except ImageProblem as e:
+        return index, e.reason, e.detail, []
+    except Exception as e:  # one bad image must never stop the run
+        return index, "unreadable_image", f"{type(e).__name__}: {e}", []
+    return index, "written", "", notes
+
+
+def _worker_init():
+    import cv2
+    cv2.setNumThreads(1)
+
+
+# ---------------------------------------------------------------- names, split, pairs
+
+_SAFE = re.compile(r"[^A-Za-z0-9._/-]")
+
+
+def output_name(name: str) -> str:
+    """Output path (relative to the root) of a dataset-relative image name: ``images/<name>.jpg``.
+
+    Characters other than letters, digits, ``. _ - /`` become ``_``; when that changed the
+    name, 8 hex digits of its hash are appended so two names cannot collide.
+    """
+    name = name.replace(os.sep, "/").lstrip("/")
+    stem, ext = os.path.splitext(name)
+    if ext.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        stem = name
+    safe = _SAFE.sub("_", stem)
+    safe = "/".join(part if part not in ("", ".", "..") else "_" for part in safe.split("/"))
+    if safe != stem:
+        safe += "_" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return f"{IMAGES_DIR}/{safe}.jpg"
+
+
+def hash_unit(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by ``(seed, key)``: the seeded hash behind splits and subsets."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+
+
+def split_key(record: Record) -> str:
+    """What the split hashes: the identity where there is one (a person never straddles
+    the splits), else the image name."""
+    return f"id:{record.identity}" if record.identity is not None else f"file:{record.name}"
+
+
+def assign_split(record: Record, test_fraction: float, seed: int) -> str:
+    return "test" if hash_unit(split_key(record), seed) < test_fraction else "train"
+
+
+def make_label_pairs(train_groups: Sequence[int], num_groups: int, count: int,
+                     seed: int) -> List[Tuple[int, int]]:
+    """``count`` pairs ``(t, f)``: t uniform over ``train_groups`` (groups with training
+    images), f uniform over the other groups of ``range(num_groups)``; seeded."""
+    train_groups = sorted(set(train_groups))
+    if not train_groups:
+        raise PrepareError("no training images were kept: cannot make label pairs")
+    if num_groups < 2:
+        raise PrepareError("need at least 2 age groups for label pairs")
+    rng = np.random.default_rng(seed)
+    t = rng.choice(np.asarray(train_groups), size=count)
+    offset = rng.integers(1, num_groups, size=count)  # f = t + offset (mod G), never t
+    f = (t + offset) % num_groups
+    return list(zip(t.tolist(), f.tolist()))
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """One progress line: count, images/s, ETA. Rewritten in place on a terminal,
+    printed every ``interval`` seconds otherwise."""
+
+    def __init__(self, total: int, stream=None, label: str = "prepare"):
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval = 0.5 if self.tty else 10.0
+        self.label = label
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.done = 0
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate > 0 else float("nan")
+        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if np.isfinite(left) else "--:--:--"
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        return (f"{self.label}: {self.done}/{self.total} images ({pct:.0f}%) "
+                f"{rate:.1f} images/s ETA {eta}")
+
+    def update(self, done: int, force: bool = False) -> None:
+        self.done = done
+        now = time.monotonic()
+        if force or now - self.last >= self.interval:
+            self.last = now
+            end = "" if self.tty else "\n"
+            self.stream.write(("\r" if self.tty else "") + self.line() + end)
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.update(self.done, force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------- the run
+
+def _check_config(out_dir: str, settings: CropSettings, overwrite: bool) -> None:
+    path = os.path.join(out_dir, CONFIG_JSON)
+    wanted = settings.as_dict()
+    if os.path.isfile(path) and not overwrite:
+        try:
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if old != wanted:
+            diff = ", ".join(f"{k}={old.get(k) if isinstance(old, dict) else '?'}->{v}"
+                             for k, v in wanted.items()
+                             if not isinstance(old, dict) or old.get(k) != v)
+            raise PrepareError(f"{out_dir}: already holds crops made with other settings ({diff}); "
+                               "use another --output_dir or pass --overwrite")
+    lists.write_lines_atomic(path, [json.dumps(wanted, sort_keys=True)])
+
+
+def _examples(drops: Sequence[Drop]) -> dict:
+    by_reason = defaultdict(list)
+    for d in drops:
+        by_reason[d.reason].append(d)
+    return {reason: {"count": len(items),
+                     "examples": [{"item": d.item, "detail": d.detail}
+                                  for d in items[:EXAMPLES_PER_REASON]]}
+            for reason, items in sorted(by_reason.items())}
+
+
+def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(20, 30, 40, 50),
+            settings: Optional[CropSettings] = None, test_fraction: float = 0.1, split_seed: int = 0,
+            label_pairs: int = 200000, label_pair_seed: int = 0, num_workers: int = 1,
+            limit: Optional[int] = None, overwrite: bool = False, progress_stream=None,
+            histogram: bool = True) -> dict:
+    """Writes crops, lists and the summary for ``source`` into ``out_dir``; returns the summary.
+
+    Args:
+      source: what a reader of ``face_aging.data.sources`` returned.
+      age_bins: bin edges (see ``face_aging.data.ages``); ``len(age_bins) + 1`` groups.
+      settings: crop settings; ``crop='auto'`` means the record's box if it has one, else
+        the whole image (centre square).
+      test_fraction: share of identities (or images, where there are none) put in test.
+      limit: keep only this many records, chosen by the seeded hash (deterministic).
+      num_workers: processes decoding and cropping (1 = in this process).
+    """
+    start = time.monotonic()
+    settings = settings or CropSettings()
+    num_groups = len(age_bins) + 1
+    if settings.crop not in CROP_MODES:
+        raise PrepareError(f"crop must be one of {', '.join(CROP_MODES)}, got {settings.crop!r}")
+    if settings.crop == "detect" or (settings.align and settings.crop == "metadata"):
+        ok, reason = faces.detector_status()
+        if not ok and settings.crop == "detect":
+            raise PrepareError(f"--crop=detect: {reason}")
+    drops: List[Drop] = list(source.drops)
+    records: List[Record] = []
+    for r in source.records:
+        group = r.group if r.group is not None else (age_group(r.age, age_bins) if r.age is not None else None)
+        if group is None:
+            drops.append(Drop(r.name, "malformed_record", "no age and no group"))
+        elif group >= num_groups:
+            drops.append(Drop(r.name, "group_out_of_range", f"group {group} >= {num_groups} groups"))
+        else:
+            r.group = group
+            records.append(r)
+    if limit is not None and limit < len(records):
+        chosen = sorted(records, key=lambda r: hash_unit("limit:" + r.name, split_seed))[:limit]
+        names = {r.name for r in chosen}
+        records = [r for r in records if r.name in names]
+
+    os.makedirs(out_dir, exist_ok=True)
+    _check_config(out_dir, settings, overwrite)
+    outputs: Dict[str, int] = {}
+    tasks = []
+    for i, r in enumerate(records):
+        rel = output_name(r.name)
+        if rel in outputs:  # two dataset names mapping to one output: keep them apart
+            rel = rel[:-4] + "_" + hashlib.sha1(r.source.encode("utf-8")).hexdigest()[:8] + ".jpg"
+        outputs[rel] = i
+        record_settings = settings
+        if settings.crop == "auto":
+            record_settings = CropSettings(**{**settings.as_dict(),
+                                              "crop": "metadata" if r.box is not None else "whole"})
+        tasks.append((i, r.source, os.path.join(out_dir, rel), r.box, record_settings, overwrite))
+    rel_of = {i: rel for rel, i in outputs.items()}
+
+    status: Dict[int, str] = {}
+    notes: List[Drop] = list(source.notes)
+    progress = Progress(len(tasks), progress_stream)
+    results_iter = None
+    pool = None
+    try:
+        if num_workers > 1 and len(tasks) > 1:
+            ctx = multiprocessing.get_context("spawn")
+            pool = ctx.Pool(num_workers, initializer=_worker_init)
+            chunk = max(1, min(64, len(tasks) // (num_workers * 8) or 1))
+            results_iter = pool.imap_unordered(process_one, tasks, chunksize=chunk)
+        else:
+            results_iter = map(process_one, tasks)
+        for done, (i, state, detail, image_notes) in enumerate(results_iter, 1):
+            status[i] = state
+            r = records[i]
+            if state not in ("written", "existing"):
+                drops.append(Drop(r.name, state, detail))
+            for n in image_notes:
+                notes.append(Drop(r.name, n, ""))
+            progress.update(done)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    progress.close()
+
+    # Lists: only images that exist now, written last and atomically.
+    kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
+    splits = {"train": [], "test": []}
+    for i in kept:
+        splits[assign_split(records[i], test_fraction, split_seed)].append(i)
+    has_identity = any(records[i].identity is not None for i in kept)
+    identity_ids: Dict[str, int] = {}
+    if has_identity:
+        raw = sorted({records[i].identity for i in kept if records[i].identity is not None})
+        if all(x.isdigit() for x in raw):
+            identity_ids = {x: int(x) for x in raw}
+        else:
+            identity_ids = {x: k for k, x in enumerate(raw)}
+            lists.write_lines_atomic(os.path.join(out_dir, IDENTITY_NAMES),
+                                     (f"{k} {x}" for x, k in sorted(identity_ids.items(), key=lambda p: p[1])))
+    has_age = any(records[i].age is not None for i in kept)
+    counts = {}
+    for split, idx in splits.items():
+        idx = sorted(idx, key=lambda i: rel_of[i])
+        entries = [(rel_of[i], records[i].group) for i in idx]
+        for g in range(num_groups):
+            lists.write_image_list(os.path.join(out_dir, lists.age_group_list(split, g)),
+                                   [e for e in entries if e[1] == g])
+        if has_identity:
+            lists.write_image_list(os.path.join(out_dir, f"{split}_identity.txt"),
+                                   [(rel_of[i], identity_ids[records[i].identity]) for i in idx
+                                    if records[i].identity is not None])
+        if has_age:
+            lists.write_image_list(os.path.join(out_dir, f"{split}_age.txt"),
+                                   [(rel_of[i], int(round(records[i].age))) for i in idx
+                                    if records[i].age is not None])
+        lists.write_image_list(os.path.join(out_dir, lists.TRAIN_LIST if split == "train"
+                                            else lists.TEST_LIST), entries)
+        counts[split] = [sum(1 for e in entries if e[1] == g) for g in range(num_groups)]
+    train_groups = [g for g in range(num_groups) if counts["train"][g] > 0]
+    pairs = make_label_pairs(train_groups, num_groups, label_pairs, label_pair_seed)
+    lists.write_label_pairs(os.path.join(out_dir, lists.LABEL_PAIR_LIST), pairs)
+
+    elapsed = time.monotonic() - start
+    state_counts = Counter(status.values())
+    summary = {
+        "dataset": dataset,
+        "output_dir": os.path.abspath(out_dir),
+        "records_read": source.records_read,
+        "records_selected": len(records),
+        "kept": len(kept),
+        "dropped_total": len(drops),
+        "dropped": _examples(drops),
+        "notes": _examples(notes),
+        "images_written": state_counts.get("written", 0),
+        "images_existing": state_counts.get("existing", 0),
+        "age_bins": list(age_bins),
+        "group_names": group_names(age_bins),
+        "groups": counts,
+        "identities": {s: len({records[i].identity for i in idx if records[i].identity is not None})
+                       for s, idx in splits.items()},
+        "label_pairs": len(pairs),
+        "label_pair_groups": train_groups,
+        "settings": settings.as_dict(),
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "seconds": round(elapsed, 2),
+        "images_per_second": round(len(tasks) / elapsed, 1) if elapsed > 0 else None,
+    }
+    empty = [g for g in range(num_groups) if counts["train"][g] == 0]
+    if empty:
+        summary["warnings"] = [f"no training images in group(s) {empty}"]
+    lists.write_lines_atomic(os.path.join(out_dir, DROPPED_TSV),
+                             ["item\treason\tdetail"] +
+                             [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
+    lists.write_lines_atomic(os.path.join(out_dir, SUMMARY_JSON), [json.dumps(summary, indent=2)])
+    if histogram:
+        write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
+                        [records[i].age for i in kept if records[i].age is not None])
+    return summary
+
+
+def write_histogram(path: str, summary: dict, ages: Sequence[float]) -> None:
+    """PNG: images per group and split (left) and the age histogram of kept images (right)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = summary["group_names"]
+    x = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2 if len(ages) else 1, figsize=(11 if len(ages) else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    ax.bar(x - 0.2, summary["groups"]["train"], 0.4, label="train")
+    ax.bar(x + 0.2, summary["groups"]["test"], 0.4, label="test")
+    ax.set_xticks(x, [f"{k}\n{n}" for k, n in enumerate(names)])
+    ax.set_xlabel("age group")
+    ax.set_ylabel("images")
+    ax.set_title(f"{summary['dataset']}: {summary['kept']} kept of {summary['records_read']} read")
+    ax.legend()
+    if len(ages):
+        ax2 = axes[0][1]
+        ax2.hist(ages, bins=np.arange(0, max(ages) + 2, 1), color="gray")
+        for edge in summary["age_bins"]:
+            ax2.axvline(edge + 0.5, color="red", lw=0.8)
+        ax2.set_xlabel("age (years); red: group edges")
+        ax2.set_ylabel("images")
+    fig.tight_layout()
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.partial.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,122 @@
+"""tf.data input pipeline over the release's list layout (spec §2, §3, §4).
+
+Each training batch is a dict:
+
+- ``source_128``: ``[B, S, S, 3]`` float32, RGB 0..255 minus ``MEAN_RGB``, TF1 resize grid
+  (S = ``image_size``, the release's 128);
+- ``source_227``: ``[B, 227, 227, 3]`` the same faces for AlexNet, same scale and grid;
+- ``real``: ``[B, S, S, 3]`` float32 in [-1, 1], real faces *of the target group*, cv2 grid;
+- ``target_group``, ``false_group``: int32 ``[B]`` (every sample of a batch shares the pair).
+
+Source faces are drawn from the whole training list independently of the target
+group; the (t, f) pairs are read from ``train_label_pair.txt`` in file order and
+cycled, one pair a step, as the release did. Each list is reshuffled every epoch.
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from face_aging import pixels
+from face_aging.data import lists
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class DatasetError(ValueError):
+    """The list layout is incomplete or names files that are not there."""
+
+
+def _check_files(root_folder: str, entries: Sequence[Tuple[str, int]], list_path: str) -> None:
+    missing = [p for p, _ in entries if not os.path.isfile(os.path.join(root_folder, p))]
+    if missing:
+        examples = ", ".join(missing[:3])
+        raise DatasetError(f"{list_path}: {len(missing)} of {len(entries)} listed images are "
+                           f"missing under root folder {root_folder} (e.g. {examples})")
+
+
+def _paths(root_folder: str, entries) -> List[str]:
+    return [os.path.join(root_folder, p) for p, _ in entries]
+
+
+def load_source(path: tf.Tensor, image_size: int = 128):
+    """Image file -> ``(source_S, source_227)``, RGB 0..255 minus the mean, TF1 resize grid."""
+    image = pixels.decode_image(tf.io.read_file(path))
+    source = pixels.subtract_mean(pixels.resize_tf1(image, (image_size, image_size)))
+    source_227 = pixels.subtract_mean(
+        pixels.resize_tf1(image, (pixels.ALEXNET_SIZE, pixels.ALEXNET_SIZE)))
+    return source, source_227
+
+
+def load_real(path: tf.Tensor, image_size: int = 128):
+    """Image file -> real face in [-1, 1] at ``image_size``, resized as the release's cv2 call."""
+    image = pixels.decode_image(tf.io.read_file(path))
+    return pixels.to_unit_range(pixels.resize_cv2(image, (image_size, image_size)))
+
+
+def _image_dataset(paths, loader, batch_size, seed, image_size):
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(lambda p: loader(p, image_size), num_parallel_calls=AUTOTUNE,
+                deterministic=True)
+    ds = ds.ignore_errors(log_warning=True)  # a corrupt file is logged and skipped
+    return ds.batch(batch_size, drop_remainder=True)
+
+
+def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: int,
+                       age_groups: int = 5, image_size: int = 128, seed: int = 0,
+                       source_file: Optional[str] = None) -> tf.data.Dataset:
+    """The infinite training dataset of batch dicts (see the module docstring).
+
+    Args:
+      list_dir: folder of ``train.txt``, ``train_age_group_k.txt``, ``train_label_pair.txt``.
+      root_folder: the list paths are relative to it (default: ``list_dir``).
+      batch_size: faces per batch (B); the release used 32.
+      seed: shuffling seed (data order is reproducible for a given seed).
+      source_file: the list of source faces (default ``list_dir/train.txt``).
+    Raises:
+      DatasetError, lists.ListFormatError: one line naming the file and the problem.
+    """
+    root_folder = root_folder or list_dir
+    source_file = source_file or os.path.join(list_dir, lists.TRAIN_LIST)
+    source_entries = lists.read_image_list(source_file)
+    if len(source_entries) < batch_size:
+        raise DatasetError(f"{source_file}: {len(source_entries)} images, fewer than one batch "
+                           f"of {batch_size}")
+    _check_files(root_folder, source_entries, source_file)
+    pairs_path = os.path.join(list_dir, lists.LABEL_PAIR_LIST)
+    pairs = lists.read_label_pairs(pairs_path, age_groups)
+    needed = sorted({t for t, _ in pairs})
+
+    real_datasets = []
+    for group in range(age_groups):
+        group_path = os.path.join(list_dir, lists.age_group_list("train", group))
+        if group not in needed and not os.path.isfile(group_path):
+            real_datasets.append(None)
+            continue
+        entries = lists.read_image_list(group_path)
+        if not entries:
+            raise DatasetError(f"{group_path}: no images, but {pairs_path} asks for group {group}")
+        _check_files(root_folder, entries, group_path)
+        real_datasets.append(_image_dataset(_paths(root_folder, entries), load_real, batch_size,
+                                            seed + 1 + group, image_size))
+    placeholder = next(ds for ds in real_datasets if ds is not None)
+    real_datasets = [ds if ds is not None else placeholder for ds in real_datasets]
+
+    source_ds = _image_dataset(_paths(root_folder, source_entries), load_source, batch_size,
+                               seed, image_size)
+    targets = tf.constant([t for t, _ in pairs], tf.int64)
+    falses = tf.constant([f for _, f in pairs], tf.int32)
+    pair_ds = tf.data.Dataset.from_tensor_slices((targets, falses)).repeat()
+    real_ds = tf.data.Dataset.choose_from_datasets(real_datasets, pair_ds.map(lambda t, f: t))
+
+    def to_batch(source, real, pair):
+        (source_128, source_227), (t, f) = source, pair
+        return {"source_128": source_128, "source_227": source_227, "real": real,
+                "target_group": tf.fill([batch_size], tf.cast(t, tf.int32)),
+                "false_group": tf.fill([batch_size], f)}
+
+    ds = tf.data.Dataset.zip((source_ds, real_ds, pair_ds)).map(to_batch)
+    return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,159 @@
+r"""Prepares a face-aging dataset in the release's layout, in one command.
+
+    python -m face_aging.data.prepare --dataset=utkface --input=/data/UTKFace \
+        --output_dir=data/utkface
+    python train_ipcgan.py --root_folder=data/utkface --list_dir=data/utkface ...
+
+Datasets: ``imdb_wiki`` (``--input=wiki.mat`` or ``imdb.mat``), ``cacd``
+(``--input=celebrity2000_meta.mat``), ``utkface`` (``--input=`` the image folder),
+``folder`` (``--input=`` a folder with one sub-folder per group, or a CSV of
+``path,age[,identity]``). See docs/DATA.md and ``face_aging.data.build`` for the output.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from face_aging import faces
+from face_aging.data import build, sources
+from face_aging.data.ages import RELEASE_AGE_BINS, check_bins
+
+DATASETS = ("imdb_wiki", "cacd", "utkface", "folder")
+
+flags.DEFINE_enum("dataset", None, DATASETS, "Which reader to use.")
+flags.DEFINE_string("input", None, "imdb_wiki/cacd: the .mat metadata file; utkface: the image "
+                    "folder; folder: a folder of group sub-folders, or a CSV of path,age[,identity].")
+flags.DEFINE_string("image_dir", None, "imdb_wiki/cacd: folder the metadata's paths are relative to "
+                    "(default: the .mat's folder; cacd: its CACD2000/ sub-folder if present).")
+flags.DEFINE_string("output_dir", None, "Output root: crops under images/, lists beside them. "
+                    "Pass it to the trainer as both --root_folder and --list_dir.")
+flags.DEFINE_list("age_bins", [str(b) for b in RELEASE_AGE_BINS],
+                  "Increasing age-group edges: group k = ages in (bins[k-1], bins[k]]; "
+                  "default: 0-20, 21-30, 31-40, 41-50, 51+.")
+flags.DEFINE_list("folder_groups", None, "folder: sub-folder -> group, e.g. 'young=0,old=4' "
+                  "(plain names 'young,old' take groups 0, 1, ... in order). Default: sub-folders "
+                  "named by group number.")
+flags.DEFINE_float("min_age", 0.0, "Drop ages below this (years).")
+flags.DEFINE_float("max_age", None, "Drop ages above this (years). Default: 100 for imdb_wiki "
+                   "(larger ages are metadata errors there), no limit otherwise.")
+flags.DEFINE_float("min_face_score", 1.0, "imdb_wiki: drop records whose face_score is below this.")
+flags.DEFINE_bool("keep_second_face", False, "imdb_wiki: keep records where a second face was found.")
+flags.DEFINE_enum("imdb_wiki_age", "july1", ["july1", "year_difference"],
+                  "imdb_wiki: age at 1 July of the photo year, or photo year minus birth year.")
+flags.DEFINE_bool("strict_names", False, "utkface: drop malformed file names even when the age "
+                  "is still clear (default: keep them and report them).")
+flags.DEFINE_enum("crop", "auto", list(build.CROP_MODES),
+                  "auto: the dataset's face box where it has one (imdb_wiki), else the whole image; "
+                  "metadata: the dataset's box; detect: OpenCV Haar face detection (largest face); "
+                  "whole: the image's centre square.")
+flags.DEFINE_float("margin", faces.DEFAULT_MARGIN, "Margin added on each side of a face box, "
+                   "as a fraction of the box's larger side.")
+flags.DEFINE_bool("align", True, "Level the eyes (Haar eye detection) when cropping around a box.")
+flags.DEFINE_integer("image_size", faces.DEFAULT_CROP_SIZE, "Side of the written crops, pixels.")
+flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality of the written crops.")
+flags.DEFINE_float("test_fraction", 0.1, "Share of identities (or images) put in the test split.")
+flags.DEFINE_integer("split_seed", 0, "Seed of the hash that assigns train/test (and --limit).")
+flags.DEFINE_integer("label_pairs", 200000, "Lines of train_label_pair.txt (default: one per "
+                     "step of the release's max_steps).")
+flags.DEFINE_integer("label_pair_seed", 0, "Seed of train_label_pair.txt.")
+flags.DEFINE_integer("num_workers", os.cpu_count() or 1, "Processes decoding and cropping images.")
+flags.DEFINE_integer("limit", None, "Keep only this many records (a deterministic hashed subset).")
+flags.DEFINE_bool("overwrite", False, "Redo crops that exist, and accept an output folder made "
+                  "with other crop settings.")
+
+flags.register_validator("age_bins", lambda v: _bins_ok(v), "--age_bins: give increasing numbers, e.g. 20,30,40,50")
+flags.register_validator("margin", lambda v: v >= 0, "--margin must be >= 0")
+flags.register_validator("image_size", lambda v: v >= 16, "--image_size must be >= 16")
+flags.register_validator("jpeg_quality", lambda v: 1 <= v <= 100, "--jpeg_quality must be in 1..100")
+flags.register_validator("test_fraction", lambda v: 0.0 <= v < 1.0, "--test_fraction must be in [0, 1)")
+flags.register_validator("label_pairs", lambda v: v >= 1, "--label_pairs must be >= 1")
+flags.register_validator("num_workers", lambda v: v >= 1, "--num_workers must be >= 1")
+flags.register_validator("limit", lambda v: v is None or v >= 1, "--limit must be >= 1")
+flags.register_validator("min_face_score", lambda v: v == v, "--min_face_score must be a number")
+flags.register_multi_flags_validator(
+    ["dataset", "folder_groups"], lambda f: not f["folder_groups"] or f["dataset"] == "folder",
+    "--folder_groups only applies to --dataset=folder")
+flags.register_multi_flags_validator(
+    ["dataset", "crop"], lambda f: f["crop"] != "metadata" or f["dataset"] == "imdb_wiki",
+    "--crop=metadata needs a dataset with face boxes (imdb_wiki)")
+flags.register_multi_flags_validator(
+    ["min_age", "max_age"], lambda f: f["max_age"] is None or f["min_age"] <= f["max_age"],
+    "--min_age must not exceed --max_age")
+flags.mark_flags_as_required(["dataset", "input", "output_dir"])
+FLAGS = flags.FLAGS
+
+
+def _bins_ok(values) -> bool:
+    try:
+        check_bins(values)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def read_source(dataset: str, input_path: str, image_dir, min_age, max_age, min_face_score,
+                keep_second_face, imdb_wiki_age, strict_names, folder_groups) -> sources.SourceResult:
+    """Runs the reader of ``dataset`` with plain arguments."""
+    if dataset == "imdb_wiki":
+        return sources.read_imdb_wiki(input_path, image_dir, min_face_score, keep_second_face,
+                                      imdb_wiki_age, min_age, 100 if max_age is None else max_age)
+    if dataset == "cacd":
+        return sources.read_cacd(input_path, image_dir, min_age, max_age)
+    if dataset == "utkface":
+        return sources.read_utkface(input_path, strict_names, min_age, max_age)
+    mapping = sources.parse_folder_groups(folder_groups) if folder_groups else None
+    return sources.read_folder(input_path, mapping, min_age, max_age)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    bins = [int(b) if float(b).is_integer() else float(b) for b in check_bins(FLAGS.age_bins)]
+    try:
+        source = read_source(FLAGS.dataset, FLAGS.input, FLAGS.image_dir, FLAGS.min_age,
+                             FLAGS.max_age, FLAGS.min_face_score, FLAGS.keep_second_face,
+                             FLAGS.imdb_wiki_age, FLAGS.strict_names, FLAGS.folder_groups)
+        settings = build.CropSettings(crop=FLAGS.crop, margin=FLAGS.margin,
+                                      image_size=FLAGS.image_size, align=FLAGS.align,
+                                      jpeg_quality=FLAGS.jpeg_quality)
+        summary = build.prepare(
+            source, FLAGS.output_dir, dataset=FLAGS.dataset, age_bins=bins, settings=settings,
+            test_fraction=FLAGS.test_fraction, split_seed=FLAGS.split_seed,
+            label_pairs=FLAGS.label_pairs, label_pair_seed=FLAGS.label_pair_seed,
+            num_workers=FLAGS.num_workers, limit=FLAGS.limit, overwrite=FLAGS.overwrite)
+    except (sources.SourceError, build.PrepareError, ValueError) as e:
+        print(f"prepare: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("prepare: interrupted; lists were not updated, re-run to resume", file=sys.stderr)
+        return 130
+    print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """A few human-readable lines of the summary (the JSON has everything)."""
+    out = [f"{summary['dataset']}: read {summary['records_read']}, kept {summary['kept']} "
+           f"({summary['images_written']} written, {summary['images_existing']} already there), "
+           f"dropped {summary['dropped_total']} in {summary['seconds']} s"]
+    for reason, info in summary["dropped"].items():
+        example = info["examples"][0]
+        out.append(f"  dropped {reason}: {info['count']} (e.g. {example['item']}: {example['detail']})")
+    for reason, info in summary["notes"].items():
+        example = info["examples"][0]
+        out.append(f"  note {reason}: {info['count']} (e.g. {example['item']})")
+    names = summary["group_names"]
+    for split in ("train", "test"):
+        cells = ", ".join(f"{k} [{n}]: {c}" for k, (n, c) in enumerate(zip(names, summary["groups"][split])))
+        out.append(f"  {split}: {cells}")
+    for warning in summary.get("warnings", []):
+        out.append(f"  warning: {warning}")
+    out.append(f"  lists and summary.json/summary.png in {summary['output_dir']}: train with "
+               f"--root_folder={summary['output_dir']} --list_dir={summary['output_dir']}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,492 @@
+"""Inference: load a generator, age faces, read user images robustly.
+
+The small API the test script, the exporter and the evaluation build on:
+
+- :func:`load_generator` -- weights from a TF2 checkpoint (directory or prefix), a
+  release TF1 ``acgan.model-N`` (converted on the fly), or a SavedModel written by
+  ``python -m face_aging.export``.
+- :func:`age_faces` -- uint8 RGB faces in, uint8 RGB aged faces out.
+- :func:`age_targets` -- the age vectors (and output names) for a list of target groups,
+  optionally with blended steps between adjacent groups.
+- :func:`read_image_rgb` -- any image file -> uint8 RGB, converting grayscale, 16-bit,
+  RGBA and CMYK files and raising :class:`BadImageError` with one readable reason.
+- :func:`age_image_files` -- the whole test-script run over files (used by ``test.py``).
+
+Pixel scales (spec §3, ``face_aging.pixels``): callers pass and receive uint8 RGB
+0..255. Inside, faces are resized to ``image_size`` with ``pixels.resize_cv2`` (the
+release resized test faces with ``cv2.resize``), shifted by ``pixels.subtract_mean``,
+and the generator's [-1, 1] output is mapped back with ``pixels.to_uint8``.
+
+Batch normalisation (spec §1.4, §8), ``bn_mode``:
+
+- ``"moving"``: the moving statistics stored in the checkpoint. Deterministic; a
+  face's output does not depend on the other faces in the batch.
+- ``"batch"``: the release's test script. Each face is run inside a batch completed
+  with ``batch_size - 1`` reference faces (the release: 31 faces from
+  ``images/train``), all with the face's target age, normalised with that batch's
+  statistics; the face's own row is kept.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from face_aging import pixels
+
+#: Age-group names of the release (IMDB-WIKI variant; CACD's first group is 11-20).
+DEFAULT_GROUP_LABELS = ("0-20", "21-30", "31-40", "41-50", "51+")
+#: The release's test script wrote one image per target group 1..4 (its 1x5 strips).
+RELEASE_TARGET_GROUPS = (1, 2, 3, 4)
+BN_MODES = ("moving", "batch")
+#: Smallest image side (pixels) accepted as a face; smaller inputs are reported.
+MIN_IMAGE_SIDE = 32
+
+
+class BadImageError(ValueError):
+    """A file that cannot be used as an image; the message is the reason (no path)."""
+
+
+# --------------------------------------------------------------------------- weights
+
+
+class SavedModelGenerator:
+    """A generator exported by ``face_aging.export``, callable like ``models.Generator``.
+
+    ``g((source, age_vector), training=False, batch_stats=None)``: ``source`` float32
+    ``[B, S, S, 3]`` RGB 0..255 minus ``pixels.MEAN_RGB``, ``age_vector`` float32
+    ``[B, age_groups]``; returns ``[B, S, S, 3]`` in [-1, 1]. ``batch_stats=True`` runs
+    the release's batch-statistics endpoint; training is not possible.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._loaded = tf.saved_model.load(path)
+        for endpoint in ("generate", "generate_batch_stats"):
+            if not hasattr(self._loaded, endpoint):
+                raise ValueError(f"{path}: not a face_aging export (no '{endpoint}' endpoint); "
+                                 "write one with python -m face_aging.export")
+        source_spec, age_spec = self._loaded.generate.concrete_functions[0] \
+            .structured_input_signature[0][:2]
+        self.image_size = int(source_spec.shape[1])
+        self.age_groups = int(age_spec.shape[-1])
+
+    def __call__(self, inputs, training=False, batch_stats=None):
+        if training:
+            raise ValueError("a SavedModel generator cannot be trained")
+        source, age_vector = inputs
+        endpoint = self._loaded.generate_batch_stats if batch_stats else self._loaded.generate
+        return endpoint(tf.cast(source, tf.float32), tf.cast(age_vector, tf.float32))
+
+
+def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
+                   saved_model: Optional[str] = None, image_size: int = 128,
+                   age_groups: int = 5):
+    """Builds a generator and loads its weights from exactly one source.
+
+    Args:
+      checkpoint_dir: a TF2 checkpoint directory (latest, or step ``model_index``) or
+        prefix holding ``generator``; or a release TF1 ``acgan.model-N`` prefix or a
+        directory of them (converted on the fly by ``checkpoints.restore_models``).
+      model_index: checkpoint step to pick inside ``checkpoint_dir`` (default: latest).
+      saved_model: a directory written by ``python -m face_aging.export``.
+      image_size: generator input side in pixels (the release: 128). Ignored for a
+        SavedModel, which records its own.
+      age_groups: number of age groups (the release: 5). Ignored for a SavedModel.
+    Returns:
+      a ``models.Generator`` (or :class:`SavedModelGenerator`) with attributes
+      ``age_groups`` and ``image_size``.
+    Raises:
+      ValueError: none or both sources given.
+      FileNotFoundError, checkpoints.CheckpointMismatchError: one line naming the path.
+    """
+    if (checkpoint_dir is None) == (saved_model is None):
+        raise ValueError("give exactly one of checkpoint_dir and saved_model")
+    if saved_model is not None:
+        if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
+            raise FileNotFoundError(f"{saved_model}: no SavedModel here (no saved_model.pb)")
+        return SavedModelGenerator(saved_model)
+    from face_aging.checkpoints import restore_models
+    from face_aging.models import Generator, build_models
+
+    generator = Generator(age_groups=age_groups)
+    build_models(generator=generator, image_size=image_size)
+    restore_models(checkpoint_dir, generator=generator, model_index=model_index)
+    generator.image_size = image_size
+    return generator
+
+
+def generator_image_size(generator, default: int = 128) -> int:
+    """The side length a generator expects (``image_size`` attribute, else ``default``)."""
+    return int(getattr(generator, "image_size", default))
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclasses.dataclass(frozen=True)
+class AgeTarget:
+    """One output column: an age vector and the names that say which age it is.
+
+    Attributes:
+      tag: file-name part, e.g. ``group3_41-50`` or ``group2.50_31-40_to_41-50``.
+      label: human-readable, e.g. ``41-50`` or ``31-40 to 41-50, 50%``.
+      vector: float32 ``[age_groups]``, non-negative, summing to 1.
+    """
+    tag: str
+    label: str
+    vector: np.ndarray
+
+
+def age_targets(target_groups: Sequence[int], age_groups: int = 5, interpolate: int = 0,
+                group_labels: Optional[Sequence[str]] = None) -> List[AgeTarget]:
+    """Age vectors for ``target_groups`` in the given order, with blends in between.
+
+    Args:
+      target_groups: group indices 0..age_groups-1 (e.g. ``(1, 2, 3, 4)``).
+      interpolate: K >= 0 blended steps between each pair of adjacent listed groups
+        a, b: weights ``(1 - j/(K+1), j/(K+1))`` on a and b, j = 1..K. The endpoints are
+        exactly the pure one-hot groups.
+      group_labels: one name per group (default :data:`DEFAULT_GROUP_LABELS` for 5
+        groups, else ``g0``, ``g1``, ...).
+    """
+    labels = list(group_labels) if group_labels is not None else (
+        list(DEFAULT_GROUP_LABELS) if age_groups == len(DEFAULT_GROUP_LABELS)
+        else [f"g{k}" for k in range(age_groups)])
+    if len(labels) != age_groups:
+        raise ValueError(f"{len(labels)} group labels for {age_groups} age groups")
+    if not target_groups:
+        raise ValueError("no target groups")
+    for g in target_groups:
+        if not 0 <= int(g) < age_groups:
+            raise ValueError(f"target group {g} is not in 0..{age_groups - 1}")
+    if interpolate < 0:
+        raise ValueError(f"interpolate must be >= 0, got {interpolate}")
+    eye = np.eye(age_groups, dtype=np.float32)
+    targets = []
+    for i, a in enumerate(int(g) for g in target_groups):
+        targets.append(AgeTarget(f"group{a}_{labels[a]}", labels[a], eye[a]))
+        if i + 1 == len(target_groups):
+            break
+        b = int(target_groups[i + 1])
+        for j in range(1, interpolate + 1):
+            w = j / (interpolate + 1)
+            position = a + w * (b - a)
+            targets.append(AgeTarget(
+                f"group{position:.2f}_{labels[a]}_to_{labels[b]}",
+                f"{labels[a]} to {labels[b]}, {round(100 * w)}%",
+                ((1.0 - w) * eye[a] + w * eye[b]).astype(np.float32)))
+    return targets
+
+
+# --------------------------------------------------------------------------- aging
+
+
+def preprocess_faces(faces_uint8, image_size: int) -> tf.Tensor:
+    """uint8 RGB faces (an array ``[N, H, W, 3]`` or a list of ``[H, W, 3]`` of any sizes)
+    -> float32 ``[N, image_size, image_size, 3]``, RGB 0..255 minus the mean (G's input)."""
+    if isinstance(faces_uint8, np.ndarray) and faces_uint8.ndim == 4:
+        batch = [pixels.resize_cv2(faces_uint8, (image_size, image_size))]
+    else:
+        batch = [pixels.resize_cv2(np.asarray(f)[np.newaxis], (image_size, image_size))
+                 for f in faces_uint8]
+    if not batch:
+        return tf.zeros([0, image_size, image_size, 3])
+    return pixels.subtract_mean(tf.concat(batch, 0))
+
+
+def _age_vectors(targets, count: int, age_groups: int) -> np.ndarray:
+    targets = np.asarray(targets)
+    if np.issubdtype(targets.dtype, np.integer):
+        groups = np.broadcast_to(targets, (count,)) if targets.ndim == 0 else targets
+        if groups.shape != (count,):
+            raise ValueError(f"{groups.shape[0]} target groups for {count} faces")
+        if groups.size and (groups.min() < 0 or groups.max() >= age_groups):
+            raise ValueError(f"target groups must be in 0..{age_groups - 1}")
+        return np.eye(age_groups, dtype=np.float32)[groups]
+    vectors = np.asarray(targets, np.float32)
+    if vectors.ndim == 1:
+        vectors = np.broadcast_to(vectors, (count, vectors.shape[0]))
+    if vectors.shape != (count, age_groups):
+        raise ValueError(f"age vectors of shape {vectors.shape}, expected ({count}, {age_groups})")
+    return vectors
+
+
+def age_faces(generator, faces_uint8, target_groups_or_age_vectors, bn_mode: str = "moving",
+              reference_faces=None, batch_size: int = 32) -> np.ndarray:
+    """Ages faces: uint8 RGB in, uint8 RGB out.
+
+    Args:
+      generator: from :func:`load_generator` (or any ``models.Generator``).
+      faces_uint8: N face crops, RGB 0..255 uint8: ``[N, H, W, 3]`` or a list of
+        ``[H, W, 3]`` arrays of any sizes; each is resized to the generator's side.
+      target_groups_or_age_vectors: integer group(s) 0..age_groups-1 -- one int for all
+        faces or ``[N]``; or float age vectors -- ``[age_groups]`` for all or
+        ``[N, age_groups]`` (soft weights summing to 1 blend ages).
+      bn_mode: ``"moving"`` (moving statistics; each face independent of the others) or
+        ``"batch"`` (the release: each face normalised in a batch with
+        ``batch_size - 1`` of ``reference_faces``, all given the face's age vector; with
+        fewer references the batch is smaller).
+      reference_faces: uint8 RGB faces (as ``faces_uint8``), needed for ``"batch"``.
+      batch_size: faces per generator call (``"moving"``); batch size including the face
+        (``"batch"``).
+    Returns:
+      uint8 ``[N, S, S, 3]`` RGB aged faces, S = the generator's ``image_size``.
+    """
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    size = generator_image_size(generator)
+    sources = preprocess_faces(faces_uint8, size)
+    count = int(sources.shape[0])
+    vectors = _age_vectors(target_groups_or_age_vectors, count, generator.age_groups)
+    outputs = []
+    if bn_mode == "moving":
+        for start in range(0, count, batch_size):
+            stop = min(start + batch_size, count)
+            outputs.append(generator((sources[start:stop], vectors[start:stop]),
+                                     training=False, batch_stats=False))
+    else:
+        if reference_faces is None or len(reference_faces) == 0:
+            raise ValueError("bn_mode='batch' needs reference_faces (the release used 31 "
+                             "faces from images/train)")
+        references = preprocess_faces(reference_faces, size)[:batch_size - 1]
+        for i in range(count):
+            batch = tf.concat([sources[i:i + 1], references], 0)
+            age = np.repeat(vectors[i:i + 1], int(batch.shape[0]), axis=0)
+            outputs.append(generator((batch, age), training=False, batch_stats=True)[:1])
+    if not outputs:
+        return np.zeros([0, size, size, 3], np.uint8)
+    return pixels.to_uint8(tf.concat(outputs, 0).numpy())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _png_bit_depth(data: bytes) -> Optional[int]:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) > 24:
+        return data[24]
+    return None
+
+
+def _composite_on_white(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _sixteen_to_eight(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(values.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+
+
+def read_image_rgb(path: str, min_side: int = MIN_IMAGE_SIDE) -> Tuple[np.ndarray, List[str]]:
+    """Reads any image file as uint8 RGB ``[H, W, 3]``, converting what can be converted.
+
+    Grayscale, palette, 1-bit, 16-bit, RGBA/LA (composited on white) and CMYK files are
+    converted; EXIF orientation is applied; animations give their first frame.
+
+    Returns:
+      ``(image, notes)``: notes are short phrases saying what was converted.
+    Raises:
+      BadImageError: the reason (empty, truncated, not an image, too small, ...).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except IsADirectoryError:
+        raise BadImageError("is a directory") from None
+    except OSError as e:
+        raise BadImageError(f"unreadable ({e.strerror or e})") from None
+    if not data:
+        raise BadImageError("empty file (0 bytes)")
+    notes: List[str] = []
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except UnidentifiedImageError:
+        raise BadImageError("not an image (unrecognised file format)") from None
+    except Image.DecompressionBombError as e:
+        raise BadImageError(f"too large to decode safely ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        reason = str(e) or type(e).__name__
+        if "truncated" in reason or isinstance(e, EOFError):
+            raise BadImageError(f"truncated or corrupt image data ({reason})") from None
+        raise BadImageError(f"corrupt image ({reason})") from None
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"first of {image.n_frames} frames")
+    try:
+        transposed = ImageOps.exif_transpose(image)
+        if transposed is not None and transposed.size != image.size:
+            notes.append("rotated as its EXIF orientation says")
+        image = transposed if transposed is not None else image
+    except Exception:  # a broken EXIF block is no reason to reject the pixels
+        pass
+    mode = image.mode
+    if mode == "RGB" and _png_bit_depth(data) == 16:
+        import cv2
+
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is not None and decoded.dtype == np.uint16 and decoded.ndim == 3:
+            rgb = _sixteen_to_eight(cv2.cvtColor(decoded[..., :3], cv2.COLOR_BGR2RGB))
+        else:
+            rgb = np.asarray(image)
+        notes.append("16-bit RGB, converted to 8-bit")
+    elif mode == "RGB":
+        rgb = np.asarray(image)
+    elif mode in ("L", "1"):
+        notes.append("grayscale, converted to RGB" if mode == "L" else "1-bit, converted to RGB")
+        rgb = np.asarray(image.convert("RGB"))
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image)
+        if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
+            raise BadImageError(f"32-bit integer image with values {values.min()}..{values.max()}"
+                                ": unsupported pixel format")
+        gray = _sixteen_to_eight(values)
+        rgb = np.repeat(gray[..., np.newaxis], 3, axis=2)
+        notes.append("16-bit grayscale, converted to 8-bit RGB")
+    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        notes.append(f"{mode} with transparency, composited on white")
+        rgb = np.asarray(_composite_on_white(image))
+    elif mode == "CMYK":
+        notes.append("CMYK, converted to RGB")
+        rgb = np.asarray(image.convert("RGB"))
+    elif mode in ("P", "YCbCr", "LAB", "HSV"):
+        notes.append(f"{mode}, converted to RGB")
+        rgb = np.asarray(image.convert("RGB"))
+    else:
+        raise BadImageError(f"unsupported pixel format (PIL mode {mode})")
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    if min(height, width) < min_side:
+        raise BadImageError(f"too small ({width}x{height} px; need at least {min_side} px a side)")
+    return rgb, notes
+
+
+def list_image_files(path: str) -> List[str]:
+    """A file -> ``[path]``; a directory -> its non-hidden regular files, sorted (no recursion).
+
+    Every file is returned, not only known extensions: a non-image in the input
+    directory is reported by :func:`read_image_rgb`, not silently skipped.
+    """
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    return [os.path.join(path, name) for name in sorted(os.listdir(path))
+            if not name.startswith(".") and not os.path.isdir(os.path.join(path, name))]
+
+
+def read_reference_faces(path: str, count: int, log: Callable[[str], None] = print) -> List[np.ndarray]:
+    """Up to ``count`` reference faces for ``bn_mode="batch"``: the first readable images of
+    ``path`` in name order (the release: 31 faces of ``images/train``). Unreadable files
+    are logged and skipped."""
+    faces = []
+    for file_path in list_image_files(path):
+        if len(faces) == count:
+            break
+        try:
+            faces.append(read_image_rgb(file_path)[0])
+        except BadImageError as e:
+            log(f"skipped reference face {file_path}: {e}")
+    return faces
+
+
+# --------------------------------------------------------------------------- the test run
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What :func:`age_image_files` did: files processed, failures ``[(path, reason)]``."""
+    processed: List[str] = dataclasses.field(default_factory=list)
+    failed: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    strips: List[dict] = dataclasses.field(default_factory=list)
+
+
+def _output_stems(paths: Sequence[str]) -> List[str]:
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    counts = {s: stems.count(s) for s in stems}
+    return [s if counts[s] == 1 else os.path.basename(p).replace(".", "_")
+            for s, p in zip(stems, paths)]
+
+
+def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
+                    targets: Sequence[AgeTarget], bn_mode: str = "moving",
+                    reference_faces=None, batch_size: int = 32, detect_faces: bool = False,
+                    all_faces: bool = False, face_margin: Optional[float] = None,
+                    log: Callable[[str], None] = print) -> RunSummary:
+    """Ages every file and writes its outputs (see ``face_aging.outputs`` for the layout).
+
+    One line per file goes to ``log``: ``ok`` (with any conversion), or ``FAILED`` and
+    the reason; a failure never stops the other files. Nothing in ``save_dir`` is
+    deleted; every file is written to a temporary name and renamed.
+
+    Args:
+      targets: from :func:`age_targets`.
+      detect_faces: find faces in each photo (``face_aging.faces``), age the largest (or
+        all, ``all_faces``) and paste them back into the photo.
+      face_margin: crop margin for detected faces (default: ``faces``' training margin).
+    """
+    from face_aging import outputs
+
+    os.makedirs(save_dir, exist_ok=True)
+    summary = RunSummary()
+    vectors = np.stack([t.vector for t in targets])
+    for path, stem in zip(image_paths, _output_stems(image_paths)):
+        try:
+            image, notes = read_image_rgb(path)
+            if detect_faces:
+                from face_aging import faces as face_tools
+
+                crops = face_tools_crops(face_tools, image, all_faces, face_margin)
+                if not crops:
+                    raise BadImageError("no face found")
+                names = [f"{stem}_face{i}" for i in range(len(crops))]
+                inputs = [crop for crop, _ in crops]
+            else:
+                names, inputs = [stem], [image]
+            aged_per_face = []
+            for name, face in zip(names, inputs):
+                repeated = [face] * len(targets)
+                aged = age_faces(generator, repeated, vectors, bn_mode, reference_faces,
+                                 batch_size)
+                shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
+                strip = outputs.write_face_outputs(save_dir, name, shown[0].astype(np.uint8),
+                                                   aged, targets)
+                summary.strips.append({"name": name, "source": path, "strip": strip})
+                aged_per_face.append(aged)
+            if detect_faces:
+                boxes = [box for _, box in crops]
+                for k, target in enumerate(targets):
+                    photo = image
+                    for aged, box in zip(aged_per_face, boxes):
+                        photo = outputs.paste_face(photo, aged[k], box)
+                    outputs.atomic_write_image(
+                        os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
+            summary.processed.append(path)
+            detail = f" ({'; '.join(notes)})" if notes else ""
+            faces_note = f", {len(names)} face(s)" if detect_faces else ""
+            log(f"ok: {path}{detail}{faces_note}")
+        except BadImageError as e:
+            summary.failed.append((path, str(e)))
+            log(f"FAILED: {path}: {e}")
+        except (tf.errors.OpError, ValueError, OSError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            summary.failed.append((path, reason))
+            log(f"FAILED: {path}: {reason}")
+    return summary
+
+
+def face_tools_crops(face_tools, image: np.ndarray, all_faces: bool,
+                     margin: Optional[float]) -> List[Tuple[np.ndarray, Tuple[int, int, int, int]]]:
+    """Detected faces of ``image`` as ``[(crop_uint8, (x0, y0, x1, y1))]``, largest first.
+
+    The box is the crop's rectangle in the photo's pixels (it may reach outside the
+    photo where the margin does). Thin adapter over ``face_aging.faces``.
+    """
+    raise NotImplementedError("face_aging.faces has not landed yet")

@@ -1,0 +1,196 @@
+"""Layers with the release's exact arithmetic and variable names.
+
+Each layer owns its variables under the release's short names (``weights``,
+``biases``, ``beta``, ``gamma``, ``moving_mean``, ``moving_variance``), so the
+release's checkpoints map one to one (see ``face_aging.checkpoints``). Compute
+runs on ``tf.nn`` ops directly; kernels are cast to the input's dtype so the same
+layers run under a ``mixed_float16`` policy.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+CONV_INIT = keras.initializers.TruncatedNormal(stddev=0.02)
+DECONV_INIT = keras.initializers.RandomNormal(stddev=0.02)
+
+
+class Conv(keras.layers.Layer):
+    """2-D convolution, kernel ``[kh, kw, in/groups, out]`` + bias, as the release's ``conv2d``.
+
+    ``groups=2`` is AlexNet's grouped convolution: input channels and output channels
+    split in halves, half convolved with half, results concatenated. It runs as two
+    plain convolutions (Keras' ``groups=2`` gradient is ~15x slower on CPU, see
+    PLATFORM_NOTES), the kernel stored whole as in the release.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="SAME", groups=1,
+                 kernel_initializer=CONV_INIT, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.padding, self.groups = padding, groups
+        self.kernel_initializer = kernel_initializer
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        if in_channels % self.groups or self.filters % self.groups:
+            raise ValueError(f"{self.name}: channels {in_channels}->{self.filters} "
+                             f"do not split into {self.groups} groups")
+        k = self.kernel_size
+        self.kernel = self.add_weight(
+            name="weights", shape=(k, k, in_channels // self.groups, self.filters),
+            initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="biases", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        kernel = tf.cast(self.kernel, x.dtype)
+        if self.groups == 1:
+            y = tf.nn.conv2d(x, kernel, self.strides, self.padding)
+        else:
+            xs = tf.split(x, self.groups, axis=-1)
+            ks = tf.split(kernel, self.groups, axis=-1)
+            y = tf.concat([tf.nn.conv2d(xi, ki, self.strides, self.padding)
+                           for xi, ki in zip(xs, ks)], axis=-1)
+        return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
+
+    def release_variables(self):
+        return {"weights": self.kernel, "biases": self.bias}
+
+
+class Deconv(keras.layers.Layer):
+    """Transposed convolution, kernel ``[kh, kw, out, in]``, SAME, output = input x stride."""
+
+    def __init__(self, filters, kernel_size, strides=2, kernel_initializer=DECONV_INIT, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.kernel_initializer = kernel_initializer
+
+    def build(self, input_shape):
+        k = self.kernel_size
+        self.kernel = self.add_weight(
+            name="weights", shape=(k, k, self.filters, int(input_shape[-1])),
+            initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="biases", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        shape = tf.shape(x)
+        output_shape = tf.stack([shape[0], shape[1] * self.strides, shape[2] * self.strides,
+                                 self.filters])
+        y = tf.nn.conv2d_transpose(x, tf.cast(self.kernel, x.dtype), output_shape,
+                                   self.strides, padding="SAME")
+        return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
+
+    def release_variables(self):
+        return {"weights": self.kernel, "biases": self.bias}
+
+
+class Dense(keras.layers.Layer):
+    """Fully connected layer, kernel ``[in, out]`` + bias."""
+
+    def __init__(self, units, kernel_initializer=CONV_INIT, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.kernel_initializer = kernel_initializer
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="weights", shape=(int(input_shape[-1]), self.units),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="biases", shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        return tf.nn.bias_add(tf.matmul(x, tf.cast(self.kernel, x.dtype)),
+                              tf.cast(self.bias, x.dtype))
+
+    def release_variables(self):
+        return {"weights": self.kernel, "biases": self.bias}
+
+
+class BatchNorm(keras.layers.Layer):
+    """The release's batch normalisation (spec §1.4).
+
+    - Normalises over batch, height and width with the *batch's* statistics whenever
+      ``use_batch_stats`` is true (the release did so at training and at test time),
+      with the moving statistics otherwise.
+    - ``update_moving`` (true when training) updates ``moving_mean`` / ``moving_variance``
+      as TF1's ``assign_moving_average(decay, zero_debias=True)``: each statistic keeps a
+      ``biased`` accumulator and a ``local_step`` counter (stored under
+      ``<stat>/biased`` and ``<stat>/local_step`` as in the release), and
+      ``moving = biased / (1 - decay ** local_step)``.
+    - Variance is the population variance of the batch (``tf.nn.moments``).
+    - ``synchronized``: under a ``tf.distribute`` strategy, batch statistics are
+      all-reduced over the replicas (global-batch statistics, as the release's one GPU).
+    """
+
+    def __init__(self, epsilon=1e-3, decay=0.9, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon, self.decay, self.synchronized = epsilon, decay, synchronized
+
+    def build(self, input_shape):
+        c = (int(input_shape[-1]),)
+        self.beta = self.add_weight(name="beta", shape=c, initializer="zeros")
+        self.gamma = self.add_weight(name="gamma", shape=c, initializer="ones")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=c, initializer="zeros",
+                                           trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=c,
+                                               initializer="ones", trainable=False)
+        self.mean_biased = self.add_weight(name="moving_mean_biased", shape=c,
+                                           initializer="zeros", trainable=False)
+        self.mean_local_step = self.add_weight(name="moving_mean_local_step", shape=(),
+                                               initializer="zeros", trainable=False)
+        self.variance_biased = self.add_weight(name="moving_variance_biased", shape=c,
+                                               initializer="zeros", trainable=False)
+        self.variance_local_step = self.add_weight(name="moving_variance_local_step", shape=(),
+                                                   initializer="zeros", trainable=False)
+
+    def call(self, x, use_batch_stats=False, update_moving=False):
+        if use_batch_stats:
+            mean, variance = self._batch_moments(x)
+            if update_moving:
+                self._update(self.moving_mean, self.mean_biased, self.mean_local_step, mean)
+                self._update(self.moving_variance, self.variance_biased,
+                             self.variance_local_step, variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        dtype = x.dtype
+        return tf.nn.batch_normalization(
+            x, tf.cast(mean, dtype), tf.cast(variance, dtype), tf.cast(self.beta, dtype),
+            tf.cast(self.gamma, dtype), self.epsilon)
+
+    def _batch_moments(self, x):
+        x32 = tf.cast(x, tf.float32)
+        replica = tf.distribute.get_replica_context()
+        if self.synchronized and replica is not None and replica.num_replicas_in_sync > 1:
+            count = tf.cast(tf.reduce_prod(tf.shape(x32)[:-1]), tf.float32)
+            total, total_sq, total_count = replica.all_reduce(
+                tf.distribute.ReduceOp.SUM,
+                [tf.reduce_sum(x32, [0, 1, 2]), tf.reduce_sum(tf.square(x32), [0, 1, 2]), count])
+            mean = total / total_count
+            return mean, tf.maximum(total_sq / total_count - tf.square(mean), 0.0)
+        return tf.nn.moments(x32, axes=[0, 1, 2])
+
+    def _update(self, moving, biased, local_step, value):
+        # TF1 moving_averages._zero_debias, with update fraction (1 - decay).
+        new_biased = biased - (biased - value) * (1.0 - self.decay)
+        new_step = local_step + 1.0
+        biased.assign(new_biased)
+        local_step.assign(new_step)
+        moving.assign(new_biased / (1.0 - tf.pow(self.decay, new_step)))
+
+    def release_variables(self):
+        return {"beta": self.beta, "gamma": self.gamma,
+                "moving_mean": self.moving_mean, "moving_variance": self.moving_variance,
+                "moving_mean/biased": self.mean_biased,
+                "moving_mean/local_step": self.mean_local_step,
+                "moving_variance/biased": self.variance_biased,
+                "moving_variance/local_step": self.variance_local_step}
+
+
+def lrelu(x, leak=0.2):
+    """The release's leaky ReLU: ``max(x, leak * x)``."""
+    return tf.maximum(x, leak * x)
+
+
+def broadcast_condition(age_vector, height, width, dtype):
+    """``[B, N]`` age vector -> ``[B, height, width, N]`` condition map (channel k = weight k)."""
+    age_vector = tf.cast(age_vector, dtype)
+    return tf.tile(age_vector[:, tf.newaxis, tf.newaxis, :], tf.stack([1, height, width, 1]))

@@ -1,0 +1,242 @@
+"""The evaluation pipeline: age every test face to every group, judge, and measure.
+
+Library code: takes paths, arrays and callables, never flags (``evaluate.py`` turns flags
+into these arguments). The generator enters as ``age_fn(faces, group)``: uint8 RGB
+``[B, 128, 128, 3]`` faces and one target group -> uint8 RGB ``[B, 128, 128, 3]`` aged
+faces, so this module does not care how the model was built or loaded.
+
+Faces are read as the release's test script read them (spec §3): decoded to RGB and
+resized with ``cv2.resize(INTER_LINEAR)`` to 128x128 uint8. Real reference faces go
+through the same resize, so FID/KID compare images of one resolution.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from face_aging.data import lists
+from face_aging.metrics import age_identity as ai
+from face_aging.metrics.fid import fid_from_activations
+from face_aging.metrics.inception_score import inception_score
+from face_aging.metrics.kid import kid_from_activations
+
+IMAGE_SIZE = 128
+
+
+class EvaluationInputError(ValueError):
+    """Missing list file, unreadable image, empty split... (one-line message)."""
+
+
+@dataclass
+class FaceSet:
+    """Faces with where they came from: ``faces`` uint8 RGB ``[N, 128, 128, 3]``."""
+    paths: List[str]
+    labels: np.ndarray
+    faces: np.ndarray = field(repr=False)
+
+    def __len__(self):
+        return len(self.paths)
+
+
+def _cap_per_group(entries, groups: int, cap: Optional[int], where: str):
+    kept, counts = [], [0] * groups
+    for path, label in entries:
+        if not 0 <= label < groups:
+            raise EvaluationInputError(f"{where}: label {label} of {path!r} is not in 0..{groups - 1}")
+        if cap is None or counts[label] < cap:
+            kept.append((path, label))
+            counts[label] += 1
+    return kept
+
+
+def read_split(list_dir: str, groups: int, max_faces_per_group: Optional[int] = None):
+    """Reads ``test.txt`` (the faces to age) and ``test_age_group_k.txt`` (real faces per group).
+
+    Keeps the first ``max_faces_per_group`` lines of each group (inputs are capped per
+    source group). Returns ``(input_entries, [real_entries_k for k])`` of
+    ``(relative_path, label)``.
+    """
+    try:
+        inputs = lists.read_image_list(os.path.join(list_dir, lists.TEST_LIST))
+        real = [lists.read_image_list(os.path.join(list_dir, lists.age_group_list("test", k)))
+                for k in range(groups)]
+    except lists.ListFormatError as e:
+        raise EvaluationInputError(str(e)) from None
+    inputs = _cap_per_group(inputs, groups, max_faces_per_group, lists.TEST_LIST)
+    if not inputs:
+        raise EvaluationInputError(f"{os.path.join(list_dir, lists.TEST_LIST)}: no faces")
+    real = [[(p, k) for p, _ in entries][:max_faces_per_group] for k, entries in enumerate(real)]
+    return inputs, real
+
+
+def read_face(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
+    """One image file -> uint8 RGB ``[size, size, 3]`` via ``cv2.resize(INTER_LINEAR)``."""
+    if not os.path.isfile(path):
+        raise EvaluationInputError(f"{path}: image not found")
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise EvaluationInputError(f"{path}: not a readable image")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
+def load_faces(root_folder: str, entries: Sequence, size: int = IMAGE_SIZE) -> FaceSet:
+    """Reads ``(relative_path, label)`` entries below ``root_folder`` into a :class:`FaceSet`."""
+    faces = [read_face(os.path.join(root_folder, p), size) for p, _ in entries]
+    return FaceSet([p for p, _ in entries], np.asarray([l for _, l in entries], np.int64),
+                   np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8))
+
+
+def generate_all(age_fn: Callable[[np.ndarray, int], np.ndarray], faces: np.ndarray, groups: int,
+                 batch_size: int = 32) -> np.ndarray:
+    """Every face aged to every group: uint8 ``[N, G, H, W, 3]``."""
+    out = np.zeros((len(faces), groups) + faces.shape[1:], np.uint8)
+    for g in range(groups):
+        for start in range(0, len(faces), batch_size):
+            batch = faces[start:start + batch_size]
+            aged = np.asarray(age_fn(batch, g))
+            if aged.dtype != np.uint8 or aged.shape != batch.shape:
+                raise ValueError(f"age_fn returned {aged.dtype} {aged.shape}, "
+                                 f"expected uint8 {batch.shape}")
+            out[start:start + len(batch), g] = aged
+    return out
+
+
+def _realism_pair(gen_acts, real_acts, kid_subsets, kid_subset_size) -> Dict:
+    entry = {"n_generated": int(len(gen_acts)), "n_real": int(len(real_acts)),
+             "fid": None, "kid": None, "kid_std": None}
+    if len(gen_acts) < 2 or len(real_acts) < 2:
+        entry["note"] = "fewer than 2 faces on a side: not computed"
+        return entry
+    entry["fid"] = fid_from_activations(gen_acts, real_acts)
+    kid = kid_from_activations(gen_acts, real_acts, num_subsets=kid_subsets,
+                               max_subset_size=kid_subset_size)
+    entry.update(kid=kid["kid"], kid_std=kid["kid_std"], kid_subsets=kid["num_subsets"],
+                 kid_subset_size=[kid["subset_size_1"], kid["subset_size_2"]])
+    return entry
+
+
+def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *, age_judge,
+                   identity_judge, features, bins: Sequence[float] = ai.DEFAULT_AGE_BINS,
+                   batch_size: int = 32, max_impostor_pairs: int = 5000, kid_subsets: int = 100,
+                   kid_subset_size: int = 1000, inception_score_splits: int = 10,
+                   log: Callable[[str], None] = print):
+    """Runs the whole evaluation.
+
+    Args:
+      age_fn: ``(uint8 [B,128,128,3], group) -> uint8 [B,128,128,3]``.
+      inputs: the test faces to age.
+      real_by_group: real test faces of each group (age ceiling, FID/KID reference).
+      age_judge: ``.estimate(faces) -> years [N]`` (``judges.AgeJudge``).
+      identity_judge: ``.embed(faces) -> [N, D]`` and ``.THRESHOLD`` (``judges.IdentityJudge``).
+      features: ``features.InceptionFeatures`` / ``AlexNetFeatures`` (``.features_and_probabilities``).
+      bins: age-group bounds in years; ``len(bins) + 1`` groups.
+    Returns:
+      ``(results, arrays)``: ``results`` is JSON-ready (every figure and count),
+      ``arrays`` holds ``generated`` ``[N, G, 128, 128, 3]`` and per-face judge outputs
+      for plots.
+    """
+    groups = len(bins) + 1
+    if len(real_by_group) != groups:
+        raise ValueError(f"{len(real_by_group)} real-face sets for {groups} groups")
+    timings = {}
+    t = time.time()
+    log(f"generating {len(inputs)} faces x {groups} groups")
+    generated = generate_all(age_fn, inputs.faces, groups, batch_size)
+    timings["generate"] = time.time() - t
+    flat = generated.reshape((-1,) + generated.shape[2:])  # row i * G + g
+
+    t = time.time()
+    log("age judge")
+    input_ages = age_judge.estimate(inputs.faces)
+    generated_ages = age_judge.estimate(flat).reshape(len(inputs), groups)
+    real_ages = [age_judge.estimate(r.faces) if len(r) else np.zeros(0) for r in real_by_group]
+    age_rows = ai.age_table(generated_ages, input_ages, real_ages, bins)
+    timings["age_judge"] = time.time() - t
+
+    t = time.time()
+    log("identity judge")
+    input_emb = identity_judge.embed(inputs.faces)
+    output_emb = identity_judge.embed(flat).reshape(len(inputs), groups, -1)
+    pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
+    identity = ai.identity_table(input_emb, output_emb, input_emb[pairs[:, 0]],
+                                 input_emb[pairs[:, 1]], identity_judge.THRESHOLD, bins)
+    identity["impostor_source"] = ("pairs of different input faces, assumed to be different "
+                                   "people (the lists carry no identities)")
+    timings["identity_judge"] = time.time() - t
+
+    t = time.time()
+    log(f"realism features ({features.name})")
+    input_acts, _ = features.features_and_probabilities(inputs.faces)
+    gen_acts, gen_probs = features.features_and_probabilities(flat)
+    gen_acts = gen_acts.reshape(len(inputs), groups, -1)
+    real_acts = [features.features_and_probabilities(r.faces)[0] if len(r) else None
+                 for r in real_by_group]
+    names = ai.group_names(bins)
+    per_group = []
+    for g in range(groups):
+        ref = real_acts[g] if real_acts[g] is not None else np.zeros((0, gen_acts.shape[-1]))
+        entry = {"group": g, "name": names[g],
+                 **_realism_pair(gen_acts[:, g], ref, kid_subsets, kid_subset_size)}
+        base = _realism_pair(input_acts, ref, kid_subsets, kid_subset_size)
+        entry["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
+        per_group.append(entry)
+    real_all = np.concatenate([a for a in real_acts if a is not None]) if any(
+        a is not None for a in real_acts) else np.zeros((0, gen_acts.shape[-1]))
+    pooled = _realism_pair(gen_acts.reshape(-1, gen_acts.shape[-1]), real_all, kid_subsets,
+                           kid_subset_size)
+    base = _realism_pair(input_acts, real_all, kid_subsets, kid_subset_size)
+    pooled["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
+    feature_info = features.describe()
+    realism = {"features": feature_info, "per_group": per_group, "pooled": pooled,
+               "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
+               "note": ("FID is biased upwards at small sample counts (compare only equal "
+                        "counts); KID is unbiased. 'inputs_vs_real' is the same measure for the "
+                        "unaltered input faces: the floor a generator is measured against.")}
+    if gen_probs is not None:
+        mean, std = inception_score(gen_probs, inception_score_splits)
+        is_result = {"mean": mean, "std": std, "splits": min(inception_score_splits, len(gen_probs)),
+                     "n": int(len(gen_probs)),
+                     "note": ("as the seed reported it (InceptionV3 ImageNet softmax, 299x299, "
+                              "all generated faces): near 1 for any face set, says little")}
+    else:
+        is_result = {"mean": None, "note": "not computed: needs InceptionV3 weights with the top"}
+    timings["realism"] = time.time() - t
+
+    results = {
+        "settings": {"age_bins": [float(b) for b in bins], "groups": names,
+                     "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
+                     "max_impostor_pairs": max_impostor_pairs},
+        "counts": {"inputs": len(inputs),
+                   "inputs_per_source_group": np.bincount(inputs.labels, minlength=groups).tolist(),
+                   "generated": int(len(flat)),
+                   "real_per_group": [len(r) for r in real_by_group]},
+        "judges": {"age": age_judge.describe(), "identity": identity_judge.describe()},
+        "age": {"groups": age_rows,
+                "note": ("in_group: share of outputs the judge puts in the target group; "
+                         "real_in_group: the same for real test faces of the group (the judge's "
+                         "ceiling)")},
+        "identity": identity,
+        "realism": realism,
+        "inception_score": is_result,
+        "runtime_seconds": {k: round(v, 2) for k, v in timings.items()},
+        "faces": [{"path": p, "source_group": int(l), "input_age": float(input_ages[i]),
+                   "output_ages": [float(a) for a in generated_ages[i]],
+                   "identity_distances": [float(np.linalg.norm(output_emb[i, g] - input_emb[i]))
+                                          for g in range(groups)]}
+                  for i, (p, l) in enumerate(zip(inputs.paths, inputs.labels))],
+    }
+    arrays = {"generated": generated, "inputs": inputs.faces, "input_ages": input_ages,
+              "generated_ages": generated_ages, "real_ages": real_ages,
+              "identity_distances": np.linalg.norm(output_emb - input_emb[:, None], axis=-1),
+              "impostor_distances": np.linalg.norm(input_emb[pairs[:, 0]] - input_emb[pairs[:, 1]],
+                                                   axis=-1)}
+    return results, arrays

@@ -1,0 +1,228 @@
+"""IPCGAN networks as Keras subclassed models (spec §1).
+
+The age condition enters as a per-sample vector ``age_vector`` ``[B, age_groups]``
+(one-hot, or soft weights for blending ages) and is broadcast over the spatial map
+inside the model, so callers never build 128x128x5 tensors.
+
+Batch normalisation (spec §1.4): ``training=True`` normalises with batch statistics
+and updates the moving averages; ``training=False`` uses the moving statistics,
+unless ``batch_stats=True`` asks for the release's test-time behaviour (batch
+statistics, no update).
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from face_aging import pixels
+from face_aging.layers import BatchNorm, Conv, Deconv, Dense, broadcast_condition, lrelu
+
+#: AlexNet outputs a perceptual (identity) feature may be taken from (flag ``fea_layer_name``).
+FEATURE_LAYERS = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+ALEXNET_OUTPUTS = FEATURE_LAYERS + ("identity_logits", "age_logits")
+
+
+def _bn_flags(training, batch_stats):
+    use_batch = bool(training) if batch_stats is None else bool(batch_stats)
+    return use_batch, bool(training)
+
+
+class ConvBN(keras.layers.Layer):
+    """conv -> batch norm (-> activation by the caller); names as the release's scopes."""
+
+    def __init__(self, conv, bn, **kwargs):
+        super().__init__(**kwargs)
+        self.conv, self.bn = conv, bn
+
+    def call(self, x, use_batch_stats=False, update_moving=False):
+        return self.bn(self.conv(x), use_batch_stats=use_batch_stats, update_moving=update_moving)
+
+
+class ResidualUnit(keras.layers.Layer):
+    """``unit_i``: conv3x3 -> bn -> relu -> conv3x3 -> bn, plus the input; no activation after."""
+
+    def __init__(self, channels=128, bn_epsilon=1e-3, synchronized_bn=False, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = Conv(channels, 3, name="conv1")
+        self.bn1 = BatchNorm(bn_epsilon, synchronized=synchronized_bn, name="bn1")
+        self.conv2 = Conv(channels, 3, name="conv2")
+        self.bn2 = BatchNorm(bn_epsilon, synchronized=synchronized_bn, name="bn2")
+
+    def call(self, x, use_batch_stats=False, update_moving=False):
+        y = tf.nn.relu(self.bn1(self.conv1(x), use_batch_stats=use_batch_stats,
+                                update_moving=update_moving))
+        y = self.bn2(self.conv2(y), use_batch_stats=use_batch_stats, update_moving=update_moving)
+        return x + y
+
+
+class Generator(keras.Model):
+    """IPCGAN generator (spec §1.1): encoder, 6 residual units, decoder, tanh.
+
+    Call: ``g((source, age_vector), training=False, batch_stats=None)``.
+
+    Args (call):
+      source: ``[B, H, W, 3]`` float32, RGB 0..255 minus ``pixels.MEAN_RGB`` (not [-1, 1]);
+        H and W divisible by 4 (the release: 128).
+      age_vector: ``[B, age_groups]`` one-hot target group, or soft weights summing to 1.
+    Returns:
+      ``[B, H, W, 3]`` aged faces in [-1, 1].
+    """
+
+    def __init__(self, age_groups=5, bn_epsilon=1e-3, synchronized_bn=False, name="generator"):
+        super().__init__(name=name)
+        self.age_groups = age_groups
+        bn = dict(synchronized=synchronized_bn)
+        self.conv1 = Conv(32, 7, 1, name="conv1")
+        self.bn1 = BatchNorm(bn_epsilon, name="bn1", **bn)
+        self.conv2 = Conv(64, 3, 2, name="conv2")
+        self.bn2 = BatchNorm(bn_epsilon, name="bn2", **bn)
+        self.conv3 = Conv(128, 3, 2, name="conv3")
+        self.bn3 = BatchNorm(bn_epsilon, name="bn3", **bn)
+        self.units = [ResidualUnit(128, bn_epsilon, synchronized_bn, name=f"unit_{i}")
+                      for i in range(6)]
+        self.deconv1 = Deconv(64, 3, 2, name="deconv1")
+        self.bn4 = BatchNorm(bn_epsilon, name="bn4", **bn)
+        self.deconv2 = Deconv(32, 3, 2, name="deconv2")
+        self.bn5 = BatchNorm(bn_epsilon, name="bn5", **bn)
+        self.conv4 = Conv(3, 7, 1, name="conv4")
+
+    def call(self, inputs, training=False, batch_stats=None):
+        source, age_vector = inputs
+        use_batch, update = _bn_flags(training, batch_stats)
+        bn = dict(use_batch_stats=use_batch, update_moving=update)
+        dtype = self.compute_dtype
+        source = tf.cast(source, dtype)
+        shape = tf.shape(source)
+        x = tf.concat([source, broadcast_condition(age_vector, shape[1], shape[2], dtype)], -1)
+        x = tf.nn.relu(self.bn1(self.conv1(x), **bn))
+        x = tf.nn.relu(self.bn2(self.conv2(x), **bn))
+        x = tf.nn.relu(self.bn3(self.conv3(x), **bn))
+        for unit in self.units:
+            x = unit(x, **bn)
+        x = tf.nn.relu(self.bn4(self.deconv1(x), **bn))
+        x = tf.nn.relu(self.bn5(self.deconv2(x), **bn))
+        return tf.cast(tf.tanh(self.conv4(x)), tf.float32)
+
+
+class Discriminator(keras.Model):
+    """Conditional PatchGAN (spec §1.2).
+
+    Call: ``d((images, age_vector), training=False, batch_stats=None)``.
+
+    Args (call):
+      images: ``[B, H, W, 3]`` in [-1, 1] (the release: 128x128).
+      age_vector: ``[B, age_groups]``; broadcast to H/2 x W/2 after the first conv.
+    Returns:
+      logits ``[B, H/8, W/8, output_channels]`` (16x16x512 for the release; the last layer
+      really has 512 channels; ``output_channels=1`` is the option some users needed).
+    """
+
+    def __init__(self, age_groups=5, bn_epsilon=1e-3, output_channels=512,
+                 synchronized_bn=False, name="discriminator"):
+        super().__init__(name=name)
+        self.age_groups = age_groups
+        bn = dict(synchronized=synchronized_bn)
+        self.dis = Conv(64, 4, 2, name="dis")
+        self.dis_1 = Conv(128, 4, 2, name="dis_1")
+        self.dis_bn0 = BatchNorm(bn_epsilon, name="dis_bn0", **bn)
+        self.dis_2 = Conv(256, 4, 2, name="dis_2")
+        self.dis_bn1 = BatchNorm(bn_epsilon, name="dis_bn1", **bn)
+        self.dis_3 = Conv(512, 4, 1, name="dis_3")
+        self.dis_bn2 = BatchNorm(bn_epsilon, name="dis_bn2", **bn)
+        self.dis_4 = Conv(output_channels, 4, 1, name="dis_4")
+
+    def call(self, inputs, training=False, batch_stats=None):
+        images, age_vector = inputs
+        use_batch, update = _bn_flags(training, batch_stats)
+        bn = dict(use_batch_stats=use_batch, update_moving=update)
+        dtype = self.compute_dtype
+        x = lrelu(self.dis(tf.cast(images, dtype)))
+        shape = tf.shape(x)
+        x = tf.concat([x, broadcast_condition(age_vector, shape[1], shape[2], dtype)], -1)
+        x = lrelu(self.dis_bn0(self.dis_1(x), **bn))
+        x = lrelu(self.dis_bn1(self.dis_2(x), **bn))
+        x = lrelu(self.dis_bn2(self.dis_3(x), **bn))
+        return tf.cast(self.dis_4(x), tf.float32)
+
+
+class AlexNet(keras.Model):
+    """AlexNet with identity and age heads (spec §1.3); frozen during GAN training.
+
+    Call: ``a(images_227, training=False, outputs=None)``.
+
+    Args (call):
+      images_227: ``[B, 227, 227, 3]`` float32, RGB 0..255 minus ``pixels.MEAN_RGB``.
+      outputs: names to compute (default all of ``ALEXNET_OUTPUTS``); asking only for what
+        is needed skips the unused heads.
+    Returns:
+      dict name -> tensor: ``conv3``/``conv4`` ``[B,13,13,384]``, ``conv5`` ``[B,13,13,256]``,
+      ``pool5`` ``[B,6,6,256]``, ``fc6``/``fc7`` ``[B,4096]`` (all after their relu),
+      ``identity_logits`` ``[B,identities]``, ``age_logits`` ``[B,age_groups]``.
+    """
+
+    def __init__(self, age_groups=5, identities=2000, name="alexnet"):
+        super().__init__(name=name)
+        self.conv1 = Conv(96, 11, 4, "VALID", name="conv1")
+        self.conv2 = Conv(256, 5, 1, groups=2, name="conv2")
+        self.conv3 = Conv(384, 3, 1, name="conv3")
+        self.conv4 = Conv(384, 3, 1, groups=2, name="conv4")
+        self.conv5 = Conv(256, 3, 1, groups=2, name="conv5")
+        self.fc6 = Dense(4096, name="fc6")
+        self.fc7 = Dense(4096, name="fc7")
+        self.new_1 = Dense(256, name="new_1")
+        self.new_2 = Dense(identities, name="new_2")
+        self.age_fc6 = Dense(4096, name="age_fc6")
+        self.age_fc7 = Dense(4096, name="age_fc7")
+        self.age_fc8 = Dense(age_groups, name="age_fc8")
+
+    @staticmethod
+    def _pool(x):
+        return tf.nn.max_pool2d(x, 3, 2, "VALID")
+
+    @staticmethod
+    def _lrn(x):
+        return tf.nn.local_response_normalization(x, depth_radius=2, alpha=2e-5, beta=0.75,
+                                                  bias=1.0)
+
+    def call(self, images_227, training=False, outputs=None):
+        wanted = set(ALEXNET_OUTPUTS if outputs is None else outputs)
+        unknown = wanted - set(ALEXNET_OUTPUTS)
+        if unknown:
+            raise ValueError(f"AlexNet has no output(s) {sorted(unknown)}; "
+                             f"choose from {ALEXNET_OUTPUTS}")
+        out = {}
+        x = tf.cast(images_227, self.compute_dtype)
+        x = self._lrn(self._pool(tf.nn.relu(self.conv1(x))))
+        x = self._lrn(self._pool(tf.nn.relu(self.conv2(x))))
+        out["conv3"] = x = tf.nn.relu(self.conv3(x))
+        out["conv4"] = x = tf.nn.relu(self.conv4(x))
+        out["conv5"] = x = tf.nn.relu(self.conv5(x))
+        out["pool5"] = pool5 = self._pool(x)
+        flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
+        if wanted & {"fc6", "fc7", "identity_logits"}:
+            out["fc6"] = x = tf.nn.relu(self.fc6(flat))
+            out["fc7"] = x = tf.nn.relu(self.fc7(x))
+            if "identity_logits" in wanted:
+                out["identity_logits"] = self.new_2(tf.nn.relu(self.new_1(x)))
+        if "age_logits" in wanted:
+            y = tf.nn.relu(self.age_fc6(flat))
+            y = tf.nn.relu(self.age_fc7(y))
+            out["age_logits"] = self.age_fc8(y)
+        return {k: tf.cast(v, tf.float32) for k, v in out.items() if k in wanted}
+
+
+def one_hot_age(groups, age_groups=5) -> tf.Tensor:
+    """int ``[B]`` target groups -> float32 ``[B, age_groups]`` one-hot age vectors."""
+    return tf.one_hot(tf.cast(groups, tf.int32), age_groups, dtype=tf.float32)
+
+
+def build_models(generator=None, discriminator=None, alexnet=None, image_size=128):
+    """Creates all variables of the given models by one call on zeros (returns nothing)."""
+    if generator is not None:
+        source = tf.zeros([2, image_size, image_size, 3])
+        generator((source, one_hot_age([0, 1], generator.age_groups)), training=False)
+    if discriminator is not None:
+        images = tf.zeros([2, image_size, image_size, 3])
+        discriminator((images, one_hot_age([0, 1], discriminator.age_groups)), training=False)
+    if alexnet is not None:  # every head, so that all variables exist
+        alexnet(tf.zeros([1, pixels.ALEXNET_SIZE, pixels.ALEXNET_SIZE, 3]), training=False)

@@ -1,0 +1,143 @@
+"""The IPCGAN training step (spec §2) and the training loop around it.
+
+``IPCGANTrainer.train_step`` reads top to bottom: the frozen AlexNet's source features,
+the generator's forward pass, one discriminator update (Adam on D), then one generator
+update (Adam on G) against the discriminator *just updated*.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from face_aging import checkpoints, losses, pixels, sampling
+from face_aging.models import FEATURE_LAYERS, AlexNet, Discriminator, Generator, build_models, one_hot_age
+
+#: ``step_structure`` values: "reuse" computes the fake faces and the source features once a
+#: step; "release" recomputes them for the G update as the release's two ``sess.run`` calls did.
+STEP_STRUCTURES = ("reuse", "release")
+
+
+def make_adam(learning_rate: float, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
+              loss_scale: bool = False) -> keras.optimizers.Optimizer:
+    """The release's Adam (TF1 ``AdamOptimizer`` update; epsilon 1e-8, not Keras' 1e-7)."""
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer
+
+
+class IPCGANTrainer:
+    """Holds G, D, the frozen AlexNet and both optimizers; ``train_step(batch)`` is one step.
+
+    Args:
+      generator, discriminator, alexnet: the models (AlexNet is never updated).
+      gan_loss_weight, fea_loss_weight, age_loss_weight: the release's loss weights
+        (paper: 75, 0.5e-4, 30).
+      fea_layer_name: AlexNet layer for the identity feature loss (paper: ``conv5``).
+      learning_rate: Adam learning rate of both networks (release: 1e-3).
+      step_structure: ``"reuse"`` (default: fake faces and source features computed once;
+        same losses and updates as the release) or ``"release"`` (recomputed for the G
+        update, as the release's graph ran; slower, kept for benchmarks).
+      jit_compile: compile the step with XLA.
+      mixed_precision: wrap both optimizers in loss scaling (the models must have been
+        built under a ``mixed_float16`` policy).
+    """
+
+    def __init__(self, generator, discriminator, alexnet, gan_loss_weight=75.0,
+                 fea_loss_weight=0.5e-4, age_loss_weight=30.0, fea_layer_name="conv5",
+                 learning_rate=1e-3, step_structure="reuse", jit_compile=False,
+                 mixed_precision=False):
+        if fea_layer_name not in FEATURE_LAYERS:
+            raise ValueError(f"fea_layer_name {fea_layer_name!r}: choose from {FEATURE_LAYERS}")
+        if step_structure not in STEP_STRUCTURES:
+            raise ValueError(f"step_structure {step_structure!r}: choose from {STEP_STRUCTURES}")
+        for name, w in (("gan", gan_loss_weight), ("fea", fea_loss_weight), ("age", age_loss_weight)):
+            if w < 0:
+                raise ValueError(f"{name}_loss_weight must be >= 0, got {w}")
+        self.generator, self.discriminator, self.alexnet = generator, discriminator, alexnet
+        self.gan_w = float(gan_loss_weight)
+        self.fea_w = float(fea_loss_weight)
+        self.age_w = float(age_loss_weight)
+        self.fea_layer_name = fea_layer_name
+        self.mixed_precision = mixed_precision
+        self.g_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
+        self.d_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
+        self.step_structure = step_structure
+        step_fn = self._train_step_reuse if step_structure == "reuse" else self._train_step_release
+        self.train_step = tf.function(step_fn, jit_compile=jit_compile)
+
+    # -- pieces shared by both structures ------------------------------------------------
+    def _alexnet_features(self, images_227, with_age=False):
+        names = (self.fea_layer_name, "age_logits") if with_age else (self.fea_layer_name,)
+        return self.alexnet(images_227, training=False, outputs=names)
+
+    def _discriminator_update(self, batch, fake, age_t, age_f):
+        d = self.discriminator
+        with tf.GradientTape() as d_tape:
+            d_real_true = d((batch["real"], age_t), training=True)
+            d_real_false = d((batch["real"], age_f), training=True)
+            d_fake_true = d((tf.stop_gradient(fake), age_t), training=True)
+            d_loss = losses.lsgan_discriminator_loss(d_real_true, d_real_false, d_fake_true)
+            d_total = self.gan_w * d_loss
+            if self.mixed_precision:
+                d_total = self.d_optimizer.scale_loss(d_total)
+        d_grads = d_tape.gradient(d_total, d.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(d_grads, d.trainable_variables))
+        return d_loss
+
+    def _generator_losses(self, batch, fake, source_features, age_t):
+        d_fake_true = self.discriminator((fake, age_t), training=True)
+        g_adv = losses.lsgan_generator_loss(d_fake_true)
+        fake_out = self._alexnet_features(pixels.generated_to_alexnet(fake), with_age=True)
+        fea = losses.msum(fake_out[self.fea_layer_name], source_features)
+        age = losses.age_classification_loss(fake_out["age_logits"], batch["target_group"])
+        total = self.gan_w * g_adv + self.fea_w * fea + self.age_w * age
+        return total, g_adv, fea, age
+
+    def _apply_generator(self, g_tape, g_total):
+        g = self.generator
+        g_grads = g_tape.gradient(g_total, g.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(g_grads, g.trainable_variables))
+
+    # -- the two step structures ---------------------------------------------------------
+    def _train_step_reuse(self, batch) -> Dict[str, tf.Tensor]:
+        age_groups = self.generator.age_groups
+        age_t = one_hot_age(batch["target_group"], age_groups)
+        age_f = one_hot_age(batch["false_group"], age_groups)
+        source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
+        with tf.GradientTape() as g_tape:
+            fake = self.generator((batch["source_128"], age_t), training=True)
+            with g_tape.stop_recording():
+                d_loss = self._discriminator_update(batch, fake, age_t, age_f)
+            g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
+            if self.mixed_precision:
+                g_total = self.g_optimizer.scale_loss(g_total)
+        self._apply_generator(g_tape, g_total)
+        return self._logged(d_loss, g_adv, fea, age)
+
+    def _train_step_release(self, batch) -> Dict[str, tf.Tensor]:
+        age_groups = self.generator.age_groups
+        age_t = one_hot_age(batch["target_group"], age_groups)
+        age_f = one_hot_age(batch["false_group"], age_groups)
+        fake_for_d = self.generator((batch["source_128"], age_t), training=True)
+        d_loss = self._discriminator_update(batch, fake_for_d, age_t, age_f)
+        source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
+        with tf.GradientTape() as g_tape:
+            fake = self.generator((batch["source_128"], age_t), training=True)
+            g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
+            if self.mixed_precision:
+                g_total = self.g_optimizer.scale_loss(g_total)
+        self._apply_generator(g_tape, g_total)
+        return self._logged(d_loss, g_adv, fea, age)
+
+    @staticmethod
+    def _logged(d_loss, g_adv, fea, age):
+        # The release logs each loss divided by its weight, i.e. the unweighted loss.
+        return {"d_loss": d_loss, "g_loss": g_adv, "fea_loss": fea, "age_loss": age}

@@ -1,0 +1,185 @@
+"""The training loop of ``train_ipcgan.py``: data, models, AlexNet, checkpoints, samples, logs.
+
+Takes a :class:`face_aging.config.TrainConfig`; never reads flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from typing import Callable, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from face_aging import checkpoints, pixels, sampling
+from face_aging.config import TrainConfig
+from face_aging.data.pipeline import make_train_dataset
+from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
+from face_aging.training import IPCGANTrainer
+
+log = logging.getLogger("face_aging")
+
+
+class TrainingSetupError(ValueError):
+    """The run cannot start as configured (the message says why, in one line)."""
+
+
+def configure_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, numpy and TF (``keras.utils.set_random_seed``); optionally op determinism."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def load_pretrained_alexnet(config: TrainConfig, alexnet: AlexNet, warn: Callable = log.warning):
+    """Fills the frozen AlexNet: trunk + identity head from ``alexnet_pretrained_model``,
+    the age head from ``age_pretrained_model`` (release TF1 files or TF2 checkpoints)."""
+    if config.alexnet_pretrained_model is None and config.age_pretrained_model is None:
+        if not config.allow_random_alexnet:
+            raise TrainingSetupError("no pretrained AlexNet given (--alexnet_pretrained_model, "
+                             "--age_pretrained_model); pass --allow_random_alexnet to train "
+                             "against a random one")
+        warn("!" * 72 + "\nTRAINING AGAINST A RANDOMLY INITIALISED ALEXNET: the age and identity "
+             "losses are meaningless; use this only for tests and smoke runs.\n" + "!" * 72)
+        return
+    if config.alexnet_pretrained_model is not None:
+        checkpoints.load_alexnet_layers(config.alexnet_pretrained_model, alexnet,
+                                        checkpoints.ALEXNET_TRUNK + checkpoints.ALEXNET_IDENTITY)
+    if config.age_pretrained_model is not None:
+        if config.alexnet_pretrained_model is None:
+            checkpoints.load_alexnet_layers(config.age_pretrained_model, alexnet,
+                                            checkpoints.ALEXNET_TRUNK)
+        checkpoints.load_alexnet_layers(config.age_pretrained_model, alexnet,
+                                        checkpoints.ALEXNET_AGE)
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def write_json_atomic(path: str, payload) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+class SampleWriter:
+    """Writes the release's sample grids for a fixed source batch: the sources and one grid per group."""
+
+    def __init__(self, generator: Generator, source_128: tf.Tensor, sample_dir: str,
+                 summary_writer=None):
+        self.generator, self.source_128 = generator, source_128
+        self.sample_dir, self.summary_writer = sample_dir, summary_writer
+
+    def write(self, step: int):
+        n = int(self.source_128.shape[0])
+        sources = np.clip(pixels.generator_input_to_0_255(self.source_128).numpy(), 0, 255)
+        grids = {"source": sampling.image_grid(sources.astype(np.uint8))}
+        for group in range(self.generator.age_groups):
+            age = one_hot_age(tf.fill([n], group), self.generator.age_groups)
+            # The release's sampler ran G in training mode: batch statistics, no update here.
+            fake = self.generator((self.source_128, age), training=False, batch_stats=True)
+            grids[f"group{group}"] = sampling.image_grid(pixels.to_uint8(fake.numpy()))
+        for name, grid in grids.items():
+            sampling.save_image_atomic(
+                os.path.join(self.sample_dir, f"step{step:07d}_{name}.png"), grid)
+        if self.summary_writer is not None:
+            with self.summary_writer.as_default():
+                for name, grid in grids.items():
+                    tf.summary.image(f"samples/{name}", grid[np.newaxis], step=step)
+        return grids
+
+
+def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
+    """Runs (or resumes) training to ``config.max_steps``.
+
+    Returns:
+      the last logged losses and ``step``.
+    """
+    config = config.resolved()
+    configure_determinism(config.seed, config.deterministic)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        dataset = make_train_dataset(config.list_dir, config.root_folder, config.batch_size,
+                                     config.age_groups, config.image_size, config.seed,
+                                     config.source_file)
+        generator = Generator(config.age_groups, config.bn_epsilon)
+        discriminator = Discriminator(config.age_groups, config.bn_epsilon, config.d_output_channels)
+        alexnet = AlexNet(config.age_groups)
+        build_models(generator, discriminator, alexnet, config.image_size)
+    finally:
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("float32")
+    load_pretrained_alexnet(config, alexnet, warn=print_fn)
+    trainer = IPCGANTrainer(generator, discriminator, alexnet, config.gan_loss_weight,
+                            config.fea_loss_weight, config.age_loss_weight, config.fea_layer_name,
+                            config.learning_rate, config.step_structure, config.jit_compile,
+                            config.mixed_precision)
+
+    step = tf.Variable(0, dtype=tf.int64, name="step")
+    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                                     g_optimizer=trainer.g_optimizer,
+                                     d_optimizer=trainer.d_optimizer, step=step)
+    manager = tf.train.CheckpointManager(checkpoint, config.checkpoint_dir,
+                                         max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print_fn(f"resumed from {manager.latest_checkpoint} at step {int(step.numpy())}")
+    elif config.source_checkpoint_dir:
+        prefix = checkpoints.restore_models(config.source_checkpoint_dir, generator,
+                                            discriminator, config.model_index)
+        print_fn(f"initialised generator and discriminator from {prefix}")
+
+    os.makedirs(config.checkpoint_dir, exist_ok=True)
+    write_json_atomic(os.path.join(config.checkpoint_dir, "training_options.json"),
+                      dataclasses.asdict(config))
+    summary_writer = tf.summary.create_file_writer(config.tensorboard_dir)
+    iterator = iter(dataset)
+    sample_batch = next(iter(dataset))["source_128"]
+    samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer)
+
+    start_step = int(step.numpy())
+    if start_step >= config.max_steps:
+        print_fn(f"already at step {start_step} >= max_steps {config.max_steps}: nothing to do")
+        return {"step": start_step}
+    t0, timed_from = time.perf_counter(), start_step
+    logged: Dict[str, float] = {}
+    while int(step.numpy()) < config.max_steps:
+        losses = trainer.train_step(next(iterator))
+        step.assign_add(1)
+        current = int(step.numpy())
+        last = current == config.max_steps
+        if current % config.log_interval == 0 or last or current == start_step + 1:
+            logged = {k: float(v) for k, v in losses.items()}
+            elapsed = time.perf_counter() - t0
+            rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
+            eta = (config.max_steps - current) / rate if rate > 0 else float("nan")
+            print_fn(f"step {current}/{config.max_steps}  "
+                     + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
+                     + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta) if math.isfinite(eta) else '?'}")
+            with summary_writer.as_default():
+                for name, value in logged.items():
+                    tf.summary.scalar(f"loss/{name}", value, step=current)
+                tf.summary.scalar("steps_per_second", rate, step=current)
+            if current == start_step + 1:  # exclude tracing/compilation from the rate
+                t0, timed_from = time.perf_counter(), current
+        if current % config.sample_interval == 0 or last:
+            samples.write(current)
+        if current % config.save_interval == 0 or last:
+            path = manager.save(checkpoint_number=current)
+            print_fn(f"saved {path}")
+    summary_writer.flush()
+    logged["step"] = int(step.numpy())
+    return logged
+

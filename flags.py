@@ -1,0 +1,163 @@
+"""The central place to define flags of ``train_ipcgan.py``.
+
+Every flag of the release (spec §5) keeps its name and meaning; the paper's recipe
+(gan 75, fea 0.5e-4, age 30, conv5) is the documented default. New flags follow.
+``config_from_flags()`` turns the parsed flags into a ``TrainConfig``: the library
+never reads FLAGS.
+"""
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from face_aging.config import TrainConfig
+from face_aging.models import FEATURE_LAYERS
+from face_aging.training import STEP_STRUCTURES
+
+_D = TrainConfig()
+
+# --- the release's flags (spec §5) -----------------------------------------------------
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of G and D.")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Faces per batch (>= 2: batch norm needs it).")
+flags.DEFINE_integer("image_size", _D.image_size,
+                     "Side of G/D images in pixels (the release: 128; a multiple of 8).")
+flags.DEFINE_integer("noise_dim", 256, "Declared by the release and unused there; accepted for "
+                     "command-line compatibility and ignored.")
+flags.DEFINE_integer("feature_size", 128, "Declared by the release and unused there; accepted "
+                     "and ignored.")
+flags.DEFINE_integer("age_groups", _D.age_groups, "Number of age groups.")
+flags.DEFINE_integer("max_steps", _D.max_steps, "Training steps.")
+flags.DEFINE_string("alexnet_pretrained_model", _D.alexnet_pretrained_model,
+                    "AlexNet trunk + identity head: the release's TF1 file or a TF2 checkpoint "
+                    "(prefix or directory). Empty string: none.")
+flags.DEFINE_string("age_pretrained_model", _D.age_pretrained_model,
+                    "AlexNet age head: the release's TF1 age classifier or a TF2 checkpoint. "
+                    "Empty string: none.")
+flags.DEFINE_integer("model_index", None, "With --source_checkpoint_dir: the step to start from "
+                     "(default: the latest).")
+flags.DEFINE_float("gan_loss_weight", _D.gan_loss_weight, "Adversarial loss weight (paper: 75).")
+flags.DEFINE_float("fea_loss_weight", _D.fea_loss_weight,
+                   "Identity feature loss weight (paper: 0.5e-4; the loss is a per-sample sum).")
+flags.DEFINE_float("age_loss_weight", _D.age_loss_weight, "Age classification loss weight (paper: 30).")
+flags.DEFINE_float("tv_loss_weight", 0.0, "Declared by the release and unused there; must be 0.")
+flags.DEFINE_string("checkpoint_dir", _D.checkpoint_dir, "Where TF2 checkpoints are written and "
+                    "resumed from.")
+flags.DEFINE_string("source_checkpoint_dir", None, "Start G and D from this checkpoint (TF2 or the "
+                    "release's acgan.model-N) when checkpoint_dir has none yet.")
+flags.DEFINE_string("sample_dir", _D.sample_dir, "Where sample grids are written.")
+flags.DEFINE_enum("fea_layer_name", _D.fea_layer_name, list(FEATURE_LAYERS),
+                  "AlexNet layer of the identity-preserving feature loss (paper: conv5).")
+flags.DEFINE_string("source_file", None, "List of source faces (default: LIST_DIR/train.txt).")
+flags.DEFINE_string("root_folder", None, "Image paths in the lists are relative to this folder "
+                    "(default: --list_dir).")
+
+# --- new flags ---------------------------------------------------------------------------
+flags.DEFINE_string("list_dir", _D.list_dir, "Folder with train.txt, train_age_group_k.txt and "
+                    "train_label_pair.txt (python -m face_aging.data.prepare writes it).")
+flags.DEFINE_bool("allow_random_alexnet", False, "Train without pretrained AlexNet weights "
+                  "(meaningless age/identity losses; tests and smoke runs only).")
+flags.DEFINE_integer("save_interval", _D.save_interval, "Steps between checkpoints (and at the end).")
+flags.DEFINE_integer("sample_interval", _D.sample_interval, "Steps between sample grids.")
+flags.DEFINE_integer("log_interval", _D.log_interval, "Steps between progress lines / TensorBoard "
+                     "scalars.")
+flags.DEFINE_integer("max_to_keep", _D.max_to_keep, "Checkpoints kept (0: all).")
+flags.DEFINE_string("tensorboard_dir", None, "TensorBoard directory (default: CHECKPOINT_DIR/logs). "
+                    "(--log_dir is absl's own flag for log files.)")
+flags.DEFINE_integer("seed", _D.seed, "Seed of weights, data order and shuffling.")
+flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower; same seed -> same "
+                  "weights).")
+flags.DEFINE_bool("xla", False, "Compile the training step with XLA (jit_compile).")
+flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute with loss scaling (GPU feature; "
+                  "slower on CPU).")
+flags.DEFINE_enum("step_structure", _D.step_structure, list(STEP_STRUCTURES),
+                  "reuse: fake faces and source features computed once a step (same maths); "
+                  "release: recomputed for the G update as the release's graph did.")
+flags.DEFINE_float("bn_epsilon", _D.bn_epsilon, "Batch-norm epsilon (release 1e-3; some users "
+                   "reproduced the paper with 1e-5).")
+flags.DEFINE_integer("d_output_channels", _D.d_output_channels, "Channels of the discriminator's "
+                     "last layer (release 512; 1 is the option users found more stable).")
+flags.DEFINE_bool("dry_run", False, "Validate options, print them and write nothing.")
+
+FLAGS = flags.FLAGS
+
+
+def _non_negative(value):
+    return value is None or value >= 0
+
+
+for _name in ("gan_loss_weight", "fea_loss_weight", "age_loss_weight", "learning_rate"):
+    flags.register_validator(_name, _non_negative, message=f"--{_name} must be >= 0")
+flags.register_validator("batch_size", lambda v: v >= 2,
+                         message="--batch_size must be >= 2 (batch statistics need two faces)")
+flags.register_validator("image_size", lambda v: v >= 16 and v % 8 == 0,
+                         message="--image_size must be a multiple of 8, at least 16")
+flags.register_validator("age_groups", lambda v: v >= 2, message="--age_groups must be >= 2")
+flags.register_validator("max_steps", lambda v: v >= 1, message="--max_steps must be >= 1")
+flags.register_validator("tv_loss_weight", lambda v: v == 0,
+                         message="--tv_loss_weight is unused by the release and by this port; "
+                                 "leave it 0")
+for _name in ("save_interval", "sample_interval", "log_interval"):
+    flags.register_validator(_name, lambda v: v >= 1, message=f"--{_name} must be >= 1")
+flags.register_validator("d_output_channels", lambda v: v >= 1,
+                         message="--d_output_channels must be >= 1")
+flags.register_validator("bn_epsilon", lambda v: v > 0, message="--bn_epsilon must be > 0")
+
+
+@flags.multi_flags_validator(["list_dir", "source_file", "root_folder"],
+                             message="the data lists are incomplete (see the message above)")
+def _check_lists(values):
+    list_dir = values["list_dir"]
+    needed = [values["source_file"] or os.path.join(list_dir, "train.txt"),
+              os.path.join(list_dir, "train_label_pair.txt")]
+    missing = [p for p in needed if not os.path.isfile(p)]
+    if missing:
+        raise flags.ValidationError(
+            f"missing {', '.join(missing)}: prepare a dataset with "
+            "`python -m face_aging.data.prepare` and pass its folder as --list_dir")
+    root = values["root_folder"] or list_dir
+    if not os.path.isdir(root):
+        raise flags.ValidationError(f"--root_folder {root}: no such directory")
+    return True
+
+
+def _checkpoint_exists(path):
+    return os.path.isdir(path) or os.path.exists(path + ".index")
+
+
+@flags.multi_flags_validator(["alexnet_pretrained_model", "age_pretrained_model",
+                              "allow_random_alexnet"])
+def _check_pretrained(values):
+    if values["allow_random_alexnet"]:
+        return True
+    for name in ("alexnet_pretrained_model", "age_pretrained_model"):
+        path = values[name]
+        if path and not _checkpoint_exists(path):
+            raise flags.ValidationError(
+                f"--{name}={path}: no such checkpoint (pass the release's file, a TF2 checkpoint "
+                "from `python -m face_aging.pretrain`, or --allow_random_alexnet for a smoke run)")
+    if not values["alexnet_pretrained_model"] and not values["age_pretrained_model"]:
+        raise flags.ValidationError("no pretrained AlexNet: set --alexnet_pretrained_model / "
+                                    "--age_pretrained_model, or --allow_random_alexnet")
+    return True
+
+
+def config_from_flags() -> TrainConfig:
+    """The parsed flags as a TrainConfig (pretrained paths emptied under --allow_random_alexnet)."""
+    random_alexnet = FLAGS.allow_random_alexnet
+    return TrainConfig(
+        list_dir=FLAGS.list_dir, root_folder=FLAGS.root_folder, source_file=FLAGS.source_file,
+        learning_rate=FLAGS.learning_rate, batch_size=FLAGS.batch_size,
+        image_size=FLAGS.image_size, age_groups=FLAGS.age_groups, max_steps=FLAGS.max_steps,
+        gan_loss_weight=FLAGS.gan_loss_weight, fea_loss_weight=FLAGS.fea_loss_weight,
+        age_loss_weight=FLAGS.age_loss_weight, fea_layer_name=FLAGS.fea_layer_name,
+        alexnet_pretrained_model=None if random_alexnet else (FLAGS.alexnet_pretrained_model or None),
+        age_pretrained_model=None if random_alexnet else (FLAGS.age_pretrained_model or None),
+        allow_random_alexnet=random_alexnet,
+        checkpoint_dir=FLAGS.checkpoint_dir, source_checkpoint_dir=FLAGS.source_checkpoint_dir,
+        model_index=FLAGS.model_index, sample_dir=FLAGS.sample_dir, tensorboard_dir=FLAGS.tensorboard_dir,
+        save_interval=FLAGS.save_interval, sample_interval=FLAGS.sample_interval,
+        log_interval=FLAGS.log_interval, max_to_keep=FLAGS.max_to_keep or None, seed=FLAGS.seed,
+        deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
+        mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
+        bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels)
