@@ -276,7 +276,7 @@ class Progress:
         self.interval = 0.5 if self.tty else 10.0
         self.label = label
         self.start = time.monotonic()
-        self.last = 0.0
+        self.last = self.start
         self.done = 0
 
     def line(self) -> str:
