@@ -4,7 +4,7 @@ Output folder (``root_folder`` and ``list_dir`` of the trainer are both this fol
 
     images/<dataset path>.jpg           crops, image_size x image_size, RGB JPEG
     train.txt, test.txt                 "images/... group"
-    train_age_group_k.txt, test_...     one file per group k (empty groups: empty file)
+    train_age_group_k.txt, test_...     one file per non-empty group k (none for an empty group)
     train_label_pair.txt                "t f" pairs, t != f, t a group with training images
     train_identity.txt, test_...        "images/... identity" (datasets with identities)
     identity_names.txt                  "identity name" when identities are names
@@ -439,8 +439,12 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         idx = sorted(idx, key=lambda i: rel_of[i])
         entries = [(rel_of[i], records[i].group) for i in idx]
         for g in range(num_groups):
-            lists.write_image_list(os.path.join(out_dir, lists.age_group_list(split, g)),
-                                   [e for e in entries if e[1] == g])
+            group_path = os.path.join(out_dir, lists.age_group_list(split, g))
+            group_entries = [e for e in entries if e[1] == g]
+            if group_entries:
+                lists.write_image_list(group_path, group_entries)
+            elif os.path.exists(group_path):  # an empty group has no list file (nor a stale one)
+                os.remove(group_path)
         if has_identity:
             lists.write_image_list(os.path.join(out_dir, f"{split}_identity.txt"),
                                    [(rel_of[i], identity_ids[records[i].identity]) for i in idx
@@ -482,9 +486,17 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         "seconds": round(elapsed, 2),
         "images_per_second": round(len(tasks) / elapsed, 1) if elapsed > 0 else None,
     }
+    warnings = []
     empty = [g for g in range(num_groups) if counts["train"][g] == 0]
     if empty:
-        summary["warnings"] = [f"no training images in group(s) {empty}"]
+        warnings.append(f"no training images in group(s) {empty}: no list file for them, "
+                        "and no label pair targets them")
+    if settings.align and settings.crop in ("auto", "metadata", "detect") and any(
+            r.box is not None for r in records) and not faces.detector_status()[0]:
+        warnings.append("--align: eye detection unavailable here, crops were not levelled ("
+                        + faces.detector_status()[1] + ")")
+    if warnings:
+        summary["warnings"] = warnings
     lists.write_lines_atomic(os.path.join(out_dir, DROPPED_TSV),
                              ["item\treason\tdetail"] +
                              [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])

@@ -294,7 +294,9 @@ def parse_utkface_name(file_name: str) -> Tuple[Optional[int], Optional[str]]:
             stem = stem[: -len(suffix)]
             break
     fields = stem.split("_")
-    if " " in file_name:
+    if age is None:
+        problem = "no leading age field"
+    elif " " in file_name:
         problem = "contains a space"
     elif not file_name.endswith(".jpg.chip.jpg"):
         problem = "suffix is not '.jpg.chip.jpg' (missing dot?)"
@@ -325,8 +327,7 @@ def read_utkface(folder: str, strict_names: bool = False,
         age, problem = parse_utkface_name(base)
         if problem is not None:
             if age is None or strict_names:
-                result.drops.append(Drop(rel, "malformed_name", problem +
-                                         ("" if age is not None else "; no leading age field")))
+                result.drops.append(Drop(rel, "malformed_name", problem))
                 continue
             result.notes.append(Drop(rel, "malformed_name", f"{problem}; age {age} kept"))
         if age < min_age or (max_age is not None and age > max_age):
