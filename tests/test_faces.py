@@ -1,0 +1,120 @@
+"""face_aging.faces: margin squares, crops, levelling, paste-back, Haar detection."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from face_aging import faces
+from face_aging.data import build
+
+UTKFACE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "utkface"
+DETECTOR_OK, DETECTOR_WHY = faces.detector_status()
+
+
+def test_square_with_margin_geometry():
+    assert faces.square_with_margin((10, 20, 50, 80), 0.0) == (0, 20, 60, 80)  # 60 tall -> 60 square
+    x1, y1, x2, y2 = faces.square_with_margin((10, 20, 50, 80), 0.4)
+    assert x2 - x1 == y2 - y1 == round(60 * 1.8)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == (30, 50)
+    assert faces.DEFAULT_MARGIN == 0.4
+    with pytest.raises(ValueError):
+        faces.square_with_margin((5, 5, 5, 9), 0.4)
+    assert faces.centre_square(100, 60) == (0, 20, 60, 80)
+    assert faces.box_inside_fraction((-10, 0, 10, 10), 50, 50) == pytest.approx(0.5)
+
+
+def test_crop_with_margin_takes_the_right_pixels_and_replicates_borders():
+    image = np.zeros((100, 120, 3), np.uint8)
+    image[30:50, 40:60] = (255, 0, 0)
+    crop = faces.crop_with_margin(image, (40, 30, 60, 50), margin=0.0, size=20)
+    assert crop.shape == (20, 20, 3) and np.all(crop == (255, 0, 0))
+    wide = faces.crop_with_margin(image, (40, 30, 60, 50), margin=0.5, size=40)
+    assert np.all(wide[10:30, 10:30] == (255, 0, 0)) and wide[:10].max() == 0
+    # a box at the corner: outside pixels replicate the edge row/column
+    image[0, :] = (0, 255, 0)
+    corner = faces.crop_with_margin(image, (0, 0, 10, 10), margin=0.5, size=20)
+    assert corner.shape == (20, 20, 3) and np.all(corner[:5, 5:15] == (0, 255, 0))
+
+
+def test_eye_roll_angle_and_levelled_crop():
+    assert faces.eye_roll_angle((0, 0), (10, 0)) == 0
+    assert faces.eye_roll_angle((0, 0), (10, 10)) == pytest.approx(45)
+    image = np.full((200, 200, 3), 128, np.uint8)
+    centre, half, tilt = np.array([100.0, 90.0]), 30.0, math.radians(15)
+    left = centre - half * np.array([math.cos(tilt), math.sin(tilt)])
+    right = centre + half * np.array([math.cos(tilt), math.sin(tilt)])
+    for point in (left, right):
+        cv2.circle(image, tuple(int(round(v)) for v in point), 5, (0, 0, 0), -1)
+    angle = faces.eye_roll_angle(left, right)
+    assert angle == pytest.approx(15, abs=1e-6)
+    crop = faces.crop_with_margin(image, (60, 50, 140, 130), margin=0.0, size=80, angle=angle)
+    dark = crop[..., 0] < 60
+    ys, xs = np.nonzero(dark)
+    left_y = ys[xs < 40].mean()
+    right_y = ys[xs >= 40].mean()
+    assert abs(left_y - right_y) < 1.5, (left_y, right_y)
+    unlevelled = faces.crop_with_margin(image, (60, 50, 140, 130), margin=0.0, size=80)
+    ys, xs = np.nonzero(unlevelled[..., 0] < 60)
+    assert ys[xs >= 40].mean() - ys[xs < 40].mean() > 10
+
+
+@pytest.mark.parametrize("angle", [0.0, 12.0])
+def test_paste_back_inverts_crop(angle):
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (120, 140, 3), dtype=np.uint8), (9, 9), 3)
+    box = (50, 40, 90, 80)
+    x1, y1, x2, y2 = faces.square_with_margin(box, 0.4)
+    crop = faces.crop_with_margin(image, box, 0.4, size=x2 - x1, angle=angle)
+    restored = faces.paste_back(image, crop, box, 0.4, angle)
+    inner = (slice(y1 + 12, y2 - 12), slice(x1 + 12, x2 - 12))
+    err = np.abs(restored[inner].astype(int) - image[inner].astype(int))
+    assert err.mean() < (0.01 if angle == 0 else 3.0)
+    assert np.array_equal(restored[:, :x1 - 1], image[:, :x1 - 1])  # outside untouched
+    changed = faces.paste_back(image, np.zeros_like(crop), box, 0.4, angle)
+    assert changed[(y1 + y2) // 2, (x1 + x2) // 2].max() == 0
+
+
+def test_detector_status_is_explicit():
+    ok, why = faces.detector_status()
+    assert ok == DETECTOR_OK
+    if not ok:
+        assert "CascadeClassifier" in why or "haarcascade" in why
+        with pytest.raises(faces.FaceDetectionUnavailable):
+            faces.detect_faces(np.zeros((50, 50, 3), np.uint8))
+    assert faces.largest_face([]) is None
+    assert faces.largest_face([(0, 0, 5, 5), (0, 0, 10, 9), (1, 1, 4, 4)]) == (0, 0, 10, 9)
+
+
+def test_crop_detect_without_detector_is_one_clear_error(tmp_path):
+    if DETECTOR_OK:
+        pytest.skip("Haar cascades are available here: covered by the detection test")
+    from face_aging.data import sources
+    (tmp_path / "in" / "0").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "in" / "0" / "a.jpg"), np.zeros((30, 30, 3), np.uint8))
+    with pytest.raises(build.PrepareError, match="--crop=detect: OpenCV"):
+        build.prepare(sources.read_folder(str(tmp_path / "in")), str(tmp_path / "out"),
+                      settings=build.CropSettings(crop="detect"), histogram=False)
+
+
+@pytest.mark.skipif(not DETECTOR_OK, reason=f"no Haar detection here: {DETECTOR_WHY}")
+@pytest.mark.skipif(not UTKFACE.is_dir(), reason=f"{UTKFACE} absent")
+def test_haar_detection_finds_the_face_of_aligned_crops():
+    names = sorted(p for p in UTKFACE.iterdir() if p.name.startswith(("25_", "35_")))[:20]
+    found = 0
+    for path in names:
+        image = cv2.imread(str(path))[..., ::-1]
+        box = faces.largest_face(faces.detect_faces(image))
+        if box is None:
+            continue
+        found += 1
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        assert abs(cx - 100) < 30 and abs(cy - 100) < 35, (path.name, box)
+        assert 50 < box[2] - box[0] < 200
+        result = faces.detect_and_crop(image, size=64)
+        assert result is not None and result[0].shape == (64, 64, 3)
+        assert abs(result[2]) <= faces.MAX_ROLL_DEGREES
+    assert found >= 15
