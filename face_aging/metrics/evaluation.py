@@ -117,6 +117,9 @@ def _realism_pair(gen_acts, real_acts, kid_subsets, kid_subset_size) -> Dict:
         entry["note"] = "fewer than 2 faces on a side: not computed"
         return entry
     entry["fid"] = fid_from_activations(gen_acts, real_acts)
+    if min(len(gen_acts), len(real_acts)) <= gen_acts.shape[1]:
+        entry["note"] = (f"fewer samples than feature dimensions ({gen_acts.shape[1]}): "
+                         "singular covariance, FID strongly biased; read KID")
     kid = kid_from_activations(gen_acts, real_acts, num_subsets=kid_subsets,
                                max_subset_size=kid_subset_size)
     entry.update(kid=kid["kid"], kid_std=kid["kid_std"], kid_subsets=kid["num_subsets"],

@@ -21,9 +21,6 @@ import os
 from typing import Dict, Optional
 
 import numpy as np
-import tensorflow as tf
-
-from face_aging import pixels
 
 INCEPTION_SIZE = 299
 
@@ -53,7 +50,7 @@ class InceptionFeatures:
     def __init__(self, weights_path: str, batch_size: int = 32):
         if not os.path.isfile(weights_path):
             raise FeatureError(f"{weights_path}: InceptionV3 weights file not found")
-        import keras
+        import keras  # imported here: FeatureError must be importable without TensorFlow
 
         self.weights_path = weights_path
         self.batch_size = int(batch_size)
@@ -80,6 +77,8 @@ class InceptionFeatures:
             raise FeatureError(f"{weights_path}: not InceptionV3 weights ({'; '.join(errors)})")
 
     def _forward(self, faces) -> tuple:
+        import tensorflow as tf
+
         pools, probs = [], []
         for batch in _batches(np.asarray(faces), self.batch_size):
             x = tf.image.resize(tf.cast(batch, tf.float32), (INCEPTION_SIZE, INCEPTION_SIZE),
@@ -126,6 +125,9 @@ class AlexNetFeatures:
 
     def __call__(self, faces) -> np.ndarray:
         """uint8 RGB ``[N, H, W, 3]`` -> float32 ``[N, 256]``."""
+        import tensorflow as tf
+        from face_aging import pixels
+
         out = []
         for batch in _batches(np.asarray(faces), self.batch_size):
             x = pixels.subtract_mean(pixels.resize_tf1(

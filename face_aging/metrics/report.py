@@ -24,6 +24,9 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reading
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -152,7 +155,8 @@ def strips_png(inputs: np.ndarray, generated: np.ndarray, rows: int = 8, gap: in
         return b""
     h, w = inputs.shape[1:3]
     groups = generated.shape[1]
-    canvas = np.full((n * (h + gap) - gap, (groups + 1) * (w + gap) + gap, 3), 255, np.uint8)
+    # The input, a double gap, then one column per group.
+    canvas = np.full((n * (h + gap) - gap, (groups + 1) * (w + gap), 3), 255, np.uint8)
     for i in range(n):
         y = i * (h + gap)
         canvas[y:y + h, :w] = inputs[i]

@@ -1,0 +1,254 @@
+"""Evaluates a trained face-aging generator on a prepared test split.
+
+Ages every test face (``test.txt``) to every target group and reports, per group:
+  * age: an independent estimator's mean age of the outputs and the share inside the
+    target group, next to the same for real test faces of the group (its ceiling);
+  * identity: dlib face-embedding distance/cosine of input vs output and the
+    verification rate at 0.6, next to pairs of different real people;
+  * realism: FID and KID against real faces of the group (InceptionV3 from
+    ``--inception_weights``, else the project's AlexNet pool5, labelled as not comparable
+    to published FID), and the Inception Score only as the seed reported it.
+Writes ``report.json`` and ``report.html`` (+ PNGs) into ``--output_dir``.
+
+Needs the evaluation extra: ``pip install '.[eval]'``. Example::
+
+  python evaluate.py --checkpoint_dir=checkpoints/run1 --list_dir=data/utk \
+      --root_folder=/data/utkface --output_dir=eval/run1 --max_faces_per_group=100
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+# TensorFlow is imported only after the flags, lists, images and judges are checked, so
+# bad input fails with one line; this quiets its C++ INFO lines once it loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("checkpoint_dir", None, "Generator: TF2 checkpoint dir/prefix, or a release "
+                    "TF1 acgan.model-N prefix or dir.")
+flags.DEFINE_integer("model_index", None, "Checkpoint step inside --checkpoint_dir (default latest).")
+flags.DEFINE_string("list_dir", None, "Folder with test.txt and test_age_group_k.txt.")
+flags.DEFINE_string("root_folder", None, "Folder the list paths are relative to.")
+flags.DEFINE_string("output_dir", None, "Where report.json, report.html and PNGs go.")
+flags.DEFINE_integer("max_faces_per_group", 100, "Cap on input faces per source group and on real "
+                     "faces per group (the first lines of each list); 0 = no cap.")
+flags.DEFINE_string("inception_weights", None, "Keras weights file of InceptionV3(include_top="
+                    "True/False, weights=None) for FID/KID (and IS with the top). Without it, "
+                    "FID/KID use AlexNet pool5 features (not comparable to published FID).")
+flags.DEFINE_string("alexnet_checkpoint", None, "AlexNet weights for the fallback features "
+                    "(TF2 checkpoint with 'alexnet', or release alexnet.model-N); default: the "
+                    "AlexNet inside --checkpoint_dir if it has one, else random weights.")
+flags.DEFINE_integer("batch_size", 32, "Faces per network call.")
+flags.DEFINE_list("age_bins", ["20", "30", "40", "50"], "Upper ages (inclusive) of groups 0..G-2; "
+                  "the judge's age estimates are binned with them.")
+flags.DEFINE_enum("bn_mode", "moving", ["moving", "batch"], "Generator batch norm: moving "
+                  "statistics, or the release's batch statistics with reference faces from "
+                  "train.txt.")
+flags.DEFINE_bool("allow_untrained_generator", False, "Without --checkpoint_dir, evaluate a "
+                  "randomly initialised generator (for tests of the pipeline only).")
+flags.DEFINE_integer("kid_subsets", 100, "KID: number of random subsets.")
+flags.DEFINE_integer("kid_subset_size", 1000, "KID: largest subset size.")
+flags.DEFINE_integer("max_impostor_pairs", 5000, "Identity: pairs of different faces for the "
+                     "impostor baseline.")
+flags.DEFINE_integer("inception_score_splits", 10, "Inception Score splits (as the seed).")
+
+
+class UsageError(ValueError):
+    """Bad flags (one line)."""
+
+
+def _expected_errors():
+    """Exceptions that mean bad input, reported as one line rather than a traceback."""
+    from face_aging.data.lists import ListFormatError
+    from face_aging.metrics.evaluation import EvaluationInputError
+    from face_aging.metrics.features import FeatureError
+    from face_aging.metrics.judges import JudgesUnavailableError
+
+    errors = [UsageError, ListFormatError, EvaluationInputError, FeatureError,
+              JudgesUnavailableError, FileNotFoundError]
+    if "face_aging.checkpoints" in sys.modules:  # imported (TensorFlow) only once a model loads
+        errors.append(sys.modules["face_aging.checkpoints"].CheckpointMismatchError)
+    return tuple(errors)
+
+
+def _parse_bins(values):
+    try:
+        bins = [float(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--age_bins must be numbers, got {','.join(values)}") from None
+    if not bins or any(b >= c for b, c in zip(bins, bins[1:])):
+        raise UsageError(f"--age_bins must be strictly increasing, got {','.join(values)}")
+    return bins
+
+
+def _build_generator(checkpoint_dir, model_index, allow_untrained, age_groups):
+    """Returns ``(generator, info)``; prefers face_aging.inference.load_generator."""
+    from face_aging.models import Generator, build_models
+
+    if checkpoint_dir is None:
+        if not allow_untrained:
+            raise UsageError("--checkpoint_dir is required (or --allow_untrained_generator "
+                             "to test the pipeline with random weights)")
+        print("WARNING: " + "!" * 60 + "\nWARNING: evaluating an UNTRAINED generator with "
+              "random weights: the numbers measure nothing but the pipeline.\nWARNING: "
+              + "!" * 60, file=sys.stderr)
+        generator = Generator(age_groups=age_groups)
+        build_models(generator=generator)
+        generator.image_size = 128
+        return generator, {"checkpoint": None, "untrained": True}
+    try:
+        from face_aging.inference import load_generator
+    except ImportError:
+        load_generator = None
+    if load_generator is not None:
+        generator = load_generator(checkpoint_dir, model_index=model_index, age_groups=age_groups)
+    else:  # the few lines load_generator does
+        from face_aging.checkpoints import restore_models
+
+        generator = Generator(age_groups=age_groups)
+        build_models(generator=generator)
+        restore_models(checkpoint_dir, generator=generator, model_index=model_index)
+        generator.image_size = 128
+    return generator, {"checkpoint": os.path.abspath(checkpoint_dir), "model_index": model_index,
+                       "untrained": False}
+
+
+def _age_fn(generator, bn_mode, reference_faces, batch_size):
+    """``(uint8 faces, group) -> uint8 aged faces`` via inference.age_faces, else inline."""
+    try:
+        from face_aging.inference import age_faces
+    except ImportError:
+        age_faces = None
+    if age_faces is not None:
+        return (lambda faces, g: age_faces(generator, faces, g, bn_mode=bn_mode,
+                                           reference_faces=reference_faces,
+                                           batch_size=batch_size)), "face_aging.inference.age_faces"
+    if bn_mode != "moving":
+        raise UsageError("--bn_mode=batch needs face_aging.inference")
+    import numpy as np
+    from face_aging import pixels
+    from face_aging.models import one_hot_age
+
+    def fallback(faces, g):
+        source = pixels.subtract_mean(faces)
+        out = generator((source, one_hot_age(np.full(len(faces), g), generator.age_groups)),
+                        training=False)
+        return pixels.to_uint8(np.asarray(out))
+    return fallback, "evaluate.py inline (moving BN statistics)"
+
+
+def _features(inception_weights, alexnet_checkpoint, checkpoint_dir, batch_size, age_groups):
+    from face_aging.metrics import features
+
+    if inception_weights:
+        return features.InceptionFeatures(inception_weights, batch_size)
+    from face_aging.models import AlexNet, build_models
+
+    alexnet = AlexNet(age_groups=age_groups)
+    build_models(alexnet=alexnet)
+    source = alexnet_checkpoint or checkpoint_dir
+    note = "random initialisation (no AlexNet checkpoint given or found)"
+    if source:
+        from face_aging import checkpoints
+
+        try:
+            checkpoints.load_alexnet_layers(source, alexnet, checkpoints.ALEXNET_TRUNK)
+            note = f"trunk conv1-conv5 from {os.path.abspath(source)}"
+        except checkpoints.CheckpointMismatchError:
+            if alexnet_checkpoint:
+                raise
+    if note.startswith("random"):
+        print("WARNING: FID/KID features come from a randomly initialised AlexNet "
+              "(pass --inception_weights or --alexnet_checkpoint)", file=sys.stderr)
+    return features.AlexNetFeatures(alexnet, note, batch_size)
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def evaluate(checkpoint_dir, model_index, list_dir, root_folder, output_dir, max_faces_per_group,
+             inception_weights, alexnet_checkpoint, batch_size, age_bins, bn_mode,
+             allow_untrained_generator, kid_subsets=100, kid_subset_size=1000,
+             max_impostor_pairs=5000, inception_score_splits=10):
+    """The whole run from plain arguments; returns the written paths."""
+    from face_aging.data import lists
+    from face_aging.metrics import evaluation, judges, report as report_lib
+
+    started = time.time()
+    for name, value in (("list_dir", list_dir), ("root_folder", root_folder),
+                        ("output_dir", output_dir)):
+        if not value:
+            raise UsageError(f"--{name} is required")
+    if not os.path.isdir(list_dir):
+        raise UsageError(f"--list_dir {list_dir}: not a folder")
+    if not os.path.isdir(root_folder):
+        raise UsageError(f"--root_folder {root_folder}: not a folder")
+    if batch_size < 1:
+        raise UsageError("--batch_size must be >= 1")
+    groups = len(age_bins) + 1
+    cap = max_faces_per_group or None
+    input_entries, real_entries = evaluation.read_split(list_dir, groups, cap)
+    print(f"reading {len(input_entries)} input faces and "
+          f"{sum(map(len, real_entries))} real faces")
+    inputs = evaluation.load_faces(root_folder, input_entries)
+    real = [evaluation.load_faces(root_folder, e) for e in real_entries]
+    reference = None
+    if bn_mode == "batch":
+        train = lists.read_image_list(os.path.join(list_dir, lists.TRAIN_LIST))[:batch_size - 1]
+        reference = evaluation.load_faces(root_folder, train).faces
+    age_judge, identity_judge = judges.AgeJudge(), judges.IdentityJudge()  # before TensorFlow
+    generator, model_info = _build_generator(checkpoint_dir, model_index,
+                                             allow_untrained_generator, groups)
+    age_fn, generator_path = _age_fn(generator, bn_mode, reference, batch_size)
+    feats = _features(inception_weights, alexnet_checkpoint, checkpoint_dir, batch_size, groups)
+    results, arrays = evaluation.run_evaluation(
+        age_fn, inputs, real, age_judge=age_judge, identity_judge=identity_judge,
+        features=feats, bins=age_bins, batch_size=batch_size,
+        max_impostor_pairs=max_impostor_pairs, kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size, inception_score_splits=inception_score_splits)
+    test_list = os.path.join(list_dir, lists.TEST_LIST)
+    results["model"] = dict(model_info, bn_mode=bn_mode, aging=generator_path)
+    results["data"] = {"list_dir": os.path.abspath(list_dir),
+                       "root_folder": os.path.abspath(root_folder),
+                       "test_list_sha256": _sha256(test_list),
+                       "max_faces_per_group": max_faces_per_group}
+    results["code"] = {"git_commit": _git_commit()}
+    results["runtime_seconds"]["total"] = round(time.time() - started, 2)
+    return report_lib.write_report(output_dir, results, arrays)
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"evaluate.py: error: unexpected arguments {argv[1:]}")
+    try:
+        paths = evaluate(FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir,
+                         FLAGS.root_folder, FLAGS.output_dir, FLAGS.max_faces_per_group,
+                         FLAGS.inception_weights, FLAGS.alexnet_checkpoint, FLAGS.batch_size,
+                         _parse_bins(FLAGS.age_bins), FLAGS.bn_mode,
+                         FLAGS.allow_untrained_generator, FLAGS.kid_subsets,
+                         FLAGS.kid_subset_size, FLAGS.max_impostor_pairs,
+                         FLAGS.inception_score_splits)
+    except _expected_errors() as e:
+        sys.exit("evaluate.py: error: " + " ".join(str(e).split()))
+    print(f"wrote {paths['json']} and {paths['html']}")
+
+
+if __name__ == "__main__":
+    app.run(main)

