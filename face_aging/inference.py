@@ -81,7 +81,7 @@ class SavedModelGenerator:
             raise ValueError("a SavedModel generator cannot be trained")
         source, age_vector = inputs
         endpoint = self._loaded.generate_batch_stats if batch_stats else self._loaded.generate
-        return endpoint(tf.cast(source, tf.float32), tf.cast(age_vector, tf.float32))
+        return endpoint(tf.cast(source, tf.float32), tf.cast(age_vector, tf.float32))["output"]
 
 
 def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
@@ -441,31 +441,27 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
         try:
             image, notes = read_image_rgb(path)
             if detect_faces:
-                from face_aging import faces as face_tools
-
-                crops = face_tools_crops(face_tools, image, all_faces, face_margin)
-                if not crops:
+                located = detected_face_crops(image, all_faces, face_margin)
+                if not located:
                     raise BadImageError("no face found")
-                names = [f"{stem}_face{i}" for i in range(len(crops))]
-                inputs = [crop for crop, _ in crops]
+                names = [f"{stem}_face{i}" for i in range(len(located))]
+                inputs = [face.crop for face in located]
             else:
                 names, inputs = [stem], [image]
             aged_per_face = []
             for name, face in zip(names, inputs):
-                repeated = [face] * len(targets)
-                aged = age_faces(generator, repeated, vectors, bn_mode, reference_faces,
-                                 batch_size)
+                aged = age_faces(generator, [face] * len(targets), vectors, bn_mode,
+                                 reference_faces, batch_size)
                 shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
                 strip = outputs.write_face_outputs(save_dir, name, shown[0].astype(np.uint8),
                                                    aged, targets)
                 summary.strips.append({"name": name, "source": path, "strip": strip})
                 aged_per_face.append(aged)
             if detect_faces:
-                boxes = [box for _, box in crops]
                 for k, target in enumerate(targets):
                     photo = image
-                    for aged, box in zip(aged_per_face, boxes):
-                        photo = outputs.paste_face(photo, aged[k], box)
+                    for aged, face in zip(aged_per_face, located):
+                        photo = outputs.paste_face(photo, aged[k], face.square, face.angle)
                     outputs.atomic_write_image(
                         os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
             summary.processed.append(path)
@@ -482,11 +478,51 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
     return summary
 
 
-def face_tools_crops(face_tools, image: np.ndarray, all_faces: bool,
-                     margin: Optional[float]) -> List[Tuple[np.ndarray, Tuple[int, int, int, int]]]:
-    """Detected faces of ``image`` as ``[(crop_uint8, (x0, y0, x1, y1))]``, largest first.
+@dataclasses.dataclass
+class LocatedFace:
+    """A face found in a photo.
 
-    The box is the crop's rectangle in the photo's pixels (it may reach outside the
-    photo where the margin does). Thin adapter over ``face_aging.faces``.
+    Attributes:
+      crop: uint8 RGB ``[faces.DEFAULT_CROP_SIZE]*2 + [3]``, cut as the training crops were.
+      box: the detector's box ``(x1, y1, x2, y2)`` in photo pixels.
+      square: the crop's square ``(x1, y1, x2, y2)`` in photo pixels (may reach outside).
+      angle: degrees the photo was rotated (about the box centre) to level the eyes.
     """
-    raise NotImplementedError("face_aging.faces has not landed yet")
+    crop: np.ndarray
+    box: Tuple[float, float, float, float]
+    square: Tuple[int, int, int, int]
+    angle: float
+
+
+def detected_face_crops(image: np.ndarray, all_faces: bool = False,
+                        margin: Optional[float] = None, align: bool = True) -> List[LocatedFace]:
+    """Faces of a photo cropped exactly as ``face_aging.data.prepare`` cut the training data:
+    Haar detection, eyes levelled (``align``), ``faces.crop_with_margin`` with the default
+    training margin, at ``faces.DEFAULT_CROP_SIZE``.
+
+    Args:
+      image: uint8 RGB ``[H, W, 3]``.
+      all_faces: every face, largest first; else only the largest.
+      margin: fraction of the box's larger side added on each side (default
+        ``faces.DEFAULT_MARGIN``).
+    Returns:
+      ``[]`` when no face is found.
+    Raises:
+      faces.FaceDetectionUnavailable: this OpenCV cannot detect faces (say why, stop).
+    """
+    from face_aging import faces
+
+    margin = faces.DEFAULT_MARGIN if margin is None else margin
+    boxes = faces.detect_faces(image)
+    if not all_faces:
+        boxes = boxes[:1]
+    located = []
+    for box in boxes:
+        angle = 0.0
+        if align:
+            eyes = faces.find_eyes(image, box)
+            if eyes is not None:
+                angle = faces.eye_roll_angle(*eyes)
+        located.append(LocatedFace(faces.crop_with_margin(image, box, margin, angle=angle),
+                                   tuple(box), faces.square_with_margin(box, margin), angle))
+    return located

@@ -1,0 +1,140 @@
+"""Age faces with a trained IPCGAN generator: the release's test script, and more.
+
+    python test.py                                  # images/test -> output/test
+    python test.py --test_data_dir=photos --detect_faces --all_faces
+    python test.py --bn_mode=batch                  # the release: batch statistics
+    python test.py --target_groups=0,1,2,3,4 --interpolate=3
+    python test.py --checkpoint_dir=pre_trained/acgan.model-399999
+
+For every image: the input, one aged face per target group (``NAME_group3_41-50.png``)
+and a 1xN strip; ``index.html`` shows all strips. One line per file says ``ok`` or
+``FAILED`` and why; exit status 0 = all processed, 1 = some file failed, 2 = nothing
+could run (no weights, bad flags). See docs/INFERENCE.md.
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from face_aging import inference, outputs  # noqa: E402
+
+BUNDLED_CHECKPOINT_DIR = "checkpoints/bundled"
+
+flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
+                    "Weights: a TF2 checkpoint directory or prefix holding 'generator', or the "
+                    "release's TF1 acgan.model-N prefix (or a directory of them).")
+flags.DEFINE_integer("model_index", None, "Checkpoint step to use in --checkpoint_dir "
+                     "(default: the latest).")
+flags.DEFINE_string("saved_model", None, "Weights from a SavedModel written by "
+                    "python -m face_aging.export (instead of --checkpoint_dir).")
+flags.DEFINE_string("test_data_dir", "./images/test/", "Folder (or one file) of images to age.")
+flags.DEFINE_string("train_data_dir", "./images/train/", "Reference faces for --bn_mode=batch.")
+flags.DEFINE_string("save_dir", "output/test", "Output folder (created; existing files other "
+                    "than this run's outputs are kept).")
+flags.DEFINE_enum("bn_mode", "moving", inference.BN_MODES,
+                  "Batch norm at test time. moving: the checkpoint's moving statistics, each face "
+                  "independent of the others (default for now). batch: the release's test "
+                  "script, each face normalised in a batch completed with --batch_size - 1 "
+                  "faces of --train_data_dir.")
+flags.DEFINE_integer("batch_size", 32, "Generator batch size; in --bn_mode=batch the face plus "
+                     "batch_size - 1 reference faces (the release: 32).", lower_bound=1)
+flags.DEFINE_list("target_groups", [str(g) for g in inference.RELEASE_TARGET_GROUPS],
+                  "Age groups to render, in order (0 = youngest; the release wrote 1,2,3,4).")
+flags.DEFINE_integer("interpolate", 0, "Blended steps rendered between adjacent target groups "
+                     "(soft age vectors).", lower_bound=0)
+flags.DEFINE_list("group_labels", list(inference.DEFAULT_GROUP_LABELS),
+                  "Name of each age group, used in file names and the contact sheet.")
+flags.DEFINE_bool("detect_faces", False, "Find faces in each photo (OpenCV), age them and paste "
+                  "them back; without it every image is taken as a face crop.")
+flags.DEFINE_bool("all_faces", False, "With --detect_faces: every face, not only the largest.")
+flags.DEFINE_float("face_margin", None, "With --detect_faces: crop margin per side as a fraction "
+                   "of the face box (default: the training crops' margin, "
+                   "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0)
+flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.")
+flags.DEFINE_integer("age_groups", 5, "Number of age groups of the model.")
+
+FLAGS = flags.FLAGS
+#: Exit status when nothing could run (no weights, bad flags); 1 = some input failed.
+EXIT_SETUP_ERROR = 2
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_SETUP_ERROR)
+
+
+def _load_generator():
+    """The generator the flags ask for; exits (status 2) with one line when there is none."""
+    explicit_checkpoint = FLAGS["checkpoint_dir"].present
+    if FLAGS.saved_model and explicit_checkpoint:
+        _fail("give --checkpoint_dir or --saved_model, not both")
+    if FLAGS.saved_model:
+        source = dict(saved_model=FLAGS.saved_model)
+    else:
+        source = dict(checkpoint_dir=FLAGS.checkpoint_dir, model_index=FLAGS.model_index)
+    try:
+        return inference.load_generator(**source, image_size=FLAGS.image_size,
+                                        age_groups=FLAGS.age_groups)
+    except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
+        if not FLAGS.saved_model and not explicit_checkpoint and isinstance(e, FileNotFoundError):
+            _fail(f"no bundled model is present yet ({BUNDLED_CHECKPOINT_DIR} holds no "
+                  "checkpoint); pass weights with --checkpoint_dir=DIR_OR_PREFIX (a TF2 "
+                  "checkpoint or the release's acgan.model-N) or --saved_model=DIR")
+        _fail(f"cannot load weights: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+
+
+def _setup():
+    """Generator, targets, input files, reference faces; exits (2) with one line if unusable."""
+    generator = _load_generator()
+    try:
+        targets = inference.age_targets([int(g) for g in FLAGS.target_groups],
+                                        generator.age_groups, FLAGS.interpolate,
+                                        FLAGS.group_labels)
+        paths = inference.list_image_files(FLAGS.test_data_dir)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    if not paths:
+        _fail(f"{FLAGS.test_data_dir}: no files to process")
+    if FLAGS.detect_faces:
+        from face_aging import faces
+
+        available, reason = faces.detector_status()
+        if not available:
+            _fail(f"--detect_faces cannot run: {reason}")
+    references = None
+    if FLAGS.bn_mode == "batch":
+        try:
+            references = inference.read_reference_faces(FLAGS.train_data_dir,
+                                                        FLAGS.batch_size - 1)
+        except FileNotFoundError as e:
+            _fail(f"--bn_mode=batch needs reference faces: {e}")
+        if not references:
+            _fail(f"--bn_mode=batch needs reference faces: {FLAGS.train_data_dir} has no "
+                  "readable image")
+        if len(references) < FLAGS.batch_size - 1:
+            print(f"note: only {len(references)} reference faces in {FLAGS.train_data_dir}; "
+                  f"batches hold {len(references) + 1} faces, not {FLAGS.batch_size}")
+    return generator, targets, paths, references
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    generator, targets, paths, references = _setup()
+    summary = inference.age_image_files(
+        generator, paths, FLAGS.save_dir, targets, bn_mode=FLAGS.bn_mode,
+        reference_faces=references, batch_size=FLAGS.batch_size,
+        detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
+        face_margin=FLAGS.face_margin)
+    sheet = outputs.write_contact_sheet(
+        FLAGS.save_dir, summary.strips, ["input"] + [t.label for t in targets], summary.failed,
+        panel_size=inference.generator_image_size(generator))
+    print(f"{len(summary.processed)} of {len(paths)} file(s) processed, "
+          f"{len(summary.failed)} failed; contact sheet {sheet}")
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    app.run(main)
