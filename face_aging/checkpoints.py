@@ -157,7 +157,7 @@ def load_tf1_checkpoint(path: str, generator=None, discriminator=None, alexnet=N
     if missing or misshaped:
         lines = [f"{prefix}: does not match the model"]
         if missing:
-            lines.append(f"missing {len(missing)}: " + ", ".join(missing))
+            lines.append(f"missing {len(missing)}: " + ", ".join(sorted(missing)))
         if misshaped:
             lines.append(f"mis-shaped {len(misshaped)}: " + ", ".join(misshaped))
         raise CheckpointMismatchError("; ".join(lines))
@@ -238,7 +238,7 @@ def restore_models(path: str, generator=None, discriminator=None,
         return prefix
     objects = {k: v for k, v in (("generator", generator), ("discriminator", discriminator))
                if v is not None}
-    status = tf.train.Checkpoint(**objects).restore(prefix)
+    status = tf.train.Checkpoint(**objects).read(prefix)
     try:
         status.expect_partial().assert_existing_objects_matched()
     except AssertionError as e:

@@ -78,13 +78,20 @@ class Generator(keras.Model):
         self.bn2 = BatchNorm(bn_epsilon, name="bn2", **bn)
         self.conv3 = Conv(128, 3, 2, name="conv3")
         self.bn3 = BatchNorm(bn_epsilon, name="bn3", **bn)
-        self.units = [ResidualUnit(128, bn_epsilon, synchronized_bn, name=f"unit_{i}")
-                      for i in range(6)]
+        # One attribute per unit (not a list): tf.train.Checkpoint does not track Keras 3 lists.
+        for i in range(6):
+            setattr(self, f"unit_{i}", ResidualUnit(128, bn_epsilon, synchronized_bn,
+                                                    name=f"unit_{i}"))
         self.deconv1 = Deconv(64, 3, 2, name="deconv1")
         self.bn4 = BatchNorm(bn_epsilon, name="bn4", **bn)
         self.deconv2 = Deconv(32, 3, 2, name="deconv2")
         self.bn5 = BatchNorm(bn_epsilon, name="bn5", **bn)
         self.conv4 = Conv(3, 7, 1, name="conv4")
+
+    @property
+    def units(self):
+        """The six residual units, ``unit_0`` .. ``unit_5``."""
+        return [getattr(self, f"unit_{i}") for i in range(6)]
 
     def call(self, inputs, training=False, batch_stats=None):
         source, age_vector = inputs

@@ -93,10 +93,10 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
     real_datasets = []
     for group in range(age_groups):
         group_path = os.path.join(list_dir, lists.age_group_list("train", group))
-        if group not in needed and not os.path.isfile(group_path):
+        entries = lists.read_image_list(group_path) if os.path.isfile(group_path) else []
+        if group not in needed and not entries:  # no pair targets it: it may be absent or empty
             real_datasets.append(None)
             continue
-        entries = lists.read_image_list(group_path)
         if not entries:
             raise DatasetError(f"{group_path}: no images, but {pairs_path} asks for group {group}")
         _check_files(root_folder, entries, group_path)
