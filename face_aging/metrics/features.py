@@ -18,6 +18,7 @@ Input of both: uint8 RGB faces ``[N, H, W, 3]``; output: float32 ``[N, D]``.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -62,7 +63,15 @@ class InceptionFeatures:
                 pooling=None if include_top else "avg",
                 input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
             try:
-                model.load_weights(weights_path)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    model.load_weights(weights_path)
+                # Keras may only warn when parts of a file do not match ("Skipping ...",
+                # "... retain their freshly-initialized weights"): that is no fit either.
+                partial = [str(w.message) for w in caught
+                           if "Skipping" in str(w.message) or "freshly-initialized" in str(w.message)]
+                if partial:
+                    raise ValueError(partial[0])
             except Exception as e:  # wrong variant: try the other one
                 errors.append(f"include_top={include_top}: {str(e).splitlines()[0][:200]}")
                 continue
