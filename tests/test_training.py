@@ -1,0 +1,129 @@
+"""The training step (update order, logged losses) and the input pipeline."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import group_colour, make_list_dataset
+from face_aging import losses, pixels
+from face_aging.data.pipeline import DatasetError, make_train_dataset
+from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
+from face_aging.training import IPCGANTrainer
+
+SIZE = 32
+
+
+def _copy(model_cls, source):
+    copy = model_cls()
+    build_models(**{{Generator: "generator", Discriminator: "discriminator"}[model_cls]: copy},
+                 image_size=SIZE)
+    for a, b in zip(copy.variables, source.variables):
+        a.assign(b)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    a = AlexNet()
+    build_models(alexnet=a)
+    return a
+
+
+def _batch(seed=0, b=3):
+    rng = np.random.default_rng(seed)
+    return {
+        "source_128": tf.constant(rng.uniform(-124, 151, (b, SIZE, SIZE, 3)), tf.float32),
+        "source_227": tf.constant(rng.uniform(-124, 151, (b, 227, 227, 3)), tf.float32),
+        "real": tf.constant(rng.uniform(-1, 1, (b, SIZE, SIZE, 3)), tf.float32),
+        "target_group": tf.fill([b], 3), "false_group": tf.fill([b], 1)}
+
+
+@pytest.mark.parametrize("structure", ["reuse", "release"])
+def test_step_updates_d_first_and_g_against_the_updated_d(alexnet, structure):
+    tf.random.set_seed(0)
+    g, d = Generator(), Discriminator()
+    build_models(g, d, image_size=SIZE)
+    trainer = IPCGANTrainer(g, d, alexnet, 75.0, 0.5e-4, 30.0, "conv5", 1e-3,
+                            step_structure=structure)
+    batch = _batch()
+    g_before, d_before = _copy(Generator, g), _copy(Discriminator, d)
+    logged = {k: float(v) for k, v in trainer.train_step(batch).items()}
+
+    age_t, age_f = one_hot_age(batch["target_group"]), one_hot_age(batch["false_group"])
+    fake = g_before((batch["source_128"], age_t), training=True)
+    d_old = _copy(Discriminator, d_before)
+    expected_d = losses.lsgan_discriminator_loss(
+        d_old((batch["real"], age_t), training=True), d_old((batch["real"], age_f), training=True),
+        d_old((fake, age_t), training=True))
+    assert logged["d_loss"] == pytest.approx(float(expected_d), rel=1e-5)
+    # g_loss is seen through the discriminator after its update ...
+    d_new = _copy(Discriminator, d)
+    with_new_d = float(losses.lsgan_generator_loss(d_new((fake, age_t), training=True)))
+    with_old_d = float(losses.lsgan_generator_loss(d_old((fake, age_t), training=True)))
+    assert logged["g_loss"] == pytest.approx(with_new_d, rel=1e-5)
+    assert abs(with_new_d - with_old_d) > 1e-3 * abs(with_old_d)  # ... which is distinguishable
+    # fea and age losses are the unweighted values on the pre-update generator's faces.
+    out = alexnet(pixels.generated_to_alexnet(fake))
+    src = alexnet(batch["source_227"])
+    assert logged["fea_loss"] == pytest.approx(float(losses.msum(out["conv5"], src["conv5"])),
+                                               rel=1e-4)
+    assert logged["age_loss"] == pytest.approx(
+        float(losses.age_classification_loss(out["age_logits"], batch["target_group"])), rel=1e-4)
+    # Both networks moved; AlexNet did not.
+    assert any(np.abs(a.numpy() - b.numpy()).max() > 0
+               for a, b in zip(g.trainable_variables, g_before.trainable_variables))
+
+
+def test_alexnet_is_frozen_and_weights_shape_the_gradient(alexnet):
+    g, d = Generator(), Discriminator()
+    build_models(g, d, image_size=SIZE)
+    before = [v.numpy().copy() for v in alexnet.variables]
+    IPCGANTrainer(g, d, alexnet).train_step(_batch(1))
+    for a, b in zip(before, alexnet.variables):
+        np.testing.assert_array_equal(a, b.numpy())
+    with pytest.raises(ValueError, match="fea_layer_name 'conv9'"):
+        IPCGANTrainer(g, d, alexnet, fea_layer_name="conv9")
+    with pytest.raises(ValueError, match="gan_loss_weight must be >= 0"):
+        IPCGANTrainer(g, d, alexnet, gan_loss_weight=-1)
+
+
+def test_xla_step_gives_the_same_losses(alexnet):
+    results = []
+    for jit in (False, True):
+        tf.random.set_seed(0)
+        g, d = Generator(), Discriminator()
+        build_models(g, d, image_size=SIZE)
+        trainer = IPCGANTrainer(g, d, alexnet, jit_compile=jit)
+        results.append({k: float(v) for k, v in trainer.train_step(_batch(2)).items()})
+    for key in results[0]:
+        assert results[1][key] == pytest.approx(results[0][key], rel=1e-3), key
+
+
+def test_pipeline_batches_follow_the_label_pairs(tmp_path):
+    root = make_list_dataset(tmp_path, per_group=3, size=40)
+    ds = make_train_dataset(str(root), None, batch_size=2, image_size=SIZE, seed=0)
+    pairs = [(1, 0), (4, 2), (3, 1), (0, 3), (2, 4)]
+    for i, batch in enumerate(ds.take(7)):
+        t, f = pairs[i % len(pairs)]
+        assert batch["target_group"].numpy().tolist() == [t, t]
+        assert batch["false_group"].numpy().tolist() == [f, f]
+        assert batch["source_128"].shape == (2, SIZE, SIZE, 3)
+        assert batch["source_227"].shape == (2, 227, 227, 3)
+        # real faces come from the target group: their grey level says which group
+        real_0_255 = (batch["real"].numpy() + 1) * 127.5
+        assert abs(np.median(real_0_255) - group_colour(t)) < 2
+        assert batch["real"].numpy().min() >= -1 and batch["real"].numpy().max() <= 1
+        # sources are RGB 0..255 minus the mean
+        src = batch["source_128"].numpy() + np.array(pixels.MEAN_RGB)
+        assert src.min() >= -1e-3 and src.max() <= 255 + 1e-3
+
+
+def test_pipeline_reports_missing_images_and_empty_groups(tmp_path):
+    root = make_list_dataset(tmp_path, per_group=2)
+    (root / "faces" / "g2_1.png").unlink()
+    with pytest.raises(DatasetError, match=r"train.txt: 1 of 10 listed images are missing .*g2_1"):
+        make_train_dataset(str(root), None, batch_size=2, image_size=SIZE)
+    (root / "train_age_group_2.txt").write_text("")
+    (root / "train.txt").write_text("".join(
+        l for l in open(root / "train.txt") if "g2_1" not in l))
+    with pytest.raises(DatasetError, match="no images, but .* asks for group 2"):
+        make_train_dataset(str(root), None, batch_size=2, image_size=SIZE)
