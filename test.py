@@ -97,6 +97,10 @@ def _setup():
         _fail(e)
     if not paths:
         _fail(f"{FLAGS.test_data_dir}: no files to process")
+    try:
+        os.makedirs(FLAGS.save_dir, exist_ok=True)
+    except OSError as e:
+        _fail(f"{FLAGS.save_dir}: cannot create the output folder ({e.strerror or e})")
     if FLAGS.detect_faces:
         from face_aging import faces
 
