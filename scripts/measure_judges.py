@@ -76,6 +76,30 @@ def measure_age(judge, faces, ages, bins):
             "per_group": per_group, "confusion_true_rows_estimated_columns": confusion.tolist()}
 
 
+def measure_seed_strips(age_judge, id_judge, folder, bins):
+    """The derived seed's published 640x128 strips: input, then target groups 1..4."""
+    names = sorted(n for n in os.listdir(folder) if n.endswith("_1x5.jpg"))
+    tiles = []
+    for n in names:
+        strip = read_face(os.path.join(folder, n), size=None)
+        tiles.append([strip[:, 128 * k:128 * (k + 1)] for k in range(5)])
+    tiles = np.asarray(tiles, np.uint8)  # [N, 5, 128, 128, 3]
+    ages = age_judge.estimate(tiles.reshape(-1, 128, 128, 3)).reshape(len(names), 5)
+    emb = id_judge.embed(tiles.reshape(-1, 128, 128, 3)).reshape(len(names), 5, -1)
+    rows = []
+    for k in range(5):
+        dist = np.linalg.norm(emb[:, k] - emb[:, 0], axis=-1)
+        cos = ai.embedding_distances(emb[:, k], emb[:, 0])["cosine"]
+        rows.append({"column": "input" if k == 0 else f"target group {k} ({ai.group_names(bins)[k]})",
+                     "mean_age": float(ages[:, k].mean()), "std_age": float(ages[:, k].std()),
+                     "in_group": None if k == 0 else float(np.mean(ai.age_to_group(ages[:, k], bins) == k)),
+                     "mean_distance_to_input": float(dist.mean()),
+                     "mean_cosine_to_input": float(cos.mean()),
+                     "verified_at_threshold": float(np.mean(dist <= id_judge.THRESHOLD))})
+    return {"strips": len(names), "columns": rows,
+            "note": "the derived seed's published results (mostly CACD faces aged 15-19)"}
+
+
 def main(argv):
     del argv
     from face_aging.metrics.judges import AgeJudge, IdentityJudge, JudgesUnavailableError
@@ -139,6 +163,9 @@ def main(argv):
         "mirror_verified_at_threshold": float(np.mean(mir["euclidean"] <= id_judge.THRESHOLD)),
         "genuine_pairs": "none: UTKFace has no identity labels (mirror pairs are the same photo)",
         "seconds": round(time.time() - t, 1)}
+    strips = os.path.join(FLAGS.data_dir, "seed_test", "seed_outputs")
+    if os.path.isdir(strips):
+        result["seed_published_outputs"] = measure_seed_strips(age_judge, id_judge, strips, bins)
     text = json.dumps(result, indent=2)
     print(text)
     if FLAGS.output:

@@ -74,8 +74,9 @@ def read_split(list_dir: str, groups: int, max_faces_per_group: Optional[int] = 
     return inputs, real
 
 
-def read_face(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
-    """One image file -> uint8 RGB ``[size, size, 3]`` via ``cv2.resize(INTER_LINEAR)``."""
+def read_face(path: str, size: Optional[int] = IMAGE_SIZE) -> np.ndarray:
+    """One image file -> uint8 RGB ``[size, size, 3]`` via ``cv2.resize(INTER_LINEAR)``
+    (``size=None``: as stored)."""
     if not os.path.isfile(path):
         raise EvaluationInputError(f"{path}: image not found")
     data = np.fromfile(path, np.uint8)
@@ -83,7 +84,7 @@ def read_face(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
     if image is None:
         raise EvaluationInputError(f"{path}: not a readable image")
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.shape[:2] != (size, size):
+    if size is not None and image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
     return image
 

@@ -5,8 +5,9 @@
   2048-d global average pool of the last mixed block ("pool3"), images resized
   bilinearly to 299x299 and scaled to [-1, 1] (``inception_v3.preprocess_input``). With
   the ImageNet top in the file, it also gives the 1000-class softmax for the Inception
-  Score. Keras' ImageNet InceptionV3 is not bit-identical to the TF1 graph pytorch-fid
-  ports, so its FIDs match published ones only roughly.
+  Score. pytorch-fid and TF-GAN use the 2015 TF Inception graph's weights; Keras' ImageNet
+  InceptionV3 is a different training, so its FIDs are of the same kind as published ones
+  but not equal to them.
 - :class:`AlexNetFeatures`: the project's AlexNet (spec §1.3) ``pool5`` ``[6, 6, 256]``,
   averaged over the 6x6 positions to 256-d. Averaging keeps FID tractable: the 9216-d
   flattened pool5 would need a 9216x9216 covariance square root (minutes on 2 cores) whose
