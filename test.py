@@ -22,38 +22,49 @@ from face_aging import inference, outputs  # noqa: E402
 
 BUNDLED_CHECKPOINT_DIR = "checkpoints/bundled"
 
-flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
-                    "Weights: a TF2 checkpoint directory or prefix holding 'generator', or the "
-                    "release's TF1 acgan.model-N prefix (or a directory of them).")
-flags.DEFINE_integer("model_index", None, "Checkpoint step to use in --checkpoint_dir "
-                     "(default: the latest).")
-flags.DEFINE_string("saved_model", None, "Weights from a SavedModel written by "
-                    "python -m face_aging.export (instead of --checkpoint_dir).")
-flags.DEFINE_string("test_data_dir", "./images/test/", "Folder (or one file) of images to age.")
-flags.DEFINE_string("train_data_dir", "./images/train/", "Reference faces for --bn_mode=batch.")
-flags.DEFINE_string("save_dir", "output/test", "Output folder (created; existing files other "
-                    "than this run's outputs are kept).")
-flags.DEFINE_enum("bn_mode", "moving", inference.BN_MODES,
-                  "Batch norm at test time. moving: the checkpoint's moving statistics, each face "
-                  "independent of the others (default for now). batch: the release's test "
-                  "script, each face normalised in a batch completed with --batch_size - 1 "
-                  "faces of --train_data_dir.")
-flags.DEFINE_integer("batch_size", 32, "Generator batch size; in --bn_mode=batch the face plus "
-                     "batch_size - 1 reference faces (the release: 32).", lower_bound=1)
-flags.DEFINE_list("target_groups", [str(g) for g in inference.RELEASE_TARGET_GROUPS],
-                  "Age groups to render, in order (0 = youngest; the release wrote 1,2,3,4).")
-flags.DEFINE_integer("interpolate", 0, "Blended steps rendered between adjacent target groups "
-                     "(soft age vectors).", lower_bound=0)
-flags.DEFINE_list("group_labels", list(inference.DEFAULT_GROUP_LABELS),
-                  "Name of each age group, used in file names and the contact sheet.")
-flags.DEFINE_bool("detect_faces", False, "Find faces in each photo (OpenCV), age them and paste "
-                  "them back; without it every image is taken as a face crop.")
-flags.DEFINE_bool("all_faces", False, "With --detect_faces: every face, not only the largest.")
-flags.DEFINE_float("face_margin", None, "With --detect_faces: crop margin per side as a fraction "
-                   "of the face box (default: the training crops' margin, "
-                   "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0)
-flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.")
-flags.DEFINE_integer("age_groups", 5, "Number of age groups of the model.")
+
+def define_flags(flag_values=flags.FLAGS):
+    """Defines this script's flags (on ``flag_values``; only when run as a script, so that
+    importing test.py defines nothing on the global absl FLAGS)."""
+    where = dict(flag_values=flag_values)
+    flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
+                        "Weights: a TF2 checkpoint directory or prefix holding 'generator', or the "
+                        "release's TF1 acgan.model-N prefix (or a directory of them).", **where)
+    flags.DEFINE_integer("model_index", None, "Checkpoint step to use in --checkpoint_dir "
+                         "(default: the latest).", **where)
+    flags.DEFINE_string("saved_model", None, "Weights from a SavedModel written by "
+                        "python -m face_aging.export (instead of --checkpoint_dir).", **where)
+    flags.DEFINE_string("test_data_dir", "./images/test/",
+                        "Folder (or one file) of images to age.", **where)
+    flags.DEFINE_string("train_data_dir", "./images/train/",
+                        "Reference faces for --bn_mode=batch.", **where)
+    flags.DEFINE_string("save_dir", "output/test", "Output folder (created; existing files other "
+                        "than this run's outputs are kept).", **where)
+    flags.DEFINE_enum("bn_mode", "moving", inference.BN_MODES,
+                      "Batch norm at test time. moving: the checkpoint's moving statistics, each "
+                      "face independent of the others (default for now). batch: the release's test "
+                      "script, each face normalised in a batch completed with --batch_size - 1 "
+                      "faces of --train_data_dir.", **where)
+    flags.DEFINE_integer("batch_size", 32, "Generator batch size; in --bn_mode=batch the face "
+                         "plus batch_size - 1 reference faces (the release: 32).", lower_bound=1,
+                         **where)
+    flags.DEFINE_list("target_groups", [str(g) for g in inference.RELEASE_TARGET_GROUPS],
+                      "Age groups to render, in order (0 = youngest; the release wrote 1,2,3,4).",
+                      **where)
+    flags.DEFINE_integer("interpolate", 0, "Blended steps rendered between adjacent target groups "
+                         "(soft age vectors).", lower_bound=0, **where)
+    flags.DEFINE_list("group_labels", list(inference.DEFAULT_GROUP_LABELS),
+                      "Name of each age group, used in file names and the contact sheet.", **where)
+    flags.DEFINE_bool("detect_faces", False, "Find faces in each photo (OpenCV), age them and "
+                      "paste them back; without it every image is taken as a face crop.", **where)
+    flags.DEFINE_bool("all_faces", False,
+                      "With --detect_faces: every face, not only the largest.", **where)
+    flags.DEFINE_float("face_margin", None, "With --detect_faces: crop margin per side as a "
+                       "fraction of the face box (default: the training crops' margin, "
+                       "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0, **where)
+    flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.", **where)
+    flags.DEFINE_integer("age_groups", 5, "Number of age groups of the model.", **where)
+
 
 FLAGS = flags.FLAGS
 #: Exit status when nothing could run (no weights, bad flags); 1 = some input failed.
@@ -82,7 +93,8 @@ def _load_generator():
             _fail(f"no bundled model is present yet ({BUNDLED_CHECKPOINT_DIR} holds no "
                   "checkpoint); pass weights with --checkpoint_dir=DIR_OR_PREFIX (a TF2 "
                   "checkpoint or the release's acgan.model-N) or --saved_model=DIR")
-        _fail(f"cannot load weights: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _fail(f"cannot load weights: {reason}")
 
 
 def _setup():
@@ -141,4 +153,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -164,7 +164,8 @@ def _define_flags():
     flags.DEFINE_string("checkpoint_dir", None,
                         "Weights: a TF2 checkpoint directory or prefix, or a release TF1 "
                         "acgan.model-N prefix (or a directory of them).")
-    flags.DEFINE_integer("model_index", None, "Checkpoint step in --checkpoint_dir (default: latest).")
+    flags.DEFINE_integer("model_index", None,
+                         "Checkpoint step in --checkpoint_dir (default: latest).")
     flags.DEFINE_string("output", None, "SavedModel directory to write.")
     flags.DEFINE_bool("tflite", False, "Also write OUTPUT/generator.tflite (uint8 signatures).")
     flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.")

@@ -350,7 +350,8 @@ def read_image_rgb(path: str, min_side: int = MIN_IMAGE_SIDE) -> Tuple[np.ndarra
         gray = _sixteen_to_eight(values)
         rgb = np.repeat(gray[..., np.newaxis], 3, axis=2)
         notes.append("16-bit grayscale, converted to 8-bit RGB")
-    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P"
+                                                          and "transparency" in image.info):
         notes.append(f"{mode} with transparency, composited on white")
         rgb = np.asarray(_composite_on_white(image))
     elif mode == "CMYK":
@@ -382,7 +383,8 @@ def list_image_files(path: str) -> List[str]:
             if not name.startswith(".") and not os.path.isdir(os.path.join(path, name))]
 
 
-def read_reference_faces(path: str, count: int, log: Callable[[str], None] = print) -> List[np.ndarray]:
+def read_reference_faces(path: str, count: int,
+                         log: Callable[[str], None] = print) -> List[np.ndarray]:
     """Up to ``count`` reference faces for ``bn_mode="batch"``: the first readable images of
     ``path`` in name order (the release: 31 faces of ``images/train``). Unreadable files
     are logged and skipped."""

@@ -137,7 +137,8 @@ def paste_face(photo: np.ndarray, face: np.ndarray, square: Tuple[int, int, int,
     patch = cv2.resize(np.ascontiguousarray(face), (side_w, side_h), interpolation=interpolation)
     mask = soft_mask(side_h, side_w)
     if abs(angle) >= 1e-3:
-        matrix = cv2.getRotationMatrix2D(((side_w - 1) / 2.0, (side_h - 1) / 2.0), -float(angle), 1.0)
+        centre = ((side_w - 1) / 2.0, (side_h - 1) / 2.0)
+        matrix = cv2.getRotationMatrix2D(centre, -float(angle), 1.0)
         patch = cv2.warpAffine(patch, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
         mask = cv2.warpAffine(mask, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,

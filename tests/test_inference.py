@@ -261,10 +261,23 @@ def test_read_image_rgb_converts_or_explains(tmp_path):
     assert np.abs(cmyk - rgb).mean() < 20  # lossy JPEG, but the same picture
 
 
+def test_read_image_rgb_turns_exif_rotated_photos_upright(tmp_path):
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[:, :30] = 255  # left half white
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # the camera stored it turned left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(stored).save(tmp_path / "rotated.png", exif=exif)
+    image, notes = inference.read_image_rgb(str(tmp_path / "rotated.png"))
+    assert image.shape == upright.shape and any("EXIF" in n for n in notes)
+    np.testing.assert_array_equal(image, upright)
+
+
 # --------------------------------------------------------------------------- test.py
 
 
 def _script():
+    """test.py as a module; importing it defines no flags (they are defined under __main__)."""
     module = sys.modules.get("face_aging_test_script")
     if module is None:
         spec = importlib.util.spec_from_file_location("face_aging_test_script",
@@ -276,16 +289,22 @@ def _script():
 
 
 def run_test_script(args):
-    """Runs test.py's main in this process with ``args``; returns its exit status."""
+    """Runs test.py's main in this process with ``args``; returns its exit status.
+
+    The flags live in a private ``FlagValues`` so that the global absl FLAGS (which other
+    scripts' tests use in the same process) are never touched.
+    """
     script = _script()
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["test.py"] + list(args))
+    flag_values = flags.FlagValues()
+    script.define_flags(flag_values)
+    flag_values(["test.py"] + list(args))
+    saved, script.FLAGS = script.FLAGS, flag_values
     try:
         return script.main(["test.py"])
     except SystemExit as e:
         return e.code
     finally:
-        flags.FLAGS.unparse_flags()
+        script.FLAGS = saved
 
 
 @pytest.fixture(scope="module")
@@ -399,7 +418,8 @@ def write_release_checkpoint(generator, directory, step):
     values = {name: v.numpy() for name, v in release_variable_map(generator=generator).items()}
     graph = tf.Graph()
     with graph.as_default():
-        variables = {name: tf.compat.v1.Variable(value, name=name) for name, value in values.items()}
+        variables = {name: tf.compat.v1.Variable(value, name=name)
+                     for name, value in values.items()}
         variables["generator/conv1/weights/Adam"] = tf.compat.v1.Variable(
             np.zeros_like(values["generator/conv1/weights"]), name="generator/conv1/weights/Adam")
         variables["beta1_power"] = tf.compat.v1.Variable(0.5, name="beta1_power")
