@@ -450,14 +450,14 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
                 inputs = [face.crop for face in located]
             else:
                 names, inputs = [stem], [image]
-            aged_per_face = []
+            aged_per_face, strips = [], []
             for name, face in zip(names, inputs):
                 aged = age_faces(generator, [face] * len(targets), vectors, bn_mode,
                                  reference_faces, batch_size)
                 shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
                 strip = outputs.write_face_outputs(save_dir, name, shown[0].astype(np.uint8),
                                                    aged, targets)
-                summary.strips.append({"name": name, "source": path, "strip": strip})
+                strips.append({"name": name, "source": path, "strip": strip})
                 aged_per_face.append(aged)
             if detect_faces:
                 for k, target in enumerate(targets):
@@ -467,6 +467,7 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
                     outputs.atomic_write_image(
                         os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
             summary.processed.append(path)
+            summary.strips.extend(strips)
             detail = f" ({'; '.join(notes)})" if notes else ""
             faces_note = f", {len(names)} face(s)" if detect_faces else ""
             log(f"ok: {path}{detail}{faces_note}")
