@@ -459,6 +459,9 @@ def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
                                   inference.age_faces(other, face, 2))
     np.testing.assert_array_equal(inference.age_faces(first, face, 2),
                                   inference.age_faces(generator, face, 2))
+    assert len(first.weights) == len(generator.weights) > 100  # every unit_i was restored too
+    for restored, original in zip(first.weights, generator.weights):
+        np.testing.assert_array_equal(restored.numpy(), original.numpy())
     with pytest.raises(FileNotFoundError, match="no checkpoint of step 30"):
         inference.load_generator(checkpoint_dir=str(tmp_path), model_index=30)
     with pytest.raises(ValueError):
