@@ -1,0 +1,307 @@
+"""The measured sections of ``python -m benchmarks``: matmul peak, generator inference,
+training step, input pipeline, peak memory. Each returns a JSON-ready dict."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from benchmarks import flops
+from benchmarks.timing import median, time_interleaved
+from face_aging.data import pipeline
+from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
+from face_aging.training import IPCGANTrainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One configuration compared side by side."""
+    name: str
+    step_structure: str = "reuse"
+    xla: bool = False
+    mixed_precision: bool = False
+
+
+DEFAULT = Config("default")
+XLA = Config("xla", xla=True)
+MIXED = Config("mixed_precision", mixed_precision=True)
+RELEASE = Config("release_structure", step_structure="release")
+
+
+@contextlib.contextmanager
+def keras_policy(mixed_precision: bool):
+    """Sets the Keras global dtype policy for building models, restores the previous one."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else previous)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _gflops(flop_count: float, seconds: float) -> float:
+    return flop_count / seconds / 1e9
+
+
+def _summary(times: List[float]) -> Dict[str, object]:
+    return {"median_s": median(times), "min_s": float(min(times)),
+            "times_s": [float(t) for t in times]}
+
+
+# -- matmul peak ------------------------------------------------------------------------------
+def matmul_peak(n: int, warmup: int, repeats: int) -> Dict[str, object]:
+    """The machine's practical peak: an n x n float32 matmul in numpy and in TF (2 n^3 FLOPs)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    ta, tb = tf.constant(a), tf.constant(b)
+    tf_matmul = tf.function(lambda: tf.matmul(ta, tb))
+    times = time_interleaved({"numpy": lambda: np.matmul(a, b),
+                              "tensorflow": lambda: tf_matmul().numpy()}, warmup, repeats)
+    flop_count = 2.0 * n ** 3
+    out: Dict[str, object] = {"n": n, "flops": flop_count}
+    for name, ts in times.items():
+        out[name] = dict(_summary(ts), gflops=_gflops(flop_count, median(ts)))
+    best = max(("numpy", "tensorflow"), key=lambda k: out[k]["gflops"])
+    out["peak_gflops"] = out[best]["gflops"]
+    out["peak_source"] = best
+    return out
+
+
+# -- generator inference ----------------------------------------------------------------------
+def generator_inference(configs: Sequence[Config], batches: Sequence[int], image_size: int,
+                        warmup: int, repeats: int, peak_gflops: Optional[float]):
+    """Images/s of ``G((source, age), training=False)`` (moving-statistics batch norm)."""
+    rng = np.random.default_rng(0)
+    fns, meta = {}, {}
+    for config in configs:
+        with keras_policy(config.mixed_precision):
+            generator = Generator()
+            build_models(generator=generator, image_size=image_size)
+        fn = tf.function(lambda s, a, g=generator: g((s, a), training=False),
+                         jit_compile=config.xla)
+        for batch in batches:
+            source = tf.constant(rng.normal(0, 60, (batch, image_size, image_size, 3)),
+                                 tf.float32)
+            age = one_hot_age(tf.range(batch) % generator.age_groups)
+            key = f"{config.name}/b{batch}"
+            fns[key] = lambda fn=fn, s=source, a=age: fn(s, a).numpy()
+            meta[key] = (config, batch)
+    times = time_interleaved(fns, warmup, repeats)
+    results = []
+    for key, ts in times.items():
+        config, batch = meta[key]
+        flop_count = flops.generator_flops(image_size, batch)
+        t = median(ts)
+        row = dict(config=config.name, xla=config.xla, mixed_precision=config.mixed_precision,
+                   batch=batch, images_per_s=batch / t, flops=flop_count,
+                   gflops=_gflops(flop_count, t), **_summary(ts))
+        row["fraction_of_peak"] = row["gflops"] / peak_gflops if peak_gflops else None
+        results.append(row)
+    return {"image_size": image_size, "gflop_per_image": flops.generator_flops(image_size) / 1e9,
+            "results": results}
+
+
+# -- training step ----------------------------------------------------------------------------
+def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> Dict[str, tf.Tensor]:
+    """A training batch of the pipeline's shapes and scales (spec §2, §3), from noise."""
+    rng = np.random.default_rng(seed)
+    return {"source_128": tf.constant(rng.normal(0, 60, (batch, image_size, image_size, 3)),
+                                      tf.float32),
+            "source_227": tf.constant(rng.normal(0, 60, (batch, 227, 227, 3)), tf.float32),
+            "real": tf.constant(rng.uniform(-1, 1, (batch, image_size, image_size, 3)),
+                                tf.float32),
+            "target_group": tf.fill([batch], 1), "false_group": tf.fill([batch], 3)}
+
+
+def make_trainer(config: Config, image_size: int, alexnet=None):
+    """Fresh G and D (under the configuration's dtype policy) and a trainer; AlexNet may be
+    shared between configurations of one dtype (it is frozen)."""
+    with keras_policy(config.mixed_precision):
+        generator, discriminator = Generator(), Discriminator()
+        if alexnet is None:
+            alexnet = AlexNet()
+        build_models(generator, discriminator, alexnet, image_size)
+    trainer = IPCGANTrainer(generator, discriminator, alexnet, step_structure=config.step_structure,
+                            jit_compile=config.xla, mixed_precision=config.mixed_precision)
+    # Create the Adam slots now: a first step that creates them is traced twice (tf.function
+    # retraces after creating variables), which doubles the warm-up (~13 s here) but does not
+    # change the steady-state step that is timed.
+    trainer.g_optimizer.build(generator.trainable_variables)
+    trainer.d_optimizer.build(discriminator.trainable_variables)
+    return trainer, alexnet
+
+
+def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: int,
+                warmup: int, repeats: int, peak_gflops: Optional[float]):
+    """Seconds per ``IPCGANTrainer.train_step`` on a fixed in-memory batch (no input pipeline)."""
+    fns, meta, trainers, alexnets = {}, {}, {}, {}
+    for config in configs:
+        trainer, alexnets[config.mixed_precision] = make_trainer(
+            config, image_size, alexnets.get(config.mixed_precision))
+        trainers[config.name] = trainer
+        for batch in batches:
+            data = synthetic_batch(batch, image_size)
+            key = f"{config.name}/b{batch}"
+            fns[key] = lambda tr=trainer, d=data: tr.train_step(d)["d_loss"].numpy()
+            meta[key] = (config, batch)
+    times = time_interleaved(fns, warmup, repeats)
+    results = []
+    for key, ts in times.items():
+        config, batch = meta[key]
+        parts = flops.train_step_flops(image_size, batch, config.step_structure)
+        t = median(ts)
+        row = dict(config=config.name, step_structure=config.step_structure, xla=config.xla,
+                   mixed_precision=config.mixed_precision, batch=batch, images_per_s=batch / t,
+                   steps_per_s=1.0 / t, flops=parts["total"], gflops=_gflops(parts["total"], t),
+                   **_summary(ts))
+        row["fraction_of_peak"] = row["gflops"] / peak_gflops if peak_gflops else None
+        results.append(row)
+    by_key = {(r["config"], r["batch"]): r for r in results}
+    for row in results:  # speed relative to the release-structured step of the same batch
+        release = by_key.get((RELEASE.name, row["batch"]))
+        row["speedup_vs_release"] = release["median_s"] / row["median_s"] if release else None
+    guard = getattr(next(iter(trainers.values())), "nan_guard", None) if trainers else None
+    return {"image_size": image_size, "nan_guard": guard,
+            "flops_by_part_per_image": {s: flops.train_step_flops(image_size, 1, s)
+                                        for s in ("reuse", "release")},
+            "results": results}
+
+
+# -- input pipeline ---------------------------------------------------------------------------
+def _supports_cache() -> bool:
+    return "cache" in inspect.signature(pipeline.make_train_dataset).parameters
+
+
+def _cached_train_dataset(list_dir: str, batch_size: int, image_size: int, seed: int = 0):
+    """Fallback when ``make_train_dataset`` has no ``cache`` flag: the same batches, but each
+    list's faces decoded and resized once, cached in memory, then shuffled and repeated."""
+    from face_aging.data import lists
+    age_groups = 5
+
+    def image_ds(paths, loader, group_seed):
+        ds = tf.data.Dataset.from_tensor_slices(paths)
+        ds = ds.map(lambda p: loader(p, image_size), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.cache().shuffle(len(paths), seed=group_seed).repeat()
+        return ds.batch(batch_size, drop_remainder=True)
+
+    def paths(list_path):
+        return [os.path.join(list_dir, p) for p, _ in lists.read_image_list(list_path)]
+
+    pairs = lists.read_label_pairs(os.path.join(list_dir, lists.LABEL_PAIR_LIST), age_groups)
+    reals = [image_ds(paths(os.path.join(list_dir, lists.age_group_list("train", g))),
+                      pipeline.load_real, seed + 1 + g) for g in range(age_groups)]
+    source = image_ds(paths(os.path.join(list_dir, lists.TRAIN_LIST)), pipeline.load_source, seed)
+    pair_ds = tf.data.Dataset.from_tensor_slices(
+        (tf.constant([t for t, _ in pairs], tf.int64), tf.constant([f for _, f in pairs]))).repeat()
+    real = tf.data.Dataset.choose_from_datasets(reals, pair_ds.map(lambda t, f: t))
+
+    def to_batch(src, real_faces, pair):
+        (s128, s227), (t, f) = src, pair
+        return {"source_128": s128, "source_227": s227, "real": real_faces,
+                "target_group": tf.fill([batch_size], tf.cast(t, tf.int32)),
+                "false_group": tf.fill([batch_size], f)}
+
+    return tf.data.Dataset.zip((source, real, pair_ds)).map(to_batch).prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(list_dir: str, batch_size: int, image_size: int, cache: bool):
+    if not cache:
+        return pipeline.make_train_dataset(list_dir, None, batch_size, image_size=image_size)
+    if _supports_cache():
+        return pipeline.make_train_dataset(list_dir, None, batch_size, image_size=image_size,
+                                           cache=True)
+    return _cached_train_dataset(list_dir, batch_size, image_size)
+
+
+def input_pipeline(list_dir: str, n_images: int, jpeg_size: int, batch: int, image_size: int,
+                   batches_per_repeat: int, warmup: int, repeats: int):
+    """Training samples/s of ``make_train_dataset`` alone, without and with ``.cache()``.
+
+    A sample is what one training image of a step needs: one source face (JPEG decode,
+    resize to ``image_size`` and to 227) and one real face of the target group (JPEG
+    decode, resize to ``image_size``), i.e. two decodes and three resizes.
+    """
+    results = []
+    for cache in (False, True):
+        iterator = iter(make_dataset(list_dir, batch, image_size, cache))
+        # Warm-up: at least two passes over the data, so a cache is full before timing.
+        warm_batches = max(warmup, 1) * batches_per_repeat + (2 * n_images // batch + 2 if cache else 0)
+        for _ in range(warm_batches):
+            next(iterator)["source_128"].numpy()
+        times = []
+        for _ in range(max(repeats, 1)):
+            t0 = time.perf_counter()
+            for _ in range(batches_per_repeat):
+                next(iterator)["source_128"].numpy()
+            times.append(time.perf_counter() - t0)
+        t = median(times)
+        results.append(dict(cache=cache, batch=batch, batches_per_repeat=batches_per_repeat,
+                            images_per_s=batches_per_repeat * batch / t,
+                            decodes_per_s=(0 if cache else 2) * batches_per_repeat * batch / t,
+                            **_summary(times)))
+        del iterator
+    return {"jpeg_size": jpeg_size, "n_images": n_images, "image_size": image_size,
+            "cache_implementation": ("make_train_dataset(cache=True)" if _supports_cache()
+                                     else "benchmarks.sections._cached_train_dataset"),
+            "results": results}
+
+
+# -- peak memory ------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak resident memory of a training run (pipeline + models + ``steps`` steps) in a fresh
+    subprocess: its own ``ru_maxrss`` and the parent's ``RUSAGE_CHILDREN`` view.
+
+    ``start()`` launches the child; ``result()`` waits for it. The full benchmark runs it
+    alone, after the timed sections; ``--quick`` overlaps it with them to save wall time.
+    """
+
+    def __init__(self, list_dir: str, batch: int, image_size: int, steps: int,
+                 config: Config = DEFAULT, timeout: float = 3600.0):
+        self.list_dir, self.batch, self.image_size, self.steps = list_dir, batch, image_size, steps
+        self.config, self.timeout, self.proc = config, timeout, None
+
+    def start(self) -> "PeakMemory":
+        config = self.config
+        cmd = [sys.executable, "-m", "benchmarks.memory_child", f"--list_dir={self.list_dir}",
+               f"--batch={self.batch}", f"--image_size={self.image_size}", f"--steps={self.steps}",
+               f"--step_structure={config.step_structure}"]
+        if config.xla:
+            cmd.append("--xla")
+        if config.mixed_precision:
+            cmd.append("--mixed_precision")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        return self
+
+    def result(self) -> Dict[str, object]:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"memory child failed ({self.proc.returncode}): {stderr[-2000:]}")
+        child = json.loads(stdout.strip().splitlines()[-1])
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return dict(config=self.config.name, batch=self.batch, image_size=self.image_size,
+                    steps=self.steps, peak_rss_mb=child["maxrss_kb"] / 1024.0,
+                    rss_after_build_mb=child["maxrss_after_build_kb"] / 1024.0,
+                    rss_after_dataset_mb=child["maxrss_after_dataset_kb"] / 1024.0,
+                    rusage_children_mb=children / 1024.0, child_seconds=child["seconds"])
