@@ -1,0 +1,729 @@
+"""Training the frozen AlexNet here: the trunk and age head on age labels, the identity head on
+identity labels where the dataset has them. The library half of ``python -m face_aging.pretrain``.
+
+Takes a :class:`PretrainConfig`; never reads flags.
+
+Data: a prepared dataset (``python -m face_aging.data.prepare``): ``train.txt`` / ``test.txt``
+(``path group``) and, where the dataset has identities (CACD, IMDB-WIKI), ``train_identity.txt``
+(``path identity``). A held-out validation split is taken from ``train.txt`` (by identity where
+there are identities, else by image; a seeded hash, so it is the same on every run and resume);
+``test.txt`` is only read for the final report.
+
+Images are decoded once, resized to 227x227 (half-pixel bilinear, rounded to uint8, as the
+release's ``cv2.resize``) and cached in memory as uint8; augmentation runs on the fly:
+random square crop (``crop_scale_min``..1 of the side) resized back to 227, horizontal flip,
+brightness/contrast/saturation jitter, and with probability ``lowres_prob`` a round trip
+through 128x128 (cv2 grid down, TF1 grid up: what the GAN does to its generated faces
+before AlexNet sees them). Input scale: RGB 0..255 minus ``pixels.MEAN_RGB`` (spec §3).
+
+The network is this project's :class:`face_aging.models.AlexNet` (release layout, LRN, no
+batch norm); pretraining adds dropout after age_fc6/age_fc7 (and fc6/fc7/new_1) which the
+GAN does not use.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from face_aging import checkpoints, pixels
+from face_aging.data import lists
+from face_aging.pretrain_report import classification_report, write_json_atomic, write_report
+
+SIZE = pixels.ALEXNET_SIZE
+CLASS_BALANCE = ("weights", "sampling", "none")
+OPTIMIZERS = ("adamw", "sgd")
+IDENTITY_MODES = ("auto", "on", "off")
+IDENTITY_LIST = "train_identity.txt"
+
+
+class PretrainError(ValueError):
+    """The run cannot start or go on as configured (the message says why, in one line)."""
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    list_dir: str
+    output_dir: str
+    root_folder: Optional[str] = None       # default: list_dir
+    age_groups: int = 5
+    identities: int = 2000                  # new_2 width; train_ipcgan's AlexNet has 2000
+    identity: str = "auto"                  # train new_1/new_2 (+fc6/fc7) on identity labels
+    identity_weight: float = 1.0
+    init_from: Optional[str] = None         # None: scratch; .npy: bvlc; else TF1/TF2 checkpoint
+    conv1_rgb: bool = False                 # bvlc only: reverse conv1 input channels
+    batch_size: int = 32
+    max_steps: int = 3000
+    time_budget_minutes: float = 0.0        # 0: none; else stop (and end the schedule) by then
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-4
+    momentum: float = 0.9                   # sgd
+    weight_decay: float = 0.05              # adamw: decoupled (lr * wd a step); sgd: L2 (~5e-4)
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02         # cosine decay to this fraction of the peak
+    label_smoothing: float = 0.1
+    dropout: float = 0.5
+    class_balance: str = "weights"
+    class_balance_power: float = 0.5        # weights ~ (1 / frequency) ** power
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    eval_every: int = 200
+    patience: int = 4                       # evaluations without improvement before stopping
+    min_delta: float = 0.0
+    save_every: int = 200                   # training checkpoints (resume)
+    log_every: int = 10
+    augment: bool = True
+    crop_scale_min: float = 0.8
+    color_jitter: float = 0.2
+    lowres_prob: float = 0.3
+    data_scale_init: bool = True            # scratch: rescale each layer to unit activations
+    seed: int = 0
+    max_images: int = 0                     # 0: all; else a seeded sample of N (quick tries)
+    low_res_size: int = 0                   # >0: train at this side first (cheaper), see forward
+    low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
+    jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
+    eval_batch_size: int = 64
+
+
+# ----------------------------------------------------------------------------- data
+
+def read_split_entries(config: PretrainConfig):
+    """(train entries, val entries, test entries, identity map or None, identity count).
+
+    Entries are ``(relative_path, age_group, identity_or_-1)``.
+    """
+    train_path = os.path.join(config.list_dir, lists.TRAIN_LIST)
+    test_path = os.path.join(config.list_dir, lists.TEST_LIST)
+    for path in (train_path, test_path):
+        if not os.path.isfile(path):
+            raise PretrainError(f"missing {path} (prepare the dataset with "
+                                "python -m face_aging.data.prepare)")
+    try:
+        train = lists.read_image_list(train_path)
+        test = lists.read_image_list(test_path)
+    except lists.ListFormatError as e:
+        raise PretrainError(str(e)) from None
+    for name, entries in (("train", train), ("test", test)):
+        bad = [(p, g) for p, g in entries if not 0 <= g < config.age_groups]
+        if bad:
+            raise PretrainError(f"{name} list has age group {bad[0][1]} ({bad[0][0]}) outside "
+                                f"0..{config.age_groups - 1}")
+    if config.max_images and config.max_images < len(train):
+        order = np.random.default_rng(config.split_seed).permutation(len(train))
+        train = [train[i] for i in sorted(order[:config.max_images])]
+    identity_path = os.path.join(config.list_dir, IDENTITY_LIST)
+    use_identity = config.identity == "on" or (config.identity == "auto"
+                                               and os.path.isfile(identity_path))
+    identity_of: Dict[str, int] = {}
+    num_ids = 0
+    if use_identity:
+        if not os.path.isfile(identity_path):
+            raise PretrainError(f"--identity=on but {identity_path} does not exist")
+        try:
+            raw = dict(lists.read_image_list(identity_path))
+        except lists.ListFormatError as e:
+            raise PretrainError(str(e)) from None
+        dense = {v: k for k, v in enumerate(sorted(set(raw.values())))}
+        num_ids = len(dense)
+        if num_ids > config.identities:
+            raise PretrainError(f"{identity_path} has {num_ids} identities; the AlexNet's identity "
+                                f"head new_2 has {config.identities} (the release's 2000)")
+        if num_ids < 2:
+            use_identity, num_ids = False, 0
+        else:
+            identity_of = {p: dense[v] for p, v in raw.items()}
+    entries = [(p, g, identity_of.get(p, -1)) for p, g in train]
+    val_set = set()
+    for p, g, i in entries:
+        key = f"id:{i}" if i >= 0 else f"file:{p}"
+        digest = hashlib.sha1(f"{config.split_seed}:{key}".encode()).hexdigest()
+        if int(digest[:8], 16) / 0xFFFFFFFF < config.val_fraction:
+            val_set.add(p)
+    train_e = [e for e in entries if e[0] not in val_set]
+    val_e = [e for e in entries if e[0] in val_set]
+    test_e = [(p, g, -1) for p, g in test]
+    if not train_e:
+        raise PretrainError("no training images left after the validation split")
+    if config.val_fraction > 0 and not val_e:
+        raise PretrainError(f"--val_fraction={config.val_fraction} left no validation image; "
+                            "raise it or use more images")
+    return train_e, val_e, test_e, (identity_of if use_identity else None), num_ids
+
+
+def group_names_of(list_dir: str, age_groups: int) -> List[str]:
+    try:
+        with open(os.path.join(list_dir, "summary.json"), encoding="utf-8") as f:
+            names = json.load(f).get("group_names")
+        if isinstance(names, list) and len(names) == age_groups:
+            return [str(n) for n in names]
+    except (OSError, ValueError):
+        pass
+    return [str(k) for k in range(age_groups)]
+
+
+def class_weights(counts: Sequence[int], power: float) -> np.ndarray:
+    """Per-group loss weights ~ (1 / frequency) ** power, normalised to mean 1 over the
+    training samples (so the loss scale does not change); 0 for absent groups."""
+    counts = np.asarray(counts, np.float64)
+    weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    mean = (weights * counts).sum() / counts.sum()
+    return (weights / mean).astype(np.float32)
+
+
+def _load_227(path):
+    image = pixels.decode_image(tf.io.read_file(path))
+    shape = tf.shape(image)
+
+    def resize():
+        return tf.cast(pixels.resize_cv2(image, (SIZE, SIZE)), tf.uint8)
+
+    image = tf.cond(tf.logical_and(tf.equal(shape[0], SIZE), tf.equal(shape[1], SIZE)),
+                    lambda: image, resize)
+    return tf.ensure_shape(image, [SIZE, SIZE, 3])
+
+
+def _augment(image, config: PretrainConfig):
+    x = tf.cast(image, tf.float32)
+    if config.crop_scale_min < 1.0:
+        scale = tf.random.uniform([], config.crop_scale_min, 1.0)
+        side = tf.cast(tf.round(scale * SIZE), tf.int32)
+        x = tf.image.random_crop(x, tf.stack([side, side, 3]))
+        x = tf.image.resize(x, (SIZE, SIZE), method="bilinear")
+    x = tf.image.random_flip_left_right(x)
+    j = config.color_jitter
+    if j > 0:
+        x = tf.image.random_brightness(x, 255.0 * j * 0.5)
+        x = tf.image.random_contrast(x, 1 - j, 1 + j)
+        x = tf.image.random_saturation(tf.clip_by_value(x, 0, 255), 1 - j, 1 + j)
+    if config.lowres_prob > 0:
+        def roundtrip():
+            small = pixels.resize_cv2(tf.clip_by_value(x, 0, 255), (128, 128))
+            return pixels.resize_tf1(small, (SIZE, SIZE))
+        x = tf.cond(tf.random.uniform([]) < config.lowres_prob, roundtrip, lambda: x)
+    return tf.clip_by_value(x, 0.0, 255.0)
+
+
+def _to_input(x):
+    return pixels.subtract_mean(x)
+
+
+def make_train_dataset(entries, root: str, config: PretrainConfig, weights: np.ndarray):
+    """Infinite batches ``(images [B,227,227,3] minus mean, age, identity, sample weight)``."""
+    autotune = tf.data.AUTOTUNE
+
+    def base(subset):
+        paths = [os.path.join(root, p) for p, _, _ in subset]
+        ds = tf.data.Dataset.from_tensor_slices(
+            (paths, np.array([g for _, g, _ in subset], np.int32),
+             np.array([i for _, _, i in subset], np.int32)))
+        ds = ds.map(lambda p, g, i: (_load_227(p), g, i), num_parallel_calls=autotune)
+        return ds.cache()
+
+    weight_table = tf.constant(weights, tf.float32)
+    if config.class_balance == "sampling":
+        groups = sorted({g for _, g, _ in entries})
+        parts = [base([e for e in entries if e[1] == k]).shuffle(4096, seed=config.seed + k)
+                 .repeat() for k in groups]
+        ds = tf.data.Dataset.sample_from_datasets(parts, weights=[1.0 / len(groups)] * len(groups),
+                                                  seed=config.seed)
+    else:
+        ds = base(entries).shuffle(len(entries), seed=config.seed,
+                                   reshuffle_each_iteration=True).repeat()
+
+    def prepare(image, group, identity):
+        x = _augment(image, config) if config.augment else tf.cast(image, tf.float32)
+        w = weight_table[group] if config.class_balance == "weights" else tf.constant(1.0)
+        return _to_input(x), group, identity, w
+
+    ds = ds.map(prepare, num_parallel_calls=autotune)
+    return ds.batch(config.batch_size, drop_remainder=True).prefetch(2)
+
+
+def make_eval_dataset(entries, root: str, batch_size: int, cache: bool = True):
+    paths = [os.path.join(root, p) for p, _, _ in entries]
+    ds = tf.data.Dataset.from_tensor_slices(
+        (paths, np.array([g for _, g, _ in entries], np.int32)))
+    ds = ds.map(lambda p, g: (_to_input(tf.cast(_load_227(p), tf.float32)), g),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    return ds.batch(batch_size).prefetch(1)
+
+
+def check_images_exist(entries, root: str, what: str) -> None:
+    missing = [p for p, _, _ in entries if not os.path.isfile(os.path.join(root, p))]
+    if missing:
+        raise PretrainError(f"{len(missing)} {what} image(s) missing under {root}, e.g. "
+                            f"{os.path.join(root, missing[0])}")
+
+
+# ----------------------------------------------------------------------------- model
+
+def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
+            identity: bool = False) -> Dict[str, tf.Tensor]:
+    """AlexNet's age (and identity) logits with dropout on the fc layers while training.
+
+    With ``training=False`` (or ``dropout=0``) this is exactly ``AlexNet.call``'s arithmetic
+    (same layers, pools and LRN); the GAN itself never uses dropout.
+
+    Inputs smaller than 227 (the low-resolution phase of pretraining, e.g. 131 -> pool5 3x3)
+    have their pool5 map repeated to 6x6 (nearest) so the same fc layers apply; at 227 this
+    is the identity.
+    """
+    a = alexnet
+
+    def drop(t):
+        return tf.nn.dropout(t, rate=dropout) if training and dropout > 0 else t
+
+    x = tf.cast(images, a.compute_dtype)
+    x = a._lrn(a._pool(tf.nn.relu(a.conv1(x))))
+    x = a._lrn(a._pool(tf.nn.relu(a.conv2(x))))
+    x = tf.nn.relu(a.conv3(x))
+    x = tf.nn.relu(a.conv4(x))
+    x = tf.nn.relu(a.conv5(x))
+    out = {"conv5": x}
+    pool5 = a._pool(x)
+    if pool5.shape[1] != 6 or pool5.shape[2] != 6:
+        rows = [i * pool5.shape[1] // 6 for i in range(6)]
+        cols = [i * pool5.shape[2] // 6 for i in range(6)]
+        pool5 = tf.gather(tf.gather(pool5, rows, axis=1), cols, axis=2)
+    flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
+    y = drop(tf.nn.relu(a.age_fc6(flat)))
+    y = drop(tf.nn.relu(a.age_fc7(y)))
+    out["age_logits"] = a.age_fc8(y)
+    if identity:
+        z = drop(tf.nn.relu(a.fc6(flat)))
+        z = drop(tf.nn.relu(a.fc7(z)))
+        z = drop(tf.nn.relu(a.new_1(z)))
+        out["identity_logits"] = a.new_2(z)
+    return out
+
+
+def trained_layers(identity: bool) -> Tuple[str, ...]:
+    layers = checkpoints.ALEXNET_TRUNK + checkpoints.ALEXNET_AGE
+    return layers + checkpoints.ALEXNET_IDENTITY if identity else layers
+
+
+def initialise_alexnet(alexnet, config: PretrainConfig, sample_images=None,
+                       print_fn: Callable = print) -> str:
+    """Fills a built AlexNet from ``config.init_from`` (bvlc .npy, TF1 or TF2 checkpoint), or
+    for scratch: He-normal kernels, rescaled on ``sample_images`` so every layer's
+    pre-activation has unit standard deviation (data-dependent init; the release's
+    0.02 truncated normal on 0..255-scale inputs trains slowly without batch norm).
+    Returns a one-line description."""
+    from face_aging import pretrained_formats
+
+    source = config.init_from
+    if source:
+        if source.endswith((".npy", ".pkl", ".pickle")):
+            try:
+                names = pretrained_formats.load_bvlc_alexnet(source, alexnet,
+                                                             conv1_rgb=config.conv1_rgb)
+            except (pretrained_formats.PretrainedFormatError,
+                    pretrained_formats.UnsafePickleError) as e:
+                raise PretrainError(str(e)) from None
+            return f"bvlc_alexnet.npy {source}: {', '.join(names)}"
+        loaded = []
+        try:
+            checkpoints.load_alexnet_layers(source, alexnet, checkpoints.ALEXNET_TRUNK)
+            loaded += checkpoints.ALEXNET_TRUNK
+            for group in (checkpoints.ALEXNET_IDENTITY, checkpoints.ALEXNET_AGE):
+                try:
+                    checkpoints.load_alexnet_layers(source, alexnet, group)
+                    loaded += group
+                except checkpoints.CheckpointMismatchError:
+                    pass  # this file lacks that head: it starts fresh
+        except (FileNotFoundError, checkpoints.CheckpointMismatchError,
+                tf.errors.OpError) as e:
+            raise PretrainError(f"--init_from: {str(e).splitlines()[0]}") from None
+        return f"checkpoint {source}: {', '.join(loaded)}"
+    rng = np.random.default_rng(config.seed)
+    for name in checkpoints.ALEXNET_LAYERS:
+        layer = getattr(alexnet, name)
+        shape = tuple(layer.kernel.shape)
+        fan_in = int(np.prod(shape[:-1]))
+        layer.kernel.assign(rng.normal(0.0, math.sqrt(2.0 / fan_in), shape).astype(np.float32))
+        layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
+    if config.data_scale_init and sample_images is not None:
+        _unit_scale(alexnet, sample_images)
+    # small age/identity logits at the start
+    for name in ("age_fc8", "new_2"):
+        layer = getattr(alexnet, name)
+        layer.kernel.assign(layer.kernel * 0.1)
+    return "scratch (He normal" + (", data-dependent unit scaling)" if config.data_scale_init
+                                   and sample_images is not None else ")")
+
+
+def _unit_scale(alexnet, images):
+    """Layer by layer (LSUV-like): divide each kernel by the std of its pre-activation."""
+    a = alexnet
+    x = tf.convert_to_tensor(images, tf.float32)
+
+    def fix(layer, inputs):
+        y = layer(inputs)
+        std = float(tf.math.reduce_std(y))
+        if std > 0:
+            layer.kernel.assign(layer.kernel / std)
+        return tf.nn.relu(layer(inputs))
+
+    h = a._lrn(a._pool(fix(a.conv1, x)))
+    h = a._lrn(a._pool(fix(a.conv2, h)))
+    h = fix(a.conv3, h)
+    h = fix(a.conv4, h)
+    h = fix(a.conv5, h)
+    flat = tf.reshape(a._pool(h), [-1, 6 * 6 * 256])
+    y = fix(a.age_fc6, flat)
+    y = fix(a.age_fc7, y)
+    fix(a.age_fc8, y)
+    z = fix(a.fc6, flat)
+    z = fix(a.fc7, z)
+    z = fix(a.new_1, z)
+    fix(a.new_2, z)
+
+
+# ----------------------------------------------------------------------------- loop
+
+def lr_at(step: int, progress: float, config: PretrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to ``final_lr_fraction``."""
+    peak = config.learning_rate
+    if step < config.warmup_steps:
+        return peak * (step + 1) / config.warmup_steps
+    floor = peak * config.final_lr_fraction
+    progress = min(max(progress, 0.0), 1.0)
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def predict(alexnet, dataset, size: int = SIZE) -> Tuple[np.ndarray, np.ndarray]:
+    """(labels, predicted groups) over an eval dataset (evaluated at ``size``; 227 = real)."""
+
+    @tf.function
+    def logits(x):
+        if size != SIZE:
+            x = tf.image.resize(x, (size, size), antialias=True)
+        return forward(alexnet, x, training=False)["age_logits"]
+
+    labels, predictions = [], []
+    for x, g in dataset:
+        predictions.append(tf.argmax(logits(x), axis=-1).numpy())
+        labels.append(g.numpy())
+    if not labels:
+        return np.zeros([0], np.int64), np.zeros([0], np.int64)
+    return np.concatenate(labels).astype(np.int64), np.concatenate(predictions).astype(np.int64)
+
+
+def _make_optimizer(config: PretrainConfig, variables):
+    import keras
+
+    if config.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                     weight_decay=config.weight_decay)
+        opt.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) == 1])
+    else:
+        opt = keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
+                                   nesterov=True)
+    opt.build(variables)
+    return opt
+
+
+def _validate(config: PretrainConfig):
+    problems = []
+    if config.batch_size < 2:
+        problems.append("batch_size must be >= 2")
+    if config.age_groups < 2:
+        problems.append("age_groups must be >= 2")
+    if config.max_steps < 1:
+        problems.append("max_steps must be >= 1")
+    if not 0 <= config.val_fraction < 1:
+        problems.append("val_fraction must be in [0, 1)")
+    if not 0 <= config.dropout < 1:
+        problems.append("dropout must be in [0, 1)")
+    if not 0 < config.crop_scale_min <= 1:
+        problems.append("crop_scale_min must be in (0, 1]")
+    if config.learning_rate <= 0:
+        problems.append("learning_rate must be > 0")
+    if config.class_balance not in CLASS_BALANCE:
+        problems.append(f"class_balance must be one of {CLASS_BALANCE}")
+    if config.optimizer not in OPTIMIZERS:
+        problems.append(f"optimizer must be one of {OPTIMIZERS}")
+    if config.identity not in IDENTITY_MODES:
+        problems.append(f"identity must be one of {IDENTITY_MODES}")
+    if config.init_from and not (os.path.exists(config.init_from)
+                                 or os.path.exists(config.init_from + ".index")):
+        problems.append(f"init_from {config.init_from}: no such file or checkpoint")
+    if problems:
+        raise PretrainError("; ".join(problems))
+
+
+def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) -> Dict:
+    """Trains (or resumes), early-stops on validation accuracy, writes the best weights as a
+    TF2 AlexNet checkpoint and the test report. Returns the report dict.
+
+    Output folder:
+      ``pretrained/alexnet-STEP``: the best weights (``save_alexnet``): what
+      ``train_ipcgan.py --alexnet_pretrained_model / --age_pretrained_model`` take;
+      ``train/ckpt-N``: training state for resume (weights, optimizer, counters);
+      ``tensorboard/``; ``report.json``, ``report.png``; ``pretrain_options.json``.
+    """
+    import keras
+
+    from face_aging.models import AlexNet, build_models
+    from face_aging.pretrained_formats import write_alexnet_checkpoint
+
+    _validate(config)
+    root = config.root_folder or config.list_dir
+    train_e, val_e, test_e, identity_of, num_ids = read_split_entries(config)
+    use_identity = identity_of is not None
+    check_images_exist(train_e + val_e, root, "training")
+    check_images_exist(test_e, root, "test")
+    names = group_names_of(config.list_dir, config.age_groups)
+    counts = np.bincount([g for _, g, _ in train_e], minlength=config.age_groups)
+    weights = class_weights(counts, config.class_balance_power)
+
+    out = config.output_dir
+    os.makedirs(out, exist_ok=True)
+    write_json_atomic(os.path.join(out, "pretrain_options.json"), dataclasses.asdict(config))
+    keras.utils.set_random_seed(config.seed)
+
+    alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
+    build_models(alexnet=alexnet)
+    variables = [v for name in trained_layers(use_identity)
+                 for v in (getattr(alexnet, name).kernel, getattr(alexnet, name).bias)]
+    optimizer = _make_optimizer(config, variables)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    best_acc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+    best_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    bad_evals = tf.Variable(0, dtype=tf.int64, trainable=False)
+    elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    done = tf.Variable(False, trainable=False)
+    state = tf.train.Checkpoint(alexnet=alexnet, optimizer=optimizer, step=step_var,
+                                best_acc=best_acc, best_step=best_step, bad_evals=bad_evals,
+                                elapsed=elapsed, done=done)
+    manager = tf.train.CheckpointManager(state, os.path.join(out, "train"), max_to_keep=1)
+    pretrained_dir = os.path.join(out, "pretrained")
+
+    print_fn(f"data: {len(train_e)} train, {len(val_e)} validation, {len(test_e)} test images "
+             f"from {config.list_dir}; train per group {counts.tolist()}"
+             + (f"; {num_ids} identities" if use_identity else "; no identity labels "
+                "(identity head left as initialised)"))
+    if config.class_balance == "weights":
+        print_fn("class loss weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
+
+    train_ds = make_train_dataset(train_e, root, config, weights)
+    val_ds = make_eval_dataset(val_e, root, config.eval_batch_size) if val_e else None
+
+    if manager.latest_checkpoint:
+        state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print_fn(f"resumed from {manager.latest_checkpoint} at step {int(step_var)} "
+                 f"(best validation accuracy {float(best_acc):.4f} at step {int(best_step)})")
+    else:
+        sample = None
+        if not config.init_from:
+            sample = next(iter(make_eval_dataset(train_e[:64], root, 64, cache=False)))[0]
+        print_fn("init: " + initialise_alexnet(alexnet, config, sample, print_fn))
+
+    smoothing = config.label_smoothing
+
+    def ce(logits, labels, depth):
+        target = tf.one_hot(labels, depth)
+        target = target * (1 - smoothing) + smoothing / depth
+        return tf.nn.softmax_cross_entropy_with_logits(target, logits)
+
+    def train_step_fn(x, age, identity, w):
+        with tf.GradientTape() as tape:
+            out_ = forward(alexnet, x, training=True, dropout=config.dropout,
+                           identity=use_identity)
+            age_ce = ce(out_["age_logits"], age, config.age_groups)
+            loss = tf.reduce_sum(w * age_ce) / tf.reduce_sum(w)
+            id_loss = tf.constant(0.0)
+            if use_identity:
+                mask = tf.cast(identity >= 0, tf.float32)
+                id_ce = ce(out_["identity_logits"], tf.maximum(identity, 0), config.identities)
+                id_loss = tf.reduce_sum(mask * id_ce) / tf.maximum(tf.reduce_sum(mask), 1.0)
+                loss = loss + config.identity_weight * id_loss
+            if config.optimizer == "sgd" and config.weight_decay > 0:
+                loss_opt = loss + 0.5 * config.weight_decay * tf.add_n(
+                    [tf.reduce_sum(tf.square(v)) for v in variables if len(v.shape) > 1])
+            else:
+                loss_opt = loss
+        grads = tape.gradient(loss_opt, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        correct = tf.reduce_mean(tf.cast(tf.equal(
+            tf.argmax(out_["age_logits"], -1, output_type=tf.int32), age), tf.float32))
+        return loss, id_loss, correct
+
+    compiled_step = tf.function(train_step_fn, jit_compile=config.jit_compile)
+    shrink = tf.function(lambda x, size: tf.image.resize(x, (size, size), antialias=True))
+
+    def train_step(x, age, identity, w, size):
+        if size != SIZE:
+            x = shrink(x, size)
+        return compiled_step(x, age, identity, w)
+
+    writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard"))
+    budget = config.time_budget_minutes * 60.0
+    start_step = int(step_var)
+    t_start, elapsed_start = time.time(), float(elapsed)
+    window_t, window_steps = time.time(), 0
+    losses, accs = [], []
+    stop_reason = None
+
+    def run_elapsed():
+        return elapsed_start + (time.time() - t_start)
+
+    def progress():
+        p = int(step_var) / config.max_steps
+        if budget > 0:
+            p = max(p, run_elapsed() / budget)
+        return p
+
+    def low_res_now():
+        return config.low_res_size > 0 and progress() < config.low_res_fraction
+
+    def evaluate_and_keep_best():
+        nonlocal stop_reason
+        if low_res_now():  # the low-resolution phase: show progress, keep nothing
+            if val_ds is not None:
+                labels, preds = predict(alexnet, val_ds, config.low_res_size)
+                rep = classification_report(labels, preds, config.age_groups, names)
+                print_fn(f"validation at step {int(step_var)} ({config.low_res_size} px phase): "
+                         f"accuracy {rep['accuracy']:.4f}, within one "
+                         f"{rep['within_one_accuracy']:.4f}")
+            return
+        if val_ds is None:
+            write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
+            best_step.assign(int(step_var))
+            return
+        labels, preds = predict(alexnet, val_ds)
+        rep = classification_report(labels, preds, config.age_groups, names)
+        acc = rep["accuracy"]
+        improved = acc > float(best_acc) + config.min_delta
+        if improved:
+            best_acc.assign(acc)
+            best_step.assign(int(step_var))
+            bad_evals.assign(0)
+            write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
+        else:
+            bad_evals.assign_add(1)
+        with writer.as_default():
+            tf.summary.scalar("val/accuracy", acc, step=int(step_var))
+            tf.summary.scalar("val/within_one_accuracy", rep["within_one_accuracy"],
+                              step=int(step_var))
+        print_fn(f"validation at step {int(step_var)}: accuracy {acc:.4f}, within one "
+                 f"{rep['within_one_accuracy']:.4f}, balanced {rep['balanced_accuracy']:.4f}"
+                 + (" (best, saved)" if improved else
+                    f" (best {float(best_acc):.4f} at step {int(best_step)}; "
+                    f"{int(bad_evals)}/{config.patience} without improvement)"))
+        if config.patience and int(bad_evals) >= config.patience:
+            stop_reason = (f"early stop: no validation improvement in {config.patience} "
+                           "evaluations")
+
+    if bool(done):
+        stop_reason = "already finished (resumed a finished run)"
+    iterator = iter(train_ds)
+    current_size = None
+    while stop_reason is None:
+        step = int(step_var)
+        if step >= config.max_steps:
+            stop_reason = f"reached max_steps={config.max_steps}"
+            break
+        if budget > 0 and run_elapsed() >= budget:
+            stop_reason = f"time budget of {config.time_budget_minutes:g} minutes used"
+            break
+        lr = lr_at(step, progress(), config)
+        optimizer.learning_rate.assign(lr)
+        size = config.low_res_size if low_res_now() else SIZE
+        if size != current_size:
+            print_fn(f"step {step}: training at {size}x{size}")
+            current_size = size
+        x, age, identity, w = next(iterator)
+        loss, id_loss, acc = train_step(x, age, identity, w, size)
+        step_var.assign_add(1)
+        step = int(step_var)
+        losses.append(float(loss))
+        accs.append(float(acc))
+        window_steps += 1
+        if not math.isfinite(losses[-1]):
+            raise PretrainError(f"loss is {losses[-1]} at step {step}: lower --learning_rate")
+        if step % config.log_every == 0 or step == config.max_steps:
+            now = time.time()
+            rate = window_steps / max(now - window_t, 1e-9)
+            window_t, window_steps = now, 0
+            left_steps = (config.max_steps - step) / rate
+            left = min(left_steps, budget - run_elapsed()) if budget > 0 else left_steps
+            mean_loss, mean_acc = float(np.mean(losses)), float(np.mean(accs))
+            print_fn(f"step {step}/{config.max_steps} loss {mean_loss:.4f} "
+                     f"train acc {mean_acc:.3f} lr {lr:.2e} | {rate:.3f} steps/s "
+                     f"{rate * config.batch_size:.1f} img/s ETA {_format_eta(left)}")
+            with writer.as_default():
+                tf.summary.scalar("train/loss", mean_loss, step=step)
+                tf.summary.scalar("train/accuracy", mean_acc, step=step)
+                tf.summary.scalar("train/learning_rate", lr, step=step)
+                tf.summary.scalar("train/images_per_second", rate * config.batch_size, step=step)
+                if use_identity:
+                    tf.summary.scalar("train/identity_loss", float(id_loss), step=step)
+            losses, accs = [], []
+        if step % config.eval_every == 0:
+            evaluate_and_keep_best()
+        if step % config.save_every == 0 or stop_reason is not None:
+            elapsed.assign(run_elapsed())
+            manager.save(checkpoint_number=step)
+
+    # final evaluation if the last steps were not evaluated
+    if int(step_var) > int(best_step) and int(step_var) % config.eval_every != 0 \
+            and not bool(done) and int(step_var) > start_step:
+        evaluate_and_keep_best()
+    if not any(f.startswith("alexnet-") for f in (os.listdir(pretrained_dir)
+                                                  if os.path.isdir(pretrained_dir) else [])):
+        write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
+        best_step.assign(int(step_var))
+    elapsed.assign(run_elapsed())
+    done.assign(True)
+    manager.save(checkpoint_number=int(step_var))
+    print_fn(f"stopped: {stop_reason}")
+
+    best = checkpoints.resolve_checkpoint(pretrained_dir)
+    checkpoints.load_alexnet_layers(best, alexnet, checkpoints.ALEXNET_LAYERS)
+    labels, preds = predict(alexnet, make_eval_dataset(test_e, root, config.eval_batch_size,
+                                                       cache=False))
+    report = classification_report(labels, preds, config.age_groups, names)
+    train_seconds = float(elapsed)
+    steps = int(step_var)
+    report.update({
+        "split": "test",
+        "checkpoint": best,
+        "best_step": int(best_step),
+        "best_validation_accuracy": float(best_acc) if val_e else None,
+        "steps": steps,
+        "batch_size": config.batch_size,
+        "training_seconds": train_seconds,
+        "images_per_second": steps * config.batch_size / train_seconds if train_seconds else None,
+        "stop_reason": stop_reason,
+        "train_images": len(train_e), "validation_images": len(val_e),
+        "identity_trained": use_identity,
+        "init": config.init_from or "scratch",
+    })
+    write_report(report, os.path.join(out, "report.json"), os.path.join(out, "report.png"),
+                 title=f"AlexNet age classifier, test split ({len(test_e)} images), "
+                       f"step {int(best_step)}")
+    print_fn(f"test: accuracy {report['accuracy']:.4f}, within one "
+             f"{report['within_one_accuracy']:.4f}, per-group recall "
+             + ", ".join(f"{g['name']} {g['recall']:.3f}" if g["recall"] is not None
+                         else f"{g['name']} -" for g in report["per_group"]))
+    print_fn(f"wrote {best} (use --alexnet_pretrained_model={best} "
+             f"--age_pretrained_model={best}) and {os.path.join(out, 'report.json')}")
+    return report
