@@ -77,6 +77,10 @@ flags.DEFINE_float("bn_epsilon", _D.bn_epsilon, "Batch-norm epsilon (release 1e-
                    "reproduced the paper with 1e-5).")
 flags.DEFINE_integer("d_output_channels", _D.d_output_channels, "Channels of the discriminator's "
                      "last layer (release 512; 1 is the option users found more stable).")
+flags.DEFINE_bool("cache", False, "Keep decoded, resized faces in memory after their first use "
+                  "(about 0.8 MB a training image; for datasets that fit in RAM).")
+flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A step with a non-finite loss, "
+                  "gradient or weight is undone; stop: end the run with one line; skip: go on.")
 flags.DEFINE_bool("dry_run", False, "Validate options, print them and write nothing.")
 
 FLAGS = flags.FLAGS
@@ -160,4 +164,5 @@ def config_from_flags() -> TrainConfig:
         log_interval=FLAGS.log_interval, max_to_keep=FLAGS.max_to_keep or None, seed=FLAGS.seed,
         deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
-        bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels)
+        bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
+        cache=FLAGS.cache, nan_policy=FLAGS.nan_policy)

@@ -30,11 +30,11 @@ def main(argv):
     from face_aging.checkpoints import CheckpointMismatchError
     from face_aging.data.lists import ListFormatError
     from face_aging.data.pipeline import DatasetError
-    from face_aging.training_loop import TrainingSetupError, train
+    from face_aging.training_loop import NonFiniteLossError, TrainingSetupError, train
     try:
         train(config, print_fn=lambda line: print(line, flush=True))
     except (DatasetError, ListFormatError, CheckpointMismatchError, FileNotFoundError,
-            TrainingSetupError) as e:
+            TrainingSetupError, NonFiniteLossError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

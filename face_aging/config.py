@@ -43,6 +43,9 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     step_structure: str = "reuse"
+    cache: bool = False                          # keep decoded, resized faces in memory
+    # Fault handling.
+    nan_policy: str = "stop"                     # stop | skip: what a non-finite step does
     # Options beyond the release (defaults = the release).
     bn_epsilon: float = 1e-3
     d_output_channels: int = 512

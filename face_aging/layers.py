@@ -11,8 +11,20 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-CONV_INIT = keras.initializers.TruncatedNormal(stddev=0.02)
-DECONV_INIT = keras.initializers.RandomNormal(stddev=0.02)
+
+
+def conv_init():
+    """Conv and dense kernels: truncated normal, stddev 0.02 (spec §1.1).
+
+    A new instance per layer: a Keras 3 initializer instance without a seed returns the
+    same values on every call, which would give equal kernels to equal-shaped layers.
+    """
+    return keras.initializers.TruncatedNormal(stddev=0.02, seed=keras.random.SeedGenerator())
+
+
+def deconv_init():
+    """Transposed-conv kernels: normal, stddev 0.02 (spec §1.1); a new instance per layer."""
+    return keras.initializers.RandomNormal(stddev=0.02, seed=keras.random.SeedGenerator())
 
 
 class Conv(keras.layers.Layer):
@@ -25,11 +37,11 @@ class Conv(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="SAME", groups=1,
-                 kernel_initializer=CONV_INIT, **kwargs):
+                 kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.padding, self.groups = padding, groups
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = kernel_initializer or conv_init()
 
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
@@ -60,10 +72,10 @@ class Conv(keras.layers.Layer):
 class Deconv(keras.layers.Layer):
     """Transposed convolution, kernel ``[kh, kw, out, in]``, SAME, output = input x stride."""
 
-    def __init__(self, filters, kernel_size, strides=2, kernel_initializer=DECONV_INIT, **kwargs):
+    def __init__(self, filters, kernel_size, strides=2, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = kernel_initializer or deconv_init()
 
     def build(self, input_shape):
         k = self.kernel_size
@@ -87,10 +99,10 @@ class Deconv(keras.layers.Layer):
 class Dense(keras.layers.Layer):
     """Fully connected layer, kernel ``[in, out]`` + bias."""
 
-    def __init__(self, units, kernel_initializer=CONV_INIT, **kwargs):
+    def __init__(self, units, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.kernel_initializer = kernel_initializer
+        self.kernel_initializer = kernel_initializer or conv_init()
 
     def build(self, input_shape):
         self.kernel = self.add_weight(name="weights", shape=(int(input_shape[-1]), self.units),

@@ -48,12 +48,15 @@ class IPCGANTrainer:
       jit_compile: compile the step with XLA.
       mixed_precision: wrap both optimizers in loss scaling (the models must have been
         built under a ``mixed_float16`` policy).
+      nan_guard: if any loss, gradient or updated weight is not finite, undo the whole step
+        (G, D, both optimizers, batch-norm statistics) and report ``finite=False``. The release
+        had no guard; with finite numbers the step is the same.
     """
 
     def __init__(self, generator, discriminator, alexnet, gan_loss_weight=75.0,
                  fea_loss_weight=0.5e-4, age_loss_weight=30.0, fea_layer_name="conv5",
                  learning_rate=1e-3, step_structure="reuse", jit_compile=False,
-                 mixed_precision=False):
+                 mixed_precision=False, nan_guard=True):
         if fea_layer_name not in FEATURE_LAYERS:
             raise ValueError(f"fea_layer_name {fea_layer_name!r}: choose from {FEATURE_LAYERS}")
         if step_structure not in STEP_STRUCTURES:
@@ -70,8 +73,44 @@ class IPCGANTrainer:
         self.g_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
         self.d_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
         self.step_structure = step_structure
-        step_fn = self._train_step_reuse if step_structure == "reuse" else self._train_step_release
-        self.train_step = tf.function(step_fn, jit_compile=jit_compile)
+        self.nan_guard = nan_guard
+        if generator.built and discriminator.built:
+            # Create the Adam slots now, so that a checkpoint restores them immediately
+            # (not deferred) and the guarded step can snapshot them.
+            self.g_optimizer.build(generator.trainable_variables)
+            self.d_optimizer.build(discriminator.trainable_variables)
+        self._step_fn = (self._train_step_reuse if step_structure == "reuse"
+                         else self._train_step_release)
+        self.train_step = tf.function(self._guarded_step, jit_compile=jit_compile)
+
+    def _state(self):
+        """Everything a step changes: G and D variables and both optimizers' variables."""
+        return (list(self.generator.variables) + list(self.discriminator.variables)
+                + list(self.g_optimizer.variables) + list(self.d_optimizer.variables))
+
+    def _guarded_step(self, batch) -> Dict[str, tf.Tensor]:
+        if not self.nan_guard:
+            return self._step_fn(batch)
+        if not self.g_optimizer.built:  # create optimizer slots outside the step's control flow
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+        state = self._state()
+        saved = [tf.identity(v) for v in state]
+        with tf.control_dependencies(saved):
+            logged = self._step_fn(batch)
+        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in logged.values()]
+        with tf.control_dependencies(list(logged.values())):
+            checks += [tf.reduce_all(tf.math.is_finite(v)) for v in
+                       self.generator.trainable_variables + self.discriminator.trainable_variables]
+        finite = tf.reduce_all(tf.stack(checks))
+
+        def undo():
+            for variable, value in zip(state, saved):
+                variable.assign(value)
+            return tf.constant(False)
+
+        logged["finite"] = tf.cond(finite, lambda: tf.constant(True), undo)
+        return logged
 
     # -- pieces shared by both structures ------------------------------------------------
     def _alexnet_features(self, images_227, with_age=False):

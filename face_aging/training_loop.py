@@ -1,6 +1,14 @@
 """The training loop of ``train_ipcgan.py``: data, models, AlexNet, checkpoints, samples, logs.
 
 Takes a :class:`face_aging.config.TrainConfig`; never reads flags.
+
+What a checkpoint holds (``tf.train.Checkpoint``, written by a ``CheckpointManager``):
+generator, discriminator, both optimizers, the step, and the input iterator's position
+(tf.data iterators are checkpointable: shuffle order, label-pair cursor, buffered
+batches). Restarting the same command after a kill continues exactly where the last
+checkpoint left off; with ``deterministic`` the weights then equal an uninterrupted run's.
+A checkpoint is complete before the manager points to it, so a kill during a save leaves
+the previous one as the latest.
 """
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import signal
 import tempfile
 import time
 from typing import Callable, Dict, Optional
@@ -25,9 +35,15 @@ from face_aging.training import IPCGANTrainer
 
 log = logging.getLogger("face_aging")
 
+NAN_POLICIES = ("stop", "skip")
+
 
 class TrainingSetupError(ValueError):
     """The run cannot start as configured (the message says why, in one line)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A step produced non-finite numbers under ``nan_policy="stop"`` (nothing was applied)."""
 
 
 def configure_determinism(seed: int, deterministic: bool) -> None:
@@ -43,8 +59,8 @@ def load_pretrained_alexnet(config: TrainConfig, alexnet: AlexNet, warn: Callabl
     if config.alexnet_pretrained_model is None and config.age_pretrained_model is None:
         if not config.allow_random_alexnet:
             raise TrainingSetupError("no pretrained AlexNet given (--alexnet_pretrained_model, "
-                             "--age_pretrained_model); pass --allow_random_alexnet to train "
-                             "against a random one")
+                                     "--age_pretrained_model); pass --allow_random_alexnet to "
+                                     "train against a random one")
         warn("!" * 72 + "\nTRAINING AGAINST A RANDOMLY INITIALISED ALEXNET: the age and identity "
              "losses are meaningless; use this only for tests and smoke runs.\n" + "!" * 72)
         return
@@ -59,7 +75,30 @@ def load_pretrained_alexnet(config: TrainConfig, alexnet: AlexNet, warn: Callabl
                                         checkpoints.ALEXNET_AGE)
 
 
+def probe_writable(directories, needed_bytes: int = 0) -> None:
+    """Creates each directory, writes and removes a probe file, checks free space.
+
+    Raises:
+      TrainingSetupError: one line naming the directory and the problem.
+    """
+    for directory in directories:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=directory, prefix=".write_probe_")
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\0" * 4096)
+            os.remove(probe)
+        except OSError as e:
+            raise TrainingSetupError(f"{directory}: not writable ({e.strerror or e})") from None
+        free = shutil.disk_usage(directory).free
+        if free < needed_bytes:
+            raise TrainingSetupError(f"{directory}: {free / 2**20:.0f} MiB free, a checkpoint "
+                                     f"needs about {needed_bytes / 2**20:.0f} MiB")
+
+
 def _format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
@@ -87,7 +126,7 @@ class SampleWriter:
         grids = {"source": sampling.image_grid(sources.astype(np.uint8))}
         for group in range(self.generator.age_groups):
             age = one_hot_age(tf.fill([n], group), self.generator.age_groups)
-            # The release's sampler ran G in training mode: batch statistics, no update here.
+            # The release's sampler ran G in training mode: batch statistics (no update here).
             fake = self.generator((self.source_128, age), training=False, batch_stats=True)
             grids[f"group{group}"] = sampling.image_grid(pixels.to_uint8(fake.numpy()))
         for name, grid in grids.items():
@@ -100,27 +139,69 @@ class SampleWriter:
         return grids
 
 
-def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
-    """Runs (or resumes) training to ``config.max_steps``.
+class _StopSignal:
+    """Turns SIGTERM / SIGINT into a flag the loop checks between steps."""
 
-    Returns:
-      the last logged losses and ``step``.
-    """
-    config = config.resolved()
-    configure_determinism(config.seed, config.deterministic)
+    def __init__(self):
+        self.received: Optional[str] = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _build(config: TrainConfig):
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        dataset = make_train_dataset(config.list_dir, config.root_folder, config.batch_size,
-                                     config.age_groups, config.image_size, config.seed,
-                                     config.source_file)
         generator = Generator(config.age_groups, config.bn_epsilon)
-        discriminator = Discriminator(config.age_groups, config.bn_epsilon, config.d_output_channels)
+        discriminator = Discriminator(config.age_groups, config.bn_epsilon,
+                                      config.d_output_channels)
         alexnet = AlexNet(config.age_groups)
         build_models(generator, discriminator, alexnet, config.image_size)
     finally:
         if config.mixed_precision:
             keras.mixed_precision.set_global_policy("float32")
+    return generator, discriminator, alexnet
+
+
+def _checkpoint_bytes(*models) -> int:
+    # weights + two Adam slots per trainable weight, with some slack for the iterator state
+    params = sum(int(np.prod(v.shape)) for m in models for v in m.variables)
+    return int(params * 4 * 3 * 1.2)
+
+
+def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
+    """Runs (or resumes) training to ``config.max_steps``.
+
+    Returns:
+      the last logged losses, ``step``, and ``stopped_by`` (a signal name) if a signal ended it.
+    Raises:
+      TrainingSetupError: before any step, with one line saying what is wrong.
+      NonFiniteLossError: a step was not finite under ``nan_policy="stop"``.
+    """
+    if config.nan_policy not in NAN_POLICIES:
+        raise TrainingSetupError(f"nan_policy {config.nan_policy!r}: choose from {NAN_POLICIES}")
+    config = config.resolved()
+    configure_determinism(config.seed, config.deterministic)
+    dataset = make_train_dataset(config.list_dir, config.root_folder, config.batch_size,
+                                 config.age_groups, config.image_size, config.seed,
+                                 config.source_file, config.cache)
+    generator, discriminator, alexnet = _build(config)
+    probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir],
+                   _checkpoint_bytes(generator, discriminator))
     load_pretrained_alexnet(config, alexnet, warn=print_fn)
     trainer = IPCGANTrainer(generator, discriminator, alexnet, config.gan_loss_weight,
                             config.fea_loss_weight, config.age_loss_weight, config.fea_layer_name,
@@ -128,9 +209,11 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                             config.mixed_precision)
 
     step = tf.Variable(0, dtype=tf.int64, name="step")
+    iterator = iter(dataset)
     checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                      g_optimizer=trainer.g_optimizer,
-                                     d_optimizer=trainer.d_optimizer, step=step)
+                                     d_optimizer=trainer.d_optimizer, step=step,
+                                     data_iterator=iterator)
     manager = tf.train.CheckpointManager(checkpoint, config.checkpoint_dir,
                                          max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
     if manager.latest_checkpoint:
@@ -141,11 +224,11 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                                             discriminator, config.model_index)
         print_fn(f"initialised generator and discriminator from {prefix}")
 
-    os.makedirs(config.checkpoint_dir, exist_ok=True)
     write_json_atomic(os.path.join(config.checkpoint_dir, "training_options.json"),
                       dataclasses.asdict(config))
     summary_writer = tf.summary.create_file_writer(config.tensorboard_dir)
-    iterator = iter(dataset)
+    # A fixed source batch for the sample grids, from a separate iterator (the training
+    # iterator's position is part of the checkpoint and must not move for it).
     sample_batch = next(iter(dataset))["source_128"]
     samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer)
 
@@ -153,33 +236,44 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
     if start_step >= config.max_steps:
         print_fn(f"already at step {start_step} >= max_steps {config.max_steps}: nothing to do")
         return {"step": start_step}
-    t0, timed_from = time.perf_counter(), start_step
     logged: Dict[str, float] = {}
-    while int(step.numpy()) < config.max_steps:
-        losses = trainer.train_step(next(iterator))
-        step.assign_add(1)
-        current = int(step.numpy())
-        last = current == config.max_steps
-        if current % config.log_interval == 0 or last or current == start_step + 1:
-            logged = {k: float(v) for k, v in losses.items()}
-            elapsed = time.perf_counter() - t0
-            rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
-            eta = (config.max_steps - current) / rate if rate > 0 else float("nan")
-            print_fn(f"step {current}/{config.max_steps}  "
-                     + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
-                     + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta) if math.isfinite(eta) else '?'}")
-            with summary_writer.as_default():
-                for name, value in logged.items():
-                    tf.summary.scalar(f"loss/{name}", value, step=current)
-                tf.summary.scalar("steps_per_second", rate, step=current)
-            if current == start_step + 1:  # exclude tracing/compilation from the rate
-                t0, timed_from = time.perf_counter(), current
-        if current % config.sample_interval == 0 or last:
-            samples.write(current)
-        if current % config.save_interval == 0 or last:
-            path = manager.save(checkpoint_number=current)
-            print_fn(f"saved {path}")
+    t0, timed_from = time.perf_counter(), start_step
+    with _StopSignal() as stop:
+        while int(step.numpy()) < config.max_steps:
+            out = trainer.train_step(next(iterator))
+            current = int(step.numpy()) + 1
+            if not bool(out.pop("finite")):
+                bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
+                line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
+                        f"(last good checkpoint: {manager.latest_checkpoint or 'none'})")
+                if config.nan_policy == "stop":
+                    raise NonFiniteLossError(line)
+                print_fn(line + "; skipping it (--nan_policy=skip)")
+            step.assign(current)
+            last = current == config.max_steps
+            if current % config.log_interval == 0 or last or current == start_step + 1:
+                logged = {k: float(v) for k, v in out.items()}
+                elapsed = time.perf_counter() - t0
+                rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
+                eta = (config.max_steps - current) / rate if rate > 0 else float("nan")
+                print_fn(f"step {current}/{config.max_steps}  "
+                         + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
+                         + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta)}")
+                with summary_writer.as_default():
+                    for name, value in logged.items():
+                        tf.summary.scalar(f"loss/{name}", value, step=current)
+                    tf.summary.scalar("steps_per_second", rate, step=current)
+                if current == start_step + 1:  # exclude tracing from the rate
+                    t0, timed_from = time.perf_counter(), current
+            if current % config.sample_interval == 0 or last:
+                samples.write(current)
+            if current % config.save_interval == 0 or last or stop.received:
+                print_fn(f"saved {manager.save(checkpoint_number=current)}")
+            if stop.received:
+                print_fn(f"{stop.received} received: checkpoint written at step {current}, "
+                         "exiting; run the same command to resume")
+                logged["stopped_by"] = stop.received
+                break
     summary_writer.flush()
     logged["step"] = int(step.numpy())
     return logged
-

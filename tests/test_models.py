@@ -196,3 +196,15 @@ def test_discriminator_condition_enters_after_first_conv_and_lrelu():
 def test_alexnet_rejects_unknown_output(models):
     with pytest.raises(ValueError, match="no output"):
         models[2](tf.zeros([1, 227, 227, 3]), outputs=("conv9",))
+
+
+def test_initialisers_follow_the_release_and_differ_between_layers():
+    g = Generator()
+    build_models(generator=g, image_size=16)
+    kernels = [u.conv1.kernel.numpy() for u in g.units] + [u.conv2.kernel.numpy() for u in g.units]
+    assert all(not np.array_equal(kernels[0], k) for k in kernels[1:])
+    # truncated normal, stddev 0.02 before truncation at 2 sigma -> 0.0176 after
+    assert np.std(np.concatenate([k.ravel() for k in kernels])) == pytest.approx(0.0176, rel=0.03)
+    assert np.abs(kernels[0]).max() <= 0.04
+    assert np.std(g.deconv1.kernel.numpy()) == pytest.approx(0.02, rel=0.1)
+    assert np.all(g.conv1.bias.numpy() == 0) and np.all(g.bn1.gamma.numpy() == 1)

@@ -56,18 +56,24 @@ def load_real(path: tf.Tensor, image_size: int = 128):
     return pixels.to_unit_range(pixels.resize_cv2(image, (image_size, image_size)))
 
 
-def _image_dataset(paths, loader, batch_size, seed, image_size):
+def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False):
     ds = tf.data.Dataset.from_tensor_slices(paths)
-    ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(lambda p: loader(p, image_size), num_parallel_calls=AUTOTUNE,
-                deterministic=True)
-    ds = ds.ignore_errors(log_warning=True)  # a corrupt file is logged and skipped
+    load = lambda p: loader(p, image_size)
+    if cache:
+        # Decode and resize each face once, keep the float tensors in memory, shuffle those.
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors(log_warning=True).cache()
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    else:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors(log_warning=True)  # a corrupt file is logged and skipped
     return ds.batch(batch_size, drop_remainder=True)
 
 
 def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: int,
                        age_groups: int = 5, image_size: int = 128, seed: int = 0,
-                       source_file: Optional[str] = None) -> tf.data.Dataset:
+                       source_file: Optional[str] = None, cache: bool = False) -> tf.data.Dataset:
     """The infinite training dataset of batch dicts (see the module docstring).
 
     Args:
@@ -76,6 +82,9 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
       batch_size: faces per batch (B); the release used 32.
       seed: shuffling seed (data order is reproducible for a given seed).
       source_file: the list of source faces (default ``list_dir/train.txt``).
+      cache: keep every decoded, resized face in memory after its first use (about
+        0.8 MB a training image at 128/227; for datasets that fit in RAM). The data order
+        then differs from the uncached pipeline's, but is as reproducible.
     Raises:
       DatasetError, lists.ListFormatError: one line naming the file and the problem.
     """
@@ -101,12 +110,12 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
             raise DatasetError(f"{group_path}: no images, but {pairs_path} asks for group {group}")
         _check_files(root_folder, entries, group_path)
         real_datasets.append(_image_dataset(_paths(root_folder, entries), load_real, batch_size,
-                                            seed + 1 + group, image_size))
+                                            seed + 1 + group, image_size, cache))
     placeholder = next(ds for ds in real_datasets if ds is not None)
     real_datasets = [ds if ds is not None else placeholder for ds in real_datasets]
 
     source_ds = _image_dataset(_paths(root_folder, source_entries), load_source, batch_size,
-                               seed, image_size)
+                               seed, image_size, cache)
     targets = tf.constant([t for t, _ in pairs], tf.int64)
     falses = tf.constant([f for _, f in pairs], tf.int32)
     pair_ds = tf.data.Dataset.from_tensor_slices((targets, falses)).repeat()
