@@ -1,0 +1,140 @@
+"""Long runs: determinism, exact resume after SIGKILL, non-finite steps, unwritable dirs, SIGTERM."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+
+
+def _args(data, ckpt, *extra):
+    return [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--batch_size=2",
+            "--image_size=16", "--allow_random_alexnet", "--deterministic", "--log_interval=1",
+            "--sample_interval=1000", f"--checkpoint_dir={ckpt}",
+            f"--sample_dir={ckpt}/samples", "--max_to_keep=0", *extra]
+
+
+def _run(*args, timeout=600):
+    return subprocess.run(list(args), cwd=REPO, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _model_state(prefix):
+    """Every variable of G, D and both optimizers, and the step (not the iterator's buffers)."""
+    reader = tf.train.load_checkpoint(str(prefix))
+    keys = [k for k in reader.get_variable_to_shape_map()
+            if k.split("/")[0] in ("generator", "discriminator", "g_optimizer", "d_optimizer",
+                                   "step")]
+    return {k: reader.get_tensor(k) for k in keys}
+
+
+def _assert_identical(a, b):
+    assert a.keys() == b.keys() and len(a) > 300
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
+    steps = 6
+    straight = _run(*_args(tiny_dataset, tmp_path / "straight", f"--max_steps={steps}",
+                            "--save_interval=1"))
+    assert straight.returncode == 0, straight.stderr
+
+    # Same seed from scratch -> identical weights (determinism).
+    again = _run(*_args(tiny_dataset, tmp_path / "again", "--max_steps=2"))
+    assert again.returncode == 0, again.stderr
+    _assert_identical(_model_state(tmp_path / "straight" / "ckpt-2"),
+                      _model_state(tmp_path / "again" / "ckpt-2"))
+
+    # SIGKILL at a random moment (a save happens every step, so often during one), restart.
+    rng = random.Random(os.getpid())
+    kill_after = rng.randint(2, steps - 2)
+    command = _args(tiny_dataset, tmp_path / "killed", f"--max_steps={steps}", "--save_interval=1")
+    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.startswith(f"step {kill_after}/"):
+            time.sleep(rng.uniform(0.0, 0.6))
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, f"run ended before the kill ({kill_after})"
+    resumed = _run(*command)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout
+    _assert_identical(_model_state(tmp_path / "straight" / f"ckpt-{steps}"),
+                      _model_state(tmp_path / "killed" / f"ckpt-{steps}"))
+
+
+def test_a_torn_save_never_replaces_the_last_good_checkpoint(tiny_dataset, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    first = _run(*_args(tiny_dataset, ckpt, "--max_steps=2", "--save_interval=1"))
+    assert first.returncode == 0, first.stderr
+    # What a kill during the save of step 3 leaves: shard files of a temp prefix, no index,
+    # and the manager's state file still naming ckpt-2.
+    torn = ckpt / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001"
+    torn.parent.mkdir()
+    torn.write_bytes(os.urandom(1000))
+    (ckpt / "ckpt-3.data-00000-of-00001").write_bytes(os.urandom(500))
+    resumed = _run(*_args(tiny_dataset, ckpt, "--max_steps=3", "--save_interval=1"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "ckpt-2 at step 2" in resumed.stdout
+    assert int(_model_state(ckpt / "ckpt-3")["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 3
+
+
+def test_non_finite_steps_stop_or_are_skipped(tiny_dataset, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    good = _run(*_args(tiny_dataset, ckpt, "--max_steps=2", "--save_interval=1"))
+    assert good.returncode == 0, good.stderr
+    before = _model_state(ckpt / "ckpt-2")
+    # A weight that overflows float32 makes every gradient non-finite.
+    stop = _run(*_args(tiny_dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39"))
+    assert stop.returncode == 1
+    # D is updated first and its weights overflow, so the G loss seen through it is NaN.
+    assert (f"step 3: non-finite g_loss; the step was not applied (last good checkpoint: "
+            f"{ckpt}/ckpt-2)") in stop.stderr
+    assert "Traceback" not in stop.stderr
+    assert not (ckpt / "ckpt-3.index").exists()
+    _assert_identical(before, _model_state(ckpt / "ckpt-2"))
+
+    skip = _run(*_args(tiny_dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39",
+                       "--nan_policy=skip"))
+    assert skip.returncode == 0, skip.stderr
+    assert skip.stdout.count("skipping it (--nan_policy=skip)") == 2
+    after = _model_state(ckpt / "ckpt-4")
+    for key in before:  # every step was undone: weights and optimizer state unchanged
+        if key != "step/.ATTRIBUTES/VARIABLE_VALUE":
+            np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+
+
+def test_unwritable_directories_fail_before_training(tiny_dataset, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    result = _run(*_args(tiny_dataset, tmp_path / "ckpt", "--max_steps=2",
+                         f"--sample_dir={blocker}/samples"))
+    assert result.returncode == 1
+    assert f"{blocker}/samples: not writable" in result.stderr
+    assert "Traceback" not in result.stderr and "step 1/" not in result.stdout
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tiny_dataset, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    process = subprocess.Popen(_args(tiny_dataset, ckpt, "--max_steps=1000"), cwd=REPO, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.startswith("step 2/"):
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.stdout.read()
+    assert process.wait(timeout=120) == 0
+    assert "SIGTERM received: checkpoint written at step" in rest
+    step = int(rest.split("checkpoint written at step ")[1].split(",")[0])
+    assert (ckpt / f"ckpt-{step}.index").exists() and step >= 2
