@@ -186,6 +186,9 @@ def print_table(results, print_fn=print):
             print_fn(f"  {r['config']:18s} {r['batch']:5d} {r['median_s']:9.3f} {r['images_per_s']:8.2f} "
                      f"{r['gflops']:8.1f} {_fmt(r['fraction_of_peak'] and 100 * r['fraction_of_peak']):>7s}% "
                      f"{_fmt(r['speedup_vs_release'], '.2f'):>9s}x")
+    for section in ("generator", "train_step"):
+        for key, error in results.get(section, {}).get("errors", {}).items():
+            print_fn(f"  FAILED {section} {key}: {error}")
     pipe = results.get("pipeline")
     if pipe:
         print_fn(f"\ninput pipeline alone: {pipe['n_images']} synthetic {pipe['jpeg_size']}px JPEGs -> "

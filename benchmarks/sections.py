@@ -56,6 +56,22 @@ def _gflops(flop_count: float, seconds: float) -> float:
     return flop_count / seconds / 1e9
 
 
+def _first_calls(fns: Dict[str, object], meta: Dict[str, object]) -> Dict[str, str]:
+    """Runs each callable once (its trace/compile and first run, untimed). A configuration
+    that fails is dropped from ``fns``/``meta`` and reported, so one broken configuration
+    does not cost the others' figures. Returns key -> one-line error."""
+    errors = {}
+    for key in list(fns):
+        try:
+            fns[key]()
+        except Exception as exc:  # reported in the results, not hidden
+            message = str(exc).strip().splitlines()
+            errors[key] = f"{type(exc).__name__}: " + " ".join(
+                line.strip() for line in message if line.strip())[-400:]
+            del fns[key], meta[key]
+    return errors
+
+
 def _summary(times: List[float]) -> Dict[str, object]:
     return {"median_s": median(times), "min_s": float(min(times)),
             "times_s": [float(t) for t in times]}
@@ -100,7 +116,8 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
             key = f"{config.name}/b{batch}"
             fns[key] = lambda fn=fn, s=source, a=age: fn(s, a).numpy()
             meta[key] = (config, batch)
-    times = time_interleaved(fns, warmup, repeats)
+    errors = _first_calls(fns, meta)
+    times = time_interleaved(fns, warmup - 1, repeats)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
@@ -112,7 +129,7 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
         row["fraction_of_peak"] = row["gflops"] / peak_gflops if peak_gflops else None
         results.append(row)
     return {"image_size": image_size, "gflop_per_image": flops.generator_flops(image_size) / 1e9,
-            "results": results}
+            "results": results, "errors": errors}
 
 
 # -- training step ----------------------------------------------------------------------------
@@ -158,7 +175,8 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
             key = f"{config.name}/b{batch}"
             fns[key] = lambda tr=trainer, d=data: tr.train_step(d)["d_loss"].numpy()
             meta[key] = (config, batch)
-    times = time_interleaved(fns, warmup, repeats)
+    errors = _first_calls(fns, meta)
+    times = time_interleaved(fns, warmup - 1, repeats)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
@@ -178,7 +196,7 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
     return {"image_size": image_size, "nan_guard": guard,
             "flops_by_part_per_image": {s: flops.train_step_flops(image_size, 1, s)
                                         for s in ("reuse", "release")},
-            "results": results}
+            "results": results, "errors": errors}
 
 
 # -- input pipeline ---------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""benchmarks/: the analytic FLOP counter against hand counts, the profiler-trace parser, and
+``python -m benchmarks --quick`` end to end. No timing assertions: benchmarks are not tests."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import flops
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_generator_layers_by_hand():
+    layers = {layer.name: layer for layer in flops.generator_layers(128)}
+    # conv1: 128x128 outputs, each a 7x7x8 dot product (3 image + 5 condition channels), 32 filters.
+    assert layers["conv1"].macs == 128 * 128 * 7 * 7 * 8 * 32 == 205_520_896
+    # deconv1: every one of the 32x32 input pixels scatters a 3x3x64 patch from 128 channels.
+    assert layers["deconv1"].macs == 32 * 32 * 3 * 3 * 128 * 64 == 75_497_472
+    # a residual conv: 32x32 outputs, 3x3x128 dot products, 128 filters.
+    assert layers["unit_3/sub2/conv2"].macs == 32 * 32 * 3 * 3 * 128 * 128
+
+
+def test_generator_total_by_hand_and_two_flops_per_multiply_add():
+    macs = (128 * 128 * 49 * 8 * 32          # conv1
+            + 64 * 64 * 9 * 32 * 64          # conv2
+            + 32 * 32 * 9 * 64 * 128         # conv3
+            + 12 * 32 * 32 * 9 * 128 * 128   # 6 residual units x 2 convs
+            + 32 * 32 * 9 * 128 * 64         # deconv1 (input pixels x kernel)
+            + 64 * 64 * 9 * 64 * 32          # deconv2
+            + 128 * 128 * 49 * 32 * 3)       # conv4
+    assert flops.generator_flops(128, batch=1) == 2 * macs == 4_793_040_896
+    assert flops.generator_flops(128, batch=32) == 32 * 2 * macs
+
+
+def test_discriminator_and_alexnet_layers_by_hand():
+    d = {layer.name: layer for layer in flops.discriminator_layers(128)}
+    assert d["dis_1"].macs == 32 * 32 * 4 * 4 * (64 + 5) * 128  # condition concatenated after dis
+    assert d["dis_4"].macs == 16 * 16 * 4 * 4 * 512 * 512
+    a = {layer.name: layer for layer in flops.alexnet_layers("conv5", age_head=True)}
+    assert a["conv1"].macs == 55 * 55 * 11 * 11 * 3 * 96
+    assert a["conv2"].macs == 27 * 27 * 5 * 5 * 48 * 256   # 2 groups: half the input channels
+    assert a["age_fc6"].macs == 6 * 6 * 256 * 4096
+    assert "fc6" not in a  # the conv5 feature needs no fc6
+
+
+def test_train_step_parts():
+    reuse = flops.train_step_flops(128, batch=4, step_structure="reuse")
+    release = flops.train_step_flops(128, batch=4, step_structure="release")
+    assert reuse["total"] == sum(v for k, v in reuse.items() if k != "total")
+    # The release's structure runs the generator forward once more, nothing else.
+    assert release["total"] - reuse["total"] == flops.generator_flops(128, batch=4)
+    d = flops.discriminator_layers(128)
+    d_fwd = flops.forward_flops(d, 4)
+    first = 2 * 4 * d[0].macs
+    # D update: 3 forwards, 3 backwards of kernel grads (= forward) and input grads (no image grad).
+    assert reuse["d_update"] == 3 * (3 * d_fwd - first)
+
+
+def test_layer_table_matches_the_models_kernels():
+    from face_aging.models import Discriminator, Generator, build_models
+    g, d = Generator(), Discriminator()
+    build_models(g, d, image_size=32)
+    kernels = {v.path.split("/", 1)[1].rsplit("/", 1)[0]: tuple(v.shape) for v in g.variables
+               if v.path.endswith("weights")}
+    kernels.update({v.path.split("/", 1)[1].rsplit("/", 1)[0]: tuple(v.shape)
+                    for v in d.variables if v.path.endswith("weights")})
+    table = flops.generator_layers(32) + flops.discriminator_layers(32)
+    assert len(kernels) == len(table)
+    by_suffix = {}
+    for path, shape in kernels.items():
+        by_suffix[path.replace("sub1/", "").replace("sub2/", "")] = shape
+    for layer in table:
+        name = layer.name.replace("sub1/", "").replace("sub2/", "")
+        shape = by_suffix[name]
+        if layer.kind == "deconv":  # [kh, kw, out, in]
+            assert shape == (layer.kernel, layer.kernel, layer.out_channels, layer.in_channels)
+        else:
+            assert shape == (layer.kernel, layer.kernel, layer.in_channels // layer.groups,
+                             layer.out_channels)
+
+
+def test_profile_parser_finds_ops(tmp_path):
+    import tensorflow as tf
+    from benchmarks import profiling
+    a = tf.random.normal([256, 256])
+    fn = tf.function(lambda: tf.matmul(a, a) + 1.0)
+    fn()
+    tf.profiler.experimental.start(str(tmp_path))
+    for _ in range(3):
+        fn().numpy()
+    tf.profiler.experimental.stop()
+    times = profiling.op_times(str(tmp_path))
+    assert times["by_type"].get("MatMul", 0) > 0 or times["by_type"].get("_MklMatMul", 0) > 0
+    text = profiling.format_summary(profiling.summarise(times, steps=3))
+    assert "MatMul" in text
+
+
+def test_bad_flags_exit_with_usage():
+    from benchmarks.__main__ import parse_args
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--only=generator,bogus"])
+    assert exc.value.code == 2
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_quick_run_writes_every_section(tmp_path):
+    out = tmp_path / "sub" / "results.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", f"--output={out}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for section in ("meta", "matmul", "generator", "train_step", "pipeline", "memory", "targets"):
+        assert section in results, section
+    assert _positive(results["matmul"]["peak_gflops"])
+    for row in results["generator"]["results"] + results["train_step"]["results"]:
+        for key in ("images_per_s", "gflops", "median_s", "fraction_of_peak", "flops"):
+            assert _positive(row[key]), (row["config"], key)
+    assert {r["cache"] for r in results["pipeline"]["results"]} == {False, True}
+    for row in results["pipeline"]["results"]:
+        assert _positive(row["images_per_s"])
+    assert _positive(results["memory"]["peak_rss_mb"])
+    assert "generator inference" in proc.stdout and "training step" in proc.stdout
+    assert not [p for p in os.listdir(out.parent) if p.startswith(".tmp_")]  # atomic write
