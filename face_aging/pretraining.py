@@ -509,10 +509,9 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     best_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     bad_evals = tf.Variable(0, dtype=tf.int64, trainable=False)
     elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    done = tf.Variable(False, trainable=False)
     state = tf.train.Checkpoint(alexnet=alexnet, optimizer=optimizer, step=step_var,
                                 best_acc=best_acc, best_step=best_step, bad_evals=bad_evals,
-                                elapsed=elapsed, done=done)
+                                elapsed=elapsed)
     manager = tf.train.CheckpointManager(state, os.path.join(out, "train"), max_to_keep=1)
     pretrained_dir = os.path.join(out, "pretrained")
 
@@ -632,8 +631,9 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             stop_reason = (f"early stop: no validation improvement in {config.patience} "
                            "evaluations")
 
-    if bool(done):
-        stop_reason = "already finished (resumed a finished run)"
+    if config.patience and val_e and int(bad_evals) >= config.patience:
+        stop_reason = "already stopped early (resumed a finished run)"
+    last_saved = int(step_var)
     iterator = iter(train_ds)
     current_size = None
     while stop_reason is None:
@@ -679,21 +679,21 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             losses, accs = [], []
         if step % config.eval_every == 0:
             evaluate_and_keep_best()
-        if step % config.save_every == 0 or stop_reason is not None:
+        if step % config.save_every == 0:
             elapsed.assign(run_elapsed())
             manager.save(checkpoint_number=step)
+            last_saved = step
 
     # final evaluation if the last steps were not evaluated
-    if int(step_var) > int(best_step) and int(step_var) % config.eval_every != 0 \
-            and not bool(done) and int(step_var) > start_step:
+    if int(step_var) > start_step and int(step_var) % config.eval_every != 0:
         evaluate_and_keep_best()
     if not any(f.startswith("alexnet-") for f in (os.listdir(pretrained_dir)
                                                   if os.path.isdir(pretrained_dir) else [])):
         write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
         best_step.assign(int(step_var))
-    elapsed.assign(run_elapsed())
-    done.assign(True)
-    manager.save(checkpoint_number=int(step_var))
+    if int(step_var) != last_saved:
+        elapsed.assign(run_elapsed())
+        manager.save(checkpoint_number=int(step_var))
     print_fn(f"stopped: {stop_reason}")
 
     best = checkpoints.resolve_checkpoint(pretrained_dir)
