@@ -128,7 +128,8 @@ class BatchNorm(keras.layers.Layer):
       ``biased`` accumulator and a ``local_step`` counter (stored under
       ``<stat>/biased`` and ``<stat>/local_step`` as in the release), and
       ``moving = biased / (1 - decay ** local_step)``.
-    - Variance is the population variance of the batch (``tf.nn.moments``).
+    - Variance is the population variance of the batch (``tf.nn.moments``). Statistics and
+      their updates stay float32 under a ``mixed_float16`` policy (no autocast).
     - ``synchronized``: under a ``tf.distribute`` strategy, batch statistics are
       all-reduced over the replicas (global-batch statistics, as the release's one GPU).
     """
@@ -142,17 +143,23 @@ class BatchNorm(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=c, initializer="zeros")
         self.gamma = self.add_weight(name="gamma", shape=c, initializer="ones")
         self.moving_mean = self.add_weight(name="moving_mean", shape=c, initializer="zeros",
-                                           trainable=False)
+                                           trainable=False, aggregation="mean",
+                                           autocast=False)
         self.moving_variance = self.add_weight(name="moving_variance", shape=c,
-                                               initializer="ones", trainable=False)
+                                               initializer="ones", trainable=False,
+                                               aggregation="mean", autocast=False)
         self.mean_biased = self.add_weight(name="moving_mean_biased", shape=c,
-                                           initializer="zeros", trainable=False)
+                                           initializer="zeros", trainable=False,
+                                           aggregation="mean")
         self.mean_local_step = self.add_weight(name="moving_mean_local_step", shape=(),
-                                               initializer="zeros", trainable=False)
+                                               initializer="zeros", trainable=False,
+                                               aggregation="mean", autocast=False)
         self.variance_biased = self.add_weight(name="moving_variance_biased", shape=c,
-                                               initializer="zeros", trainable=False)
+                                               initializer="zeros", trainable=False,
+                                               aggregation="mean", autocast=False)
         self.variance_local_step = self.add_weight(name="moving_variance_local_step", shape=(),
-                                                   initializer="zeros", trainable=False)
+                                                   initializer="zeros", trainable=False,
+                                                   aggregation="mean", autocast=False)
 
     def call(self, x, use_batch_stats=False, update_moving=False):
         if use_batch_stats:

@@ -48,6 +48,13 @@ class IPCGANTrainer:
       jit_compile: compile the step with XLA.
       mixed_precision: wrap both optimizers in loss scaling (the models must have been
         built under a ``mixed_float16`` policy).
+      strategy: a ``tf.distribute`` strategy whose scope the models and this trainer were
+        created in (None: one device). ``train_step`` then takes a distributed batch
+        (``strategy.experimental_distribute_dataset``) of the *global* batch; gradients are
+        all-reduced (mean over replicas = the gradient of the global-batch loss), applied
+        once in cross-replica context (Keras 3 cannot apply inside ``strategy.run``), and the
+        G update runs after the D update as on one device (the generator forward is
+        recomputed for it, as the release's graph did).
       nan_guard: if any loss, gradient or updated weight is not finite, undo the whole step
         (G, D, both optimizers, batch-norm statistics) and report ``finite=False``. The release
         had no guard; with finite numbers the step is the same.
@@ -56,7 +63,7 @@ class IPCGANTrainer:
     def __init__(self, generator, discriminator, alexnet, gan_loss_weight=75.0,
                  fea_loss_weight=0.5e-4, age_loss_weight=30.0, fea_layer_name="conv5",
                  learning_rate=1e-3, step_structure="reuse", jit_compile=False,
-                 mixed_precision=False, nan_guard=True):
+                 mixed_precision=False, nan_guard=True, strategy=None):
         if fea_layer_name not in FEATURE_LAYERS:
             raise ValueError(f"fea_layer_name {fea_layer_name!r}: choose from {FEATURE_LAYERS}")
         if step_structure not in STEP_STRUCTURES:
@@ -79,8 +86,12 @@ class IPCGANTrainer:
             # (not deferred) and the guarded step can snapshot them.
             self.g_optimizer.build(generator.trainable_variables)
             self.d_optimizer.build(discriminator.trainable_variables)
-        self._step_fn = (self._train_step_reuse if step_structure == "reuse"
-                         else self._train_step_release)
+        self.strategy = strategy
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            self._step_fn = self._train_step_distributed
+        else:
+            self._step_fn = (self._train_step_reuse if step_structure == "reuse"
+                             else self._train_step_release)
         self.train_step = tf.function(self._guarded_step, jit_compile=jit_compile)
 
     def _state(self):
@@ -175,6 +186,50 @@ class IPCGANTrainer:
                 g_total = self.g_optimizer.scale_loss(g_total)
         self._apply_generator(g_tape, g_total)
         return self._logged(d_loss, g_adv, fea, age)
+
+    def _train_step_distributed(self, dist_batch) -> Dict[str, tf.Tensor]:
+        strategy, age_groups = self.strategy, self.generator.age_groups
+        mean = tf.distribute.ReduceOp.MEAN
+
+        def discriminator_grads(batch):
+            age_t = one_hot_age(batch["target_group"], age_groups)
+            age_f = one_hot_age(batch["false_group"], age_groups)
+            fake = self.generator((batch["source_128"], age_t), training=True)
+            d = self.discriminator
+            with tf.GradientTape() as tape:
+                d_loss = losses.lsgan_discriminator_loss(
+                    d((batch["real"], age_t), training=True),
+                    d((batch["real"], age_f), training=True),
+                    d((tf.stop_gradient(fake), age_t), training=True))
+                d_total = self.gan_w * d_loss
+                if self.mixed_precision:
+                    d_total = self.d_optimizer.scale_loss(d_total)
+            grads = tape.gradient(d_total, d.trainable_variables)
+            return d_loss, tf.distribute.get_replica_context().all_reduce(mean, grads)
+
+        def generator_grads(batch):
+            age_t = one_hot_age(batch["target_group"], age_groups)
+            source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
+            with tf.GradientTape() as tape:
+                fake = self.generator((batch["source_128"], age_t), training=True)
+                g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features,
+                                                                  age_t)
+                if self.mixed_precision:
+                    g_total = self.g_optimizer.scale_loss(g_total)
+            grads = tape.gradient(g_total, self.generator.trainable_variables)
+            return (g_adv, fea, age), tf.distribute.get_replica_context().all_reduce(mean, grads)
+
+        def first_replica(values):
+            return [strategy.experimental_local_results(v)[0] for v in values]
+
+        d_loss, d_grads = strategy.run(discriminator_grads, args=(dist_batch,))
+        self.d_optimizer.apply_gradients(zip(first_replica(d_grads),
+                                             self.discriminator.trainable_variables))
+        (g_adv, fea, age), g_grads = strategy.run(generator_grads, args=(dist_batch,))
+        self.g_optimizer.apply_gradients(zip(first_replica(g_grads),
+                                             self.generator.trainable_variables))
+        reduce = lambda v: strategy.reduce(mean, v, axis=None)
+        return self._logged(reduce(d_loss), reduce(g_adv), reduce(fea), reduce(age))
 
     @staticmethod
     def _logged(d_loss, g_adv, fea, age):
