@@ -6,20 +6,13 @@ update (Adam on G) against the discriminator *just updated*.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import os
-import sys
-import time
-from typing import Dict, Optional, Sequence
+from typing import Dict
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpoints, losses, pixels, sampling
-from face_aging.models import FEATURE_LAYERS, AlexNet, Discriminator, Generator, build_models, one_hot_age
+from face_aging import losses, pixels
+from face_aging.models import FEATURE_LAYERS, build_models, one_hot_age
 
 #: ``step_structure`` values: "reuse" computes the fake faces and the source features once a
 #: step; "release" recomputes them for the G update as the release's two ``sess.run`` calls did.
@@ -82,17 +75,31 @@ class IPCGANTrainer:
         self.step_structure = step_structure
         self.nan_guard = nan_guard
         if generator.built and discriminator.built:
-            # Create the Adam slots now, so that a checkpoint restores them immediately
-            # (not deferred) and the guarded step can snapshot them.
-            self.g_optimizer.build(generator.trainable_variables)
-            self.d_optimizer.build(discriminator.trainable_variables)
+            self._build_optimizers()
         self.strategy = strategy
         if strategy is not None and strategy.num_replicas_in_sync > 1:
             self._step_fn = self._train_step_distributed
         else:
             self._step_fn = (self._train_step_reuse if step_structure == "reuse"
                              else self._train_step_release)
-        self.train_step = tf.function(self._guarded_step, jit_compile=jit_compile)
+        self._compiled_step = tf.function(self._guarded_step, jit_compile=jit_compile)
+
+    def _build_optimizers(self):
+        # Create the Adam slots before any step, so that a checkpoint restores them at once
+        # (a deferred restore would be lost) and the guarded step can snapshot them.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def train_step(self, batch) -> Dict[str, tf.Tensor]:
+        """One D update then one G update (see the class docstring); returns the logged losses
+        (``d_loss``, ``g_loss``, ``fea_loss``, ``age_loss``: each divided by its weight, as
+        the release logs them) and ``finite``."""
+        if not self.g_optimizer.built:
+            if not (self.generator.built and self.discriminator.built):
+                build_models(self.generator, self.discriminator, self.alexnet,
+                             int(batch["source_128"].shape[1]))
+            self._build_optimizers()
+        return self._compiled_step(batch)
 
     def _state(self):
         """Everything a step changes: G and D variables and both optimizers' variables."""
@@ -102,9 +109,6 @@ class IPCGANTrainer:
     def _guarded_step(self, batch) -> Dict[str, tf.Tensor]:
         if not self.nan_guard:
             return self._step_fn(batch)
-        if not self.g_optimizer.built:  # create optimizer slots outside the step's control flow
-            self.g_optimizer.build(self.generator.trainable_variables)
-            self.d_optimizer.build(self.discriminator.trainable_variables)
         state = self._state()
         saved = [tf.identity(v) for v in state]
         with tf.control_dependencies(saved):

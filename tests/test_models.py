@@ -168,7 +168,8 @@ def test_moving_statistics_make_a_face_independent_of_its_batch():
     age = one_hot_age([2, 0, 1, 3])
     alone = g((face, age[:1]), training=False)
     in_batch = g((tf.concat([face, others], 0), age), training=False)[:1]
-    np.testing.assert_allclose(alone.numpy(), in_batch.numpy(), atol=1e-6)
+    # (convolution kernels may round differently for another batch size: float tolerance)
+    np.testing.assert_allclose(alone.numpy(), in_batch.numpy(), atol=1e-5)
     with_batch_stats = g((tf.concat([face, others], 0), age), batch_stats=True)[:1]
     assert np.abs(with_batch_stats.numpy() - alone.numpy()).max() > 1e-3
 
