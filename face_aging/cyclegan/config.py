@@ -1,0 +1,69 @@
+"""CycleGAN training options as one plain object: ``cyclegan_flags.py`` builds it, tests build
+it directly. Defaults are the reference's ``cycle_gan`` recipe (docs/CYCLEGAN.md)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+from face_aging.cyclegan.data import default_load_size
+from face_aging.cyclegan.networks import default_n_blocks
+
+
+@dataclasses.dataclass
+class CycleGANConfig:
+    """Every option of a ``train_cyclegan.py`` run (reference option names in comments)."""
+
+    # Data: two folders, or an age list split by two thresholds.
+    young_dir: Optional[str] = None            # domain A (trainA)
+    old_dir: Optional[str] = None              # domain B (trainB)
+    age_list: Optional[str] = None             # e.g. data/wiki/train_age.txt
+    age_list_root: Optional[str] = None        # default: the list's folder
+    young_max_age: float = 30.0
+    old_min_age: float = 50.0
+    max_dataset_size: Optional[int] = None     # --max_dataset_size (inf)
+    # Preprocessing (--preprocess resize_and_crop).
+    crop_size: int = 256                       # --crop_size
+    load_size: Optional[int] = None            # --load_size 286; default crop * 286 / 256
+    no_flip: bool = False                      # --no_flip
+    # Networks.
+    n_blocks: Optional[int] = None             # --netG resnet_9blocks; 9 if crop >= 256, else 6
+    ngf: int = 64                              # --ngf
+    ndf: int = 64                              # --ndf
+    init_gain: float = 0.02                    # --init_gain (--init_type normal)
+    # Objective.
+    gan_mode: str = "lsgan"                    # --gan_mode
+    lambda_a: float = 10.0                     # --lambda_A
+    lambda_b: float = 10.0                     # --lambda_B
+    lambda_identity: float = 0.5               # --lambda_identity
+    pool_size: int = 50                        # --pool_size
+    # Optimisation.
+    lr: float = 2e-4                           # --lr
+    beta1: float = 0.5                         # --beta1
+    beta2: float = 0.999                       # (reference: fixed 0.999)
+    n_epochs: int = 100                        # --n_epochs
+    n_epochs_decay: int = 100                  # --n_epochs_decay (--lr_policy linear)
+    batch_size: int = 1                        # --batch_size
+    max_steps: Optional[int] = None            # stop early; default: the whole schedule
+    # Outputs.
+    checkpoint_dir: str = "checkpoints/cyclegan_young2old"
+    sample_dir: Optional[str] = None           # default: checkpoint_dir/samples
+    tensorboard_dir: Optional[str] = None      # default: checkpoint_dir/logs
+    save_interval: int = 5000                  # steps (--save_latest_freq 5000 images)
+    sample_interval: int = 400                 # steps (--display_freq 400)
+    log_interval: int = 100                    # steps (--print_freq 100)
+    max_to_keep: Optional[int] = 5
+    num_samples: int = 4                       # faces per sample strip
+    # Reproducibility and faults.
+    seed: int = 0
+    deterministic: bool = False
+    nan_policy: str = "stop"                   # stop | skip
+
+    def resolved(self) -> "CycleGANConfig":
+        """A copy with the derived defaults filled in."""
+        c = dataclasses.replace(self)
+        c.load_size = default_load_size(c.crop_size) if c.load_size is None else c.load_size
+        c.n_blocks = default_n_blocks(c.crop_size) if c.n_blocks is None else c.n_blocks
+        c.sample_dir = c.sample_dir or os.path.join(c.checkpoint_dir, "samples")
+        c.tensorboard_dir = c.tensorboard_dir or os.path.join(c.checkpoint_dir, "logs")
+        return c

@@ -1,0 +1,351 @@
+"""CycleGAN training: one step as the reference's ``CycleGANModel.optimize_parameters``, and
+the loop of ``train_cyclegan.py``.
+
+One step (``CycleGANTrainer.train_step``), batch ``{"A": young, "B": old}`` in [-1, 1]:
+
+1. forward: ``fake_B = G_A(A)``, ``rec_A = G_B(fake_B)``, ``fake_A = G_B(B)``,
+   ``rec_B = G_A(fake_A)``;
+2. both generators together (one tape, one Adam over G_A's and G_B's weights): adversarial
+   terms against the current D_A/D_B, cycle L1 (x lambda_A, lambda_B), identity L1
+   (``G_A(B)`` vs B, ``G_B(A)`` vs A, x lambda_identity x lambda); D is not updated here;
+3. both discriminators (one Adam over D_A's and D_B's weights): D_A on real B vs
+   ``pool_B.query(fake_B)``, D_B on real A vs ``pool_A.query(fake_A)``, each loss halved.
+   The fakes are step 1's, made by the generators before step 2's update, as in the reference.
+
+The loop (:func:`train`) sets the learning rate of each step from its epoch (the 'linear'
+policy), and checkpoints G_A, G_B, D_A, D_B, both optimizers, both image pools (images,
+count, RNG), the step and epoch, and the input iterator's position; it logs, writes sample
+strips and TensorBoard scalars/images, stops cleanly on SIGTERM/SIGINT, and undoes a step
+with non-finite numbers (``nan_policy``). It reuses the IPCGAN loop's helpers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from face_aging import pixels, sampling
+from face_aging.cyclegan import losses, schedule
+from face_aging.cyclegan.config import CycleGANConfig
+from face_aging.cyclegan.data import (DataError, load_domains, make_unaligned_dataset,
+                                      sample_batches)
+from face_aging.cyclegan.image_pool import ImagePool
+from face_aging.cyclegan.networks import make_networks
+from face_aging.training import make_adam
+from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, TrainingSetupError,
+                                      _format_eta, _StopSignal, configure_determinism,
+                                      probe_writable, write_json_atomic)
+
+#: Logged losses, in the reference's order (``loss_names``); all weighted as in the total.
+LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+class CycleGANTrainer:
+    """Holds G_A, G_B, D_A, D_B, both optimizers and both image pools; ``train_step(batch)``.
+
+    Args:
+      g_a, g_b, d_a, d_b: young->old, old->young, judge of old faces, judge of young faces.
+      image_shape: ``[H, W, 3]`` of the training crops (the pools' image shape).
+      lambda_a, lambda_b, lambda_identity: the reference's weights (10, 10, 0.5).
+      gan_mode: ``"lsgan"`` (reference default) or ``"vanilla"``.
+      pool_size: images per pool (50); 0 turns the pools off.
+      lr, beta1, beta2: Adam (2e-4, 0.5, 0.999; epsilon 1e-8 as PyTorch's).
+      seed: seeds the two pools' random generators.
+      nan_guard: if any loss or updated weight is not finite, undo the whole step (networks,
+        optimizers, pools) and report ``finite=False``.
+    """
+
+    def __init__(self, g_a, g_b, d_a, d_b, image_shape, lambda_a=10.0, lambda_b=10.0,
+                 lambda_identity=0.5, gan_mode="lsgan", pool_size=50, lr=2e-4, beta1=0.5,
+                 beta2=0.999, seed=0, nan_guard=True):
+        if gan_mode not in losses.GAN_MODES:
+            raise ValueError(f"gan_mode {gan_mode!r}: choose from {losses.GAN_MODES}")
+        for name, value in (("lambda_a", lambda_a), ("lambda_b", lambda_b),
+                            ("lambda_identity", lambda_identity)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self.g_a, self.g_b, self.d_a, self.d_b = g_a, g_b, d_a, d_b
+        self.lambda_a, self.lambda_b = float(lambda_a), float(lambda_b)
+        self.lambda_identity, self.gan_mode = float(lambda_identity), gan_mode
+        self.g_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2)
+        self.d_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2)
+        self.pool_a = ImagePool(pool_size, image_shape, seed=seed * 10 + 1, name="pool_a")
+        self.pool_b = ImagePool(pool_size, image_shape, seed=seed * 10 + 2, name="pool_b")
+        self.nan_guard = nan_guard
+        # Adam slots before any step: a checkpoint then restores them at once (not deferred)
+        # and the guarded step can snapshot them.
+        self.g_optimizer.build(self.g_variables)
+        self.d_optimizer.build(self.d_variables)
+        self._compiled_step = tf.function(self._guarded_step)
+
+    @property
+    def g_variables(self):
+        return self.g_a.trainable_variables + self.g_b.trainable_variables
+
+    @property
+    def d_variables(self):
+        return self.d_a.trainable_variables + self.d_b.trainable_variables
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.g_optimizer.learning_rate = lr
+        self.d_optimizer.learning_rate = lr
+
+    def train_step(self, batch) -> Dict[str, tf.Tensor]:
+        """One G update then one D update; returns the losses of ``LOSS_NAMES`` and ``finite``."""
+        return self._compiled_step(batch)
+
+    def _state(self):
+        models = (self.g_a, self.g_b, self.d_a, self.d_b)
+        return ([v for m in models for v in m.variables] + list(self.g_optimizer.variables)
+                + list(self.d_optimizer.variables) + self.pool_a.state_variables()
+                + self.pool_b.state_variables())
+
+    def _guarded_step(self, batch):
+        if not self.nan_guard:
+            return self._step(batch)
+        state = self._state()
+        saved = [tf.identity(v) for v in state]
+        with tf.control_dependencies(saved):
+            logged = self._step(batch)
+        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in logged.values()]
+        with tf.control_dependencies(list(logged.values())):
+            checks += [tf.reduce_all(tf.math.is_finite(v))
+                       for v in self.g_variables + self.d_variables]
+        finite = tf.reduce_all(tf.stack(checks))
+
+        def undo():
+            for variable, value in zip(state, saved):
+                variable.assign(value)
+            return tf.constant(False)
+
+        logged["finite"] = tf.cond(finite, lambda: tf.constant(True), undo)
+        return logged
+
+    def _step(self, batch) -> Dict[str, tf.Tensor]:
+        real_a, real_b = batch["A"], batch["B"]
+        with tf.GradientTape() as g_tape:
+            fake_b = self.g_a(real_a)
+            rec_a = self.g_b(fake_b)
+            fake_a = self.g_b(real_b)
+            rec_b = self.g_a(fake_a)
+            idt_a = idt_b = None
+            if self.lambda_identity > 0:
+                idt_a, idt_b = self.g_a(real_b), self.g_b(real_a)
+            g = losses.generator_losses(real_a, real_b, fake_a, fake_b, rec_a, rec_b, idt_a,
+                                        idt_b, self.d_a(fake_b), self.d_b(fake_a), self.lambda_a,
+                                        self.lambda_b, self.lambda_identity, self.gan_mode)
+        g_vars = self.g_variables
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g["G"], g_vars), g_vars))
+
+        pooled_b = self.pool_b.query(tf.stop_gradient(fake_b))
+        pooled_a = self.pool_a.query(tf.stop_gradient(fake_a))
+        with tf.GradientTape() as d_tape:
+            d_a_loss = losses.discriminator_loss(self.d_a(real_b), self.d_a(pooled_b),
+                                                 self.gan_mode)
+            d_b_loss = losses.discriminator_loss(self.d_b(real_a), self.d_b(pooled_a),
+                                                 self.gan_mode)
+            d_total = d_a_loss + d_b_loss
+        d_vars = self.d_variables
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
+        out = {"D_A": d_a_loss, "D_B": d_b_loss}
+        out.update({k: g[k] for k in ("G_A", "cycle_A", "idt_A", "G_B", "cycle_B", "idt_B")})
+        return {k: out[k] for k in LOSS_NAMES}
+
+
+class SampleStrips:
+    """Per sample face a row ``real | translated | reconstructed``: ``young_to_old`` (A -> G_A ->
+    G_B) and ``old_to_young`` (B -> G_B -> G_A), as PNGs and TensorBoard images."""
+
+    def __init__(self, g_a, g_b, faces: Dict[str, tf.Tensor], sample_dir: str,
+                 summary_writer=None):
+        self.g_a, self.g_b, self.faces = g_a, g_b, faces
+        self.sample_dir, self.summary_writer = sample_dir, summary_writer
+
+    def strips(self) -> Dict[str, np.ndarray]:
+        out = {}
+        directions = (("young_to_old", self.faces["A"], self.g_a, self.g_b),
+                      ("old_to_young", self.faces["B"], self.g_b, self.g_a))
+        for name, real, forward, backward in directions:
+            fake = forward(real)
+            rec = backward(fake)
+            rows = tf.stack([real, fake, rec], axis=1)  # [N, 3, H, W, 3]
+            images = tf.reshape(rows, [-1] + rows.shape.as_list()[2:])
+            out[name] = sampling.image_grid(pixels.to_uint8(images.numpy()), columns=3)
+        return out
+
+    def write(self, step: int) -> Dict[str, np.ndarray]:
+        strips = self.strips()
+        for name, strip in strips.items():
+            sampling.save_image_atomic(
+                os.path.join(self.sample_dir, f"step{step:07d}_{name}.png"), strip)
+        if self.summary_writer is not None:
+            with self.summary_writer.as_default():
+                for name, strip in strips.items():
+                    tf.summary.image(f"samples/{name}", strip[np.newaxis], step=step)
+        return strips
+
+
+def check_config(config: CycleGANConfig) -> None:
+    """Raises TrainingSetupError (one line) for options the networks or schedule cannot take."""
+    c = config.resolved()
+    problems = []
+    if c.nan_policy not in NAN_POLICIES:
+        problems.append(f"nan_policy {c.nan_policy!r}: choose from {NAN_POLICIES}")
+    if c.gan_mode not in losses.GAN_MODES:
+        problems.append(f"gan_mode {c.gan_mode!r}: choose from {losses.GAN_MODES}")
+    if c.crop_size < 32 or c.crop_size % 4:
+        problems.append(f"crop_size {c.crop_size} must be a multiple of 4 (two stride-2 "
+                        "downsamplings, then exact 2x upsamplings), at least 32 (the "
+                        "PatchGAN's smallest input)")
+    if c.load_size < c.crop_size:
+        problems.append(f"load_size {c.load_size} is smaller than crop_size {c.crop_size}")
+    if c.n_epochs < 0 or c.n_epochs_decay < 0 or c.n_epochs + c.n_epochs_decay < 1:
+        problems.append("n_epochs and n_epochs_decay must be >= 0, with at least one epoch")
+    for name in ("batch_size", "ngf", "ndf", "save_interval", "sample_interval", "log_interval",
+                 "num_samples"):
+        if getattr(c, name) < 1:
+            problems.append(f"{name} must be >= 1")
+    for name in ("lambda_a", "lambda_b", "lambda_identity", "lr", "pool_size", "n_blocks"):
+        if getattr(c, name) < 0:
+            problems.append(f"{name} must be >= 0")
+    if c.max_steps is not None and c.max_steps < 1:
+        problems.append("max_steps must be >= 1")
+    if problems:
+        raise TrainingSetupError("; ".join(problems))
+
+
+def _checkpoint_bytes(config: CycleGANConfig, *models) -> int:
+    params = sum(int(np.prod(v.shape)) for m in models for v in m.variables)
+    pools = 2 * config.pool_size * config.crop_size ** 2 * 3 * 4
+    return int((params * 4 * 3 + pools) * 1.2)
+
+
+def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
+    """Runs (or resumes from ``checkpoint_dir``) training to ``max_steps`` (default: the whole
+    schedule, ``(n_epochs + n_epochs_decay) * steps_per_epoch``).
+
+    Returns:
+      the last logged losses, ``step``, ``epoch`` (0-based), ``lr``, and ``stopped_by`` if a
+      signal ended the run.
+    Raises:
+      TrainingSetupError, DataError: before any step, one line saying what is wrong.
+      NonFiniteLossError: a step was not finite under ``nan_policy="stop"``.
+    """
+    check_config(config)
+    config = config.resolved()
+    configure_determinism(config.seed, config.deterministic)
+    domains = load_domains(config.young_dir, config.old_dir, config.age_list,
+                           config.age_list_root, config.young_max_age, config.old_min_age,
+                           config.max_dataset_size, config.batch_size)
+    print_fn(domains.summary())
+    steps_per_epoch = domains.steps_per_epoch(config.batch_size)
+    schedule_steps = schedule.total_steps(steps_per_epoch, config.n_epochs, config.n_epochs_decay)
+    max_steps = config.max_steps or schedule_steps
+    if max_steps > schedule_steps:
+        print_fn(f"max_steps {max_steps} goes past the schedule's {schedule_steps} steps: "
+                 "the learning rate is 0 from there on")
+    dataset = make_unaligned_dataset(domains, config.batch_size, config.crop_size,
+                                     config.load_size, not config.no_flip, config.seed)
+    g_a, g_b, d_a, d_b = make_networks(config.n_blocks, config.ngf, config.ndf,
+                                       config.crop_size, config.init_gain)
+    probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir],
+                   _checkpoint_bytes(config, g_a, g_b, d_a, d_b))
+    trainer = CycleGANTrainer(g_a, g_b, d_a, d_b, (config.crop_size, config.crop_size, 3),
+                              config.lambda_a, config.lambda_b, config.lambda_identity,
+                              config.gan_mode, config.pool_size, config.lr, config.beta1,
+                              config.beta2, config.seed)
+
+    step = tf.Variable(0, dtype=tf.int64, name="step")
+    epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+    iterator = iter(dataset)
+    checkpoint = tf.train.Checkpoint(g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b,
+                                     g_optimizer=trainer.g_optimizer,
+                                     d_optimizer=trainer.d_optimizer, pool_a=trainer.pool_a,
+                                     pool_b=trainer.pool_b, step=step, epoch=epoch,
+                                     data_iterator=iterator)
+    manager = tf.train.CheckpointManager(checkpoint, config.checkpoint_dir,
+                                         max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
+    if manager.latest_checkpoint:
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise TrainingSetupError(f"{manager.latest_checkpoint}: cannot resume this run from "
+                                     f"it (other networks, pool or data?): {first}") from None
+        print_fn(f"resumed from {manager.latest_checkpoint} at step {int(step.numpy())} "
+                 f"(epoch {int(epoch.numpy()) + 1})")
+
+    options = dataclasses.asdict(config)
+    options.update(steps_per_epoch=steps_per_epoch, schedule_steps=schedule_steps,
+                   young_images=len(domains.young), old_images=len(domains.old),
+                   skipped_images=len(domains.skipped))
+    write_json_atomic(os.path.join(config.checkpoint_dir, "training_options.json"), options)
+    summary_writer = tf.summary.create_file_writer(config.tensorboard_dir)
+    samples = SampleStrips(g_a, g_b, sample_batches(domains, config.crop_size, config.num_samples),
+                           config.sample_dir, summary_writer)
+
+    start_step = int(step.numpy())
+    total_epochs = config.n_epochs + config.n_epochs_decay
+    if start_step >= max_steps:
+        print_fn(f"already at step {start_step} >= {max_steps}: nothing to do")
+        return {"step": start_step}
+    logged: Dict[str, float] = {}
+    lr = None
+    t0, timed_from = time.perf_counter(), start_step
+    with _StopSignal() as stop:
+        while int(step.numpy()) < max_steps:
+            index = int(step.numpy())  # 0-based index of this step
+            current_epoch = index // steps_per_epoch
+            step_lr = schedule.learning_rate(index, steps_per_epoch, config.lr, config.n_epochs,
+                                             config.n_epochs_decay)
+            if step_lr != lr:
+                trainer.set_learning_rate(step_lr)
+                lr = step_lr
+            out = trainer.train_step(next(iterator))
+            current = index + 1
+            if not bool(out.pop("finite")):
+                bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
+                line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
+                        f"(last good checkpoint: {manager.latest_checkpoint or 'none'})")
+                if config.nan_policy == "stop":
+                    raise NonFiniteLossError(line)
+                print_fn(line + "; skipping it (--nan_policy=skip)")
+            step.assign(current)
+            epoch.assign(current_epoch)
+            last = current == max_steps
+            if current % config.log_interval == 0 or last or current == start_step + 1:
+                logged = {k: float(v) for k, v in out.items()}
+                elapsed = time.perf_counter() - t0
+                rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
+                eta = (max_steps - current) / rate if rate > 0 else float("nan")
+                print_fn(f"step {current}/{max_steps}  epoch {current_epoch + 1}/{total_epochs}"
+                         f"  lr {lr:.3g}  "
+                         + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
+                         + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta)}")
+                with summary_writer.as_default():
+                    for name, value in logged.items():
+                        tf.summary.scalar(f"loss/{name}", value, step=current)
+                    tf.summary.scalar("learning_rate", lr, step=current)
+                    tf.summary.scalar("steps_per_second", rate, step=current)
+                if current == start_step + 1:  # exclude tracing from the rate
+                    t0, timed_from = time.perf_counter(), current
+            if current % config.sample_interval == 0 or last:
+                samples.write(current)
+            if current % config.save_interval == 0 or last or stop.received:
+                print_fn(f"saved {manager.save(checkpoint_number=current)}")
+            if stop.received:
+                print_fn(f"{stop.received} received: checkpoint written at step {current}, "
+                         "exiting; run the same command to resume")
+                logged["stopped_by"] = stop.received
+                break
+    summary_writer.flush()
+    logged.update(step=int(step.numpy()), epoch=int(epoch.numpy()), lr=lr)
+    return logged
+
+
+__all__ = ["CycleGANTrainer", "SampleStrips", "train", "check_config", "LOSS_NAMES",
+           "DataError", "TrainingSetupError", "NonFiniteLossError"]
