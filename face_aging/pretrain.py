@@ -5,6 +5,9 @@
 then ``train_ipcgan.py --alexnet_pretrained_model=runs/alexnet_utkface/pretrained
 --age_pretrained_model=runs/alexnet_utkface/pretrained``. Resumes from ``OUTPUT/train``.
 See docs/PRETRAIN.md; the loop is ``face_aging.pretraining.pretrain``.
+
+Long runs: kill it at any moment and rerun the same command to continue; SIGTERM / Ctrl-C
+write a checkpoint and exit 0; with --deterministic the result equals an uninterrupted run's.
 """
 from __future__ import annotations
 
@@ -12,10 +15,18 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if any(a in ("--deterministic", "--deterministic=true", "--deterministic=True")
+       for a in sys.argv[1:]):
+    # oneDNN's CPU convolution gradients can change with thread scheduling, even under TF's
+    # op determinism; TF's own kernels cannot. Must be set before TensorFlow is imported.
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 
-from absl import app, flags
+# Tests only: a comma-separated list of steps whose loss is made NaN (exercises --nan_policy).
+NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
 
-from face_aging import pretraining
+from absl import app, flags  # noqa: E402
+
+from face_aging import pretraining  # noqa: E402
 
 _D = pretraining.PretrainConfig(list_dir="", output_dir="")
 FLAGS = flags.FLAGS
@@ -75,8 +86,17 @@ flags.DEFINE_integer("low_res_size", _D.low_res_size, "Train the first --low_res
                      "~3x cheaper a step), then at 227. 0: always 227.")
 flags.DEFINE_float("low_res_fraction", _D.low_res_fraction, "Share of the schedule (steps or "
                    "time budget) trained at --low_res_size.")
-flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step.")
+flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step (not "
+                     "with --deterministic: TF has no deterministic XLA max-pool gradient).")
 flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.")
+flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN off, one "
+                     "intra-op thread (multi-threaded reductions vary with load): the same seed "
+                     "gives the same weights, and a killed and resumed run ends with the same "
+                     "weights, bit for bit, as an uninterrupted one (with "
+                     "--time_budget_minutes=0). Slower: one thread, no XLA.")
+flags.DEFINE_enum("nan_policy", _D.nan_policy, ["stop", "skip"], "A step with a non-finite "
+                  "loss, gradient or weight is undone; stop: end the run with one line; "
+                  "skip: go on.")
 
 flags.mark_flags_as_required(["list_dir", "output_dir"])
 for _name in ("batch_size",):
@@ -121,7 +141,16 @@ def config_from_flags() -> pretraining.PretrainConfig:
         lowres_prob=FLAGS.lowres_prob, data_scale_init=FLAGS.data_scale_init, seed=FLAGS.seed,
         max_images=FLAGS.max_images, eval_batch_size=FLAGS.eval_batch_size,
         low_res_size=FLAGS.low_res_size, low_res_fraction=FLAGS.low_res_fraction,
-        jit_compile=FLAGS.jit_compile)
+        jit_compile=FLAGS.jit_compile, deterministic=FLAGS.deterministic,
+        nan_policy=FLAGS.nan_policy, nan_at_steps=_nan_at_steps())
+
+
+def _nan_at_steps():
+    raw = os.environ.get(NAN_AT_STEPS_ENV, "").strip()
+    try:
+        return tuple(int(v) for v in raw.split(",") if v.strip())
+    except ValueError:
+        raise app.UsageError(f"{NAN_AT_STEPS_ENV}={raw!r}: expected step numbers like 3,5")
 
 
 def main(argv):
@@ -131,11 +160,13 @@ def main(argv):
     from absl import logging
 
     from face_aging.checkpoints import CheckpointMismatchError
+    from face_aging.training_loop import NonFiniteLossError, TrainingSetupError
 
     logging.set_verbosity(logging.WARNING)
     try:
         pretraining.pretrain(config_from_flags(), print_fn=lambda s: print(s, flush=True))
-    except (pretraining.PretrainError, CheckpointMismatchError, FileNotFoundError) as e:
+    except (pretraining.PretrainError, TrainingSetupError, NonFiniteLossError,
+            CheckpointMismatchError, FileNotFoundError) as e:
         print(f"pretrain: error: {e}", file=sys.stderr)
         return 1
     except tf.errors.OpError as e:

@@ -10,11 +10,21 @@ there are identities, else by image; a seeded hash, so it is the same on every r
 ``test.txt`` is only read for the final report.
 
 Images are decoded once, resized to 227x227 (half-pixel bilinear, rounded to uint8, as the
-release's ``cv2.resize``) and cached in memory as uint8; augmentation runs on the fly:
+release's ``cv2.resize``) and held in memory as uint8; augmentation runs on the fly:
 random square crop (``crop_scale_min``..1 of the side) resized back to 227, horizontal flip,
 brightness/contrast/saturation jitter, and with probability ``lowres_prob`` a round trip
 through 128x128 (cv2 grid down, TF1 grid up: what the GAN does to its generated faces
 before AlexNet sees them). Input scale: RGB 0..255 minus ``pixels.MEAN_RGB`` (spec §3).
+
+Long runs. Every random draw of training is a pure function of the seed and a counter:
+the n-th training sample (order: a stateless permutation per epoch, ``index_shuffle``) and
+its augmentation are keyed on ``(seed, n)``, dropout on ``(seed, step)``. The checkpoint
+(``OUTPUT/train/ckpt-N``) holds the weights, the optimizer (slots, iteration count, learning
+rate), the step, the number of samples drawn (the input position), the early-stopping state
+(best validation accuracy, its step, validations without improvement) and the training time
+used; so a restart continues exactly where the checkpoint was written, and with
+``deterministic`` (and no time budget: the schedule then depends on wall time) a killed and
+restarted run ends with the same weights, bit for bit, as an uninterrupted one.
 
 The network is this project's :class:`face_aging.models.AlexNet` (release layout, LRN, no
 batch norm); pretraining adds dropout after age_fc6/age_fc7 (and fc6/fc7/new_1) which the
@@ -36,7 +46,9 @@ import tensorflow as tf
 
 from face_aging import checkpoints, pixels
 from face_aging.data import lists
-from face_aging.pretrain_report import classification_report, write_json_atomic, write_report
+from face_aging.pretrain_report import classification_report, write_report
+from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, _StopSignal,
+                                      configure_determinism, probe_writable, write_json_atomic)
 
 SIZE = pixels.ALEXNET_SIZE
 CLASS_BALANCE = ("weights", "sampling", "none")
@@ -91,6 +103,9 @@ class PretrainConfig:
     low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
     jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
     eval_batch_size: int = 64
+    deterministic: bool = False             # op determinism, one intra-op thread (see module doc)
+    nan_policy: str = "stop"                # a non-finite step is undone; stop: raise; skip: go on
+    nan_at_steps: Tuple[int, ...] = ()      # tests only: these steps' loss is NaN (1 = first)
 
 
 # ----------------------------------------------------------------------------- data
@@ -190,24 +205,41 @@ def _load_227(path):
     return tf.ensure_shape(image, [SIZE, SIZE, 3])
 
 
-def _augment(image, config: PretrainConfig):
+# Random streams: a stateless seed is (config.seed, counter * _STREAMS + stream), so that no
+# two uses share a key.
+_STREAMS = 16
+_ORDER, _AUGMENT, _GROUP, _MEMBER = 0, 1, 2, 3
+_DROPOUT = 8  # + layer index (0..4)
+
+
+def _seed_of(seed, counter, stream):
+    """A stateless seed (shape [2], int64) for ``counter`` in one stream."""
+    counter = tf.cast(counter, tf.int64)
+    return tf.stack([tf.cast(seed, tf.int64), counter * _STREAMS + stream])
+
+
+def _augment(image, config: PretrainConfig, seed):
+    """Random crop, flip, colour jitter, 128 px round trip: stateless, keyed on ``seed``."""
+    keys = tf.random.experimental.stateless_split(seed, 7)
     x = tf.cast(image, tf.float32)
     if config.crop_scale_min < 1.0:
-        scale = tf.random.uniform([], config.crop_scale_min, 1.0)
+        scale = tf.random.stateless_uniform([], keys[0], config.crop_scale_min, 1.0)
         side = tf.cast(tf.round(scale * SIZE), tf.int32)
-        x = tf.image.random_crop(x, tf.stack([side, side, 3]))
+        x = tf.image.stateless_random_crop(x, tf.stack([side, side, 3]), keys[1])
         x = tf.image.resize(x, (SIZE, SIZE), method="bilinear")
-    x = tf.image.random_flip_left_right(x)
+    x = tf.image.stateless_random_flip_left_right(x, keys[2])
     j = config.color_jitter
     if j > 0:
-        x = tf.image.random_brightness(x, 255.0 * j * 0.5)
-        x = tf.image.random_contrast(x, 1 - j, 1 + j)
-        x = tf.image.random_saturation(tf.clip_by_value(x, 0, 255), 1 - j, 1 + j)
+        x = tf.image.stateless_random_brightness(x, 255.0 * j * 0.5, keys[3])
+        x = tf.image.stateless_random_contrast(x, 1 - j, 1 + j, keys[4])
+        x = tf.image.stateless_random_saturation(tf.clip_by_value(x, 0, 255), 1 - j, 1 + j,
+                                                 keys[5])
     if config.lowres_prob > 0:
         def roundtrip():
             small = pixels.resize_cv2(tf.clip_by_value(x, 0, 255), (128, 128))
             return pixels.resize_tf1(small, (SIZE, SIZE))
-        x = tf.cond(tf.random.uniform([]) < config.lowres_prob, roundtrip, lambda: x)
+        x = tf.cond(tf.random.stateless_uniform([], keys[6]) < config.lowres_prob,
+                    roundtrip, lambda: x)
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
@@ -215,35 +247,90 @@ def _to_input(x):
     return pixels.subtract_mean(x)
 
 
-def make_train_dataset(entries, root: str, config: PretrainConfig, weights: np.ndarray):
-    """Infinite batches ``(images [B,227,227,3] minus mean, age, identity, sample weight)``."""
-    autotune = tf.data.AUTOTUNE
+def load_images(entries, root: str, print_fn: Callable = None) -> np.ndarray:
+    """Decodes every image of ``entries`` once: uint8 ``[N, 227, 227, 3]``, in list order."""
+    t0 = time.perf_counter()
+    paths = [os.path.join(root, p) for p, _, _ in entries]
+    images = np.empty((len(paths), SIZE, SIZE, 3), np.uint8)
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(
+        _load_227, num_parallel_calls=tf.data.AUTOTUNE).batch(64)
+    k = 0
+    for batch in ds:
+        images[k:k + len(batch)] = batch.numpy()
+        k += len(batch)
+    if print_fn is not None:
+        print_fn(f"decoded {len(paths)} training images ({images.nbytes / 2**20:.0f} MiB) in "
+                 f"{time.perf_counter() - t0:.1f} s")
+    return images
 
-    def base(subset):
-        paths = [os.path.join(root, p) for p, _, _ in subset]
-        ds = tf.data.Dataset.from_tensor_slices(
-            (paths, np.array([g for _, g, _ in subset], np.int32),
-             np.array([i for _, _, i in subset], np.int32)))
-        ds = ds.map(lambda p, g, i: (_load_227(p), g, i), num_parallel_calls=autotune)
-        return ds.cache()
 
-    weight_table = tf.constant(weights, tf.float32)
+def sample_index_fn(entries, config: PretrainConfig):
+    """``n -> index into entries`` of the n-th training sample: a pure function of
+    ``(config.seed, n)``, so the input position is just the number of samples drawn.
+
+    ``class_balance="sampling"``: sample n belongs to round ``n // G`` (G groups present), in
+    which every group is drawn once in a shuffled order; a group's k-th draw takes position k
+    of its own reshuffled-every-epoch member list. Otherwise: epoch ``n // N``, position
+    ``n % N`` of that epoch's permutation of all N entries.
+    """
+    seed = config.seed
     if config.class_balance == "sampling":
         groups = sorted({g for _, g, _ in entries})
-        parts = [base([e for e in entries if e[1] == k]).shuffle(4096, seed=config.seed + k)
-                 .repeat() for k in groups]
-        ds = tf.data.Dataset.sample_from_datasets(parts, weights=[1.0 / len(groups)] * len(groups),
-                                                  seed=config.seed)
-    else:
-        ds = base(entries).shuffle(len(entries), seed=config.seed,
-                                   reshuffle_each_iteration=True).repeat()
+        members = [[i for i, e in enumerate(entries) if e[1] == g] for g in groups]
+        flat = tf.constant(np.concatenate(members).astype(np.int64))
+        sizes = tf.constant([len(m) for m in members], tf.int64)
+        offsets = tf.constant(np.cumsum([0] + [len(m) for m in members[:-1]]), tf.int64)
+        count = len(groups)
 
-    def prepare(image, group, identity):
-        x = _augment(image, config) if config.augment else tf.cast(image, tf.float32)
+        def index(n):
+            draw, slot = n // count, n % count
+            which = tf.random.experimental.index_shuffle(
+                slot, _seed_of(seed, draw, _GROUP), tf.constant(count - 1, tf.int64))
+            size = tf.gather(sizes, which)
+            epoch, position = draw // size, draw % size
+            shuffled = tf.random.experimental.index_shuffle(
+                position, _seed_of(seed, epoch * count + which, _MEMBER), size - 1)
+            return tf.gather(flat, tf.gather(offsets, which) + shuffled)
+        return index
+
+    total = tf.constant(len(entries), tf.int64)
+
+    def index(n):
+        epoch, position = n // total, n % total
+        return tf.random.experimental.index_shuffle(position, _seed_of(seed, epoch, _ORDER),
+                                                    total - 1)
+    return index
+
+
+def make_train_dataset(entries, images, config: PretrainConfig, weights: np.ndarray,
+                       start_sample: int = 0):
+    """Infinite batches ``(images [B,227,227,3] minus mean, age, identity, sample weight)``.
+
+    ``images``: the decoded training images (``load_images``; a ``tf.Variable`` or array).
+    The k-th batch holds samples ``start_sample + k*B .. start_sample + k*B + B - 1`` (see
+    ``sample_index_fn``); each sample's augmentation is keyed on ``(config.seed, n)``. The
+    stream is therefore fully given by ``start_sample``: no iterator state to checkpoint.
+    """
+    if not isinstance(images, tf.Variable):
+        images = tf.Variable(images, trainable=False, name="train_images")
+    index_of = sample_index_fn(entries, config)
+    groups = tf.constant(np.array([g for _, g, _ in entries], np.int32))
+    identities = tf.constant(np.array([i for _, _, i in entries], np.int32))
+    weight_table = tf.constant(weights, tf.float32)
+
+    def sample(n):
+        i = index_of(n)
+        image = tf.gather(images, i)
+        group, identity = tf.gather(groups, i), tf.gather(identities, i)
+        if config.augment:
+            x = _augment(image, config, _seed_of(config.seed, n, _AUGMENT))
+        else:
+            x = tf.cast(image, tf.float32)
         w = weight_table[group] if config.class_balance == "weights" else tf.constant(1.0)
         return _to_input(x), group, identity, w
 
-    ds = ds.map(prepare, num_parallel_calls=autotune)
+    ds = tf.data.Dataset.range(start_sample, 2**62).map(
+        sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(config.batch_size, drop_remainder=True).prefetch(2)
 
 
@@ -268,11 +355,13 @@ def check_images_exist(entries, root: str, what: str) -> None:
 # ----------------------------------------------------------------------------- model
 
 def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
-            identity: bool = False) -> Dict[str, tf.Tensor]:
+            identity: bool = False, seed=None) -> Dict[str, tf.Tensor]:
     """AlexNet's age (and identity) logits with dropout on the fc layers while training.
 
     With ``training=False`` (or ``dropout=0``) this is exactly ``AlexNet.call``'s arithmetic
-    (same layers, pools and LRN); the GAN itself never uses dropout.
+    (same layers, pools and LRN); the GAN itself never uses dropout. ``seed`` (shape [2]:
+    ``(config.seed, step)``) makes the dropout masks stateless: the same for the same seed and
+    step, also after a resume; None draws them from TF's global generator.
 
     Inputs smaller than 227 (the low-resolution phase of pretraining, e.g. 131 -> pool5 3x3)
     have their pool5 map repeated to 6x6 (nearest) so the same fc layers apply; at 227 this
@@ -280,8 +369,13 @@ def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
     """
     a = alexnet
 
-    def drop(t):
-        return tf.nn.dropout(t, rate=dropout) if training and dropout > 0 else t
+    def drop(t, layer):
+        if not training or dropout <= 0:
+            return t
+        if seed is None:
+            return tf.nn.dropout(t, rate=dropout)
+        return tf.nn.experimental.stateless_dropout(
+            t, rate=dropout, seed=_seed_of(seed[0], seed[1], _DROPOUT + layer))
 
     x = tf.cast(images, a.compute_dtype)
     x = a._lrn(a._pool(tf.nn.relu(a.conv1(x))))
@@ -296,13 +390,13 @@ def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
         cols = [i * pool5.shape[2] // 6 for i in range(6)]
         pool5 = tf.gather(tf.gather(pool5, rows, axis=1), cols, axis=2)
     flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
-    y = drop(tf.nn.relu(a.age_fc6(flat)))
-    y = drop(tf.nn.relu(a.age_fc7(y)))
+    y = drop(tf.nn.relu(a.age_fc6(flat)), 0)
+    y = drop(tf.nn.relu(a.age_fc7(y)), 1)
     out["age_logits"] = a.age_fc8(y)
     if identity:
-        z = drop(tf.nn.relu(a.fc6(flat)))
-        z = drop(tf.nn.relu(a.fc7(z)))
-        z = drop(tf.nn.relu(a.new_1(z)))
+        z = drop(tf.nn.relu(a.fc6(flat)), 2)
+        z = drop(tf.nn.relu(a.fc7(z)), 3)
+        z = drop(tf.nn.relu(a.new_1(z)), 4)
         out["identity_logits"] = a.new_2(z)
     return out
 
@@ -462,6 +556,8 @@ def _validate(config: PretrainConfig):
         problems.append(f"optimizer must be one of {OPTIMIZERS}")
     if config.identity not in IDENTITY_MODES:
         problems.append(f"identity must be one of {IDENTITY_MODES}")
+    if config.nan_policy not in NAN_POLICIES:
+        problems.append(f"nan_policy must be one of {NAN_POLICIES}")
     if config.init_from and not (os.path.exists(config.init_from)
                                  or os.path.exists(config.init_from + ".index")):
         problems.append(f"init_from {config.init_from}: no such file or checkpoint")
@@ -469,22 +565,52 @@ def _validate(config: PretrainConfig):
         raise PretrainError("; ".join(problems))
 
 
+def _checkpoint_bytes(alexnet, variables, optimizer: str) -> int:
+    """Disk a save needs at worst: a new training checkpoint (all weights + optimizer slots)
+    written before the old one is deleted, plus a new ``pretrained/alexnet-*`` (all weights)."""
+    every = sum(int(np.prod(v.shape)) for v in alexnet.variables)
+    trained = sum(int(np.prod(v.shape)) for v in variables)
+    slots = (2 if optimizer == "adamw" else 1) * trained
+    return int((2 * every + slots) * 4 * 1.1)
+
+
+def _non_finite_line(step: int, flags, latest: Optional[str]) -> str:
+    names = ("loss", "identity_loss", "gradients", "weights")
+    bad = [n for n, ok in zip(names, flags) if not ok]
+    # a non-finite loss makes its gradients non-finite too: name the first cause
+    bad = [n for n in bad if n.endswith("loss")] or bad[:1] or ["weights"]
+    return (f"step {step}: non-finite {', '.join(bad)}; the step was not applied "
+            f"(last good checkpoint: {latest or 'none'})")
+
+
 def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) -> Dict:
     """Trains (or resumes), early-stops on validation accuracy, writes the best weights as a
-    TF2 AlexNet checkpoint and the test report. Returns the report dict.
+    TF2 AlexNet checkpoint and the test report. Returns the report dict, or, when SIGTERM /
+    SIGINT ended the run (after writing a checkpoint), ``{"stopped_by": NAME, "step": N}``.
 
     Output folder:
       ``pretrained/alexnet-STEP``: the best weights (``save_alexnet``): what
       ``train_ipcgan.py --alexnet_pretrained_model / --age_pretrained_model`` take;
-      ``train/ckpt-N``: training state for resume (weights, optimizer, counters);
+      ``train/ckpt-N``: training state for resume (see the module docstring);
       ``tensorboard/``; ``report.json``, ``report.png``; ``pretrain_options.json``.
-    """
-    import keras
 
+    Raises:
+      PretrainError, TrainingSetupError: before any step, one line saying what is wrong.
+      NonFiniteLossError: a step was not finite under ``nan_policy="stop"`` (it was undone,
+        nothing written after it; the message names the step, the loss and the last good
+        checkpoint).
+    """
     from face_aging.models import AlexNet, build_models
     from face_aging.pretrained_formats import write_alexnet_checkpoint
 
     _validate(config)
+    configure_determinism(config.seed, config.deterministic)
+    if config.deterministic and config.jit_compile:
+        # Measured: under op determinism XLA refuses the max-pool gradient ("do not yet have
+        # a deterministic XLA implementation"), on CPU too.
+        print_fn("deterministic: the training step runs without XLA (TF has no deterministic "
+                 "XLA max-pool gradient)")
+        config = dataclasses.replace(config, jit_compile=False)
     root = config.root_folder or config.list_dir
     train_e, val_e, test_e, identity_of, num_ids = read_split_entries(config)
     use_identity = identity_of is not None
@@ -495,25 +621,30 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     weights = class_weights(counts, config.class_balance_power)
 
     out = config.output_dir
-    os.makedirs(out, exist_ok=True)
-    write_json_atomic(os.path.join(out, "pretrain_options.json"), dataclasses.asdict(config))
-    keras.utils.set_random_seed(config.seed)
-
+    train_dir = os.path.join(out, "train")
+    pretrained_dir = os.path.join(out, "pretrained")
     alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
     build_models(alexnet=alexnet)
     variables = [v for name in trained_layers(use_identity)
                  for v in (getattr(alexnet, name).kernel, getattr(alexnet, name).bias)]
     optimizer = _make_optimizer(config, variables)
+    probe_writable([out, train_dir, pretrained_dir, os.path.join(out, "tensorboard")],
+                   _checkpoint_bytes(alexnet, variables, config.optimizer))
+    for name in os.listdir(pretrained_dir):  # left by a kill during a best-weights write
+        if name.startswith(".tmp_alexnet_"):
+            shutil.rmtree(os.path.join(pretrained_dir, name), ignore_errors=True)
+    write_json_atomic(os.path.join(out, "pretrain_options.json"), dataclasses.asdict(config))
+
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    samples_seen = tf.Variable(0, dtype=tf.int64, trainable=False)
     best_acc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
     best_step = tf.Variable(0, dtype=tf.int64, trainable=False)
     bad_evals = tf.Variable(0, dtype=tf.int64, trainable=False)
     elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
     state = tf.train.Checkpoint(alexnet=alexnet, optimizer=optimizer, step=step_var,
-                                best_acc=best_acc, best_step=best_step, bad_evals=bad_evals,
-                                elapsed=elapsed)
-    manager = tf.train.CheckpointManager(state, os.path.join(out, "train"), max_to_keep=1)
-    pretrained_dir = os.path.join(out, "pretrained")
+                                samples_seen=samples_seen, best_acc=best_acc,
+                                best_step=best_step, bad_evals=bad_evals, elapsed=elapsed)
+    manager = tf.train.CheckpointManager(state, train_dir, max_to_keep=1)
 
     print_fn(f"data: {len(train_e)} train, {len(val_e)} validation, {len(test_e)} test images "
              f"from {config.list_dir}; train per group {counts.tolist()}"
@@ -522,18 +653,20 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     if config.class_balance == "weights":
         print_fn("class loss weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
 
-    train_ds = make_train_dataset(train_e, root, config, weights)
-    val_ds = make_eval_dataset(val_e, root, config.eval_batch_size) if val_e else None
-
+    images = load_images(train_e, root, print_fn)
     if manager.latest_checkpoint:
         state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if int(samples_seen) == 0 and int(step_var) > 0:  # a checkpoint from before the counter
+            samples_seen.assign(int(step_var) * config.batch_size)
         print_fn(f"resumed from {manager.latest_checkpoint} at step {int(step_var)} "
                  f"(best validation accuracy {float(best_acc):.4f} at step {int(best_step)})")
     else:
         sample = None
         if not config.init_from:
-            sample = next(iter(make_eval_dataset(train_e[:64], root, 64, cache=False)))[0]
+            sample = _to_input(tf.cast(images[:64], tf.float32))
         print_fn("init: " + initialise_alexnet(alexnet, config, sample, print_fn))
+    images = tf.Variable(images, trainable=False, name="train_images")  # the pipeline's copy
+    val_ds = make_eval_dataset(val_e, root, config.eval_batch_size) if val_e else None
 
     smoothing = config.label_smoothing
 
@@ -542,36 +675,58 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
         target = target * (1 - smoothing) + smoothing / depth
         return tf.nn.softmax_cross_entropy_with_logits(target, logits)
 
-    def train_step_fn(x, age, identity, w):
-        with tf.GradientTape() as tape:
-            out_ = forward(alexnet, x, training=True, dropout=config.dropout,
-                           identity=use_identity)
-            age_ce = ce(out_["age_logits"], age, config.age_groups)
-            loss = tf.reduce_sum(w * age_ce) / tf.reduce_sum(w)
-            id_loss = tf.constant(0.0)
-            if use_identity:
-                mask = tf.cast(identity >= 0, tf.float32)
-                id_ce = ce(out_["identity_logits"], tf.maximum(identity, 0), config.identities)
-                id_loss = tf.reduce_sum(mask * id_ce) / tf.maximum(tf.reduce_sum(mask), 1.0)
-                loss = loss + config.identity_weight * id_loss
-            if config.optimizer == "sgd" and config.weight_decay > 0:
-                loss_opt = loss + 0.5 * config.weight_decay * tf.add_n(
-                    [tf.reduce_sum(tf.square(v)) for v in variables if len(v.shape) > 1])
-            else:
-                loss_opt = loss
-        grads = tape.gradient(loss_opt, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+    state_vars = variables + list(optimizer.variables)
+
+    def train_step_fn(x, age, identity, w, seed, poison):
+        # Everything a step changes, to undo it if any number comes out non-finite.
+        saved = [tf.identity(v) for v in state_vars]
+        with tf.control_dependencies(saved):
+            with tf.GradientTape() as tape:
+                out_ = forward(alexnet, x, training=True, dropout=config.dropout,
+                               identity=use_identity, seed=seed)
+                age_ce = ce(out_["age_logits"], age, config.age_groups)
+                loss = tf.reduce_sum(w * age_ce) / tf.reduce_sum(w) + poison
+                id_loss = tf.constant(0.0)
+                if use_identity:
+                    mask = tf.cast(identity >= 0, tf.float32)
+                    id_ce = ce(out_["identity_logits"], tf.maximum(identity, 0),
+                               config.identities)
+                    id_loss = tf.reduce_sum(mask * id_ce) / tf.maximum(tf.reduce_sum(mask), 1.0)
+                    loss = loss + config.identity_weight * id_loss
+                if config.optimizer == "sgd" and config.weight_decay > 0:
+                    loss_opt = loss + 0.5 * config.weight_decay * tf.add_n(
+                        [tf.reduce_sum(tf.square(v)) for v in variables if len(v.shape) > 1])
+                else:
+                    loss_opt = loss
+            grads = tape.gradient(loss_opt, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+        flags = [tf.reduce_all(tf.math.is_finite(loss)), tf.reduce_all(tf.math.is_finite(id_loss)),
+                 tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))]
+        with tf.control_dependencies(flags):
+            flags.append(tf.reduce_all(tf.stack(
+                [tf.reduce_all(tf.math.is_finite(v)) for v in variables])))
+        flags = tf.stack(flags)
+
+        def undo():
+            for variable, value in zip(state_vars, saved):
+                variable.assign(value)
+            return tf.constant(False)
+
+        finite = tf.cond(tf.reduce_all(flags), lambda: tf.constant(True), undo)
         correct = tf.reduce_mean(tf.cast(tf.equal(
             tf.argmax(out_["age_logits"], -1, output_type=tf.int32), age), tf.float32))
-        return loss, id_loss, correct
+        return loss, id_loss, correct, finite, flags
 
     compiled_step = tf.function(train_step_fn, jit_compile=config.jit_compile)
     shrink = tf.function(lambda x, size: tf.image.resize(x, (size, size), antialias=True))
 
-    def train_step(x, age, identity, w, size):
+    def train_step(x, age, identity, w, size, done):
+        """Step number ``done + 1``; its dropout is keyed on ``(seed, done)``."""
         if size != SIZE:
             x = shrink(x, size)
-        return compiled_step(x, age, identity, w)
+        poison = float("nan") if done + 1 in config.nan_at_steps else 0.0
+        return compiled_step(x, age, identity, w, tf.constant([config.seed, done], tf.int64),
+                             tf.constant(poison, tf.float32))
 
     writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard"))
     budget = config.time_budget_minutes * 60.0
@@ -631,72 +786,96 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             stop_reason = (f"early stop: no validation improvement in {config.patience} "
                            "evaluations")
 
-    if config.patience and val_e and int(bad_evals) >= config.patience:
-        stop_reason = "already stopped early (resumed a finished run)"
-    last_saved = int(step_var)
-    iterator = iter(train_ds)
-    current_size = None
-    while stop_reason is None:
-        step = int(step_var)
-        if step >= config.max_steps:
-            stop_reason = f"reached max_steps={config.max_steps}"
-            break
-        if budget > 0 and run_elapsed() >= budget:
-            stop_reason = f"time budget of {config.time_budget_minutes:g} minutes used"
-            break
-        lr = lr_at(step, progress(), config)
-        optimizer.learning_rate.assign(lr)
-        size = config.low_res_size if low_res_now() else SIZE
-        if size != current_size:
-            print_fn(f"step {step}: training at {size}x{size}")
-            current_size = size
-        x, age, identity, w = next(iterator)
-        loss, id_loss, acc = train_step(x, age, identity, w, size)
-        step_var.assign_add(1)
-        step = int(step_var)
-        losses.append(float(loss))
-        accs.append(float(acc))
-        window_steps += 1
-        if not math.isfinite(losses[-1]):
-            raise PretrainError(f"loss is {losses[-1]} at step {step}: lower --learning_rate")
-        if step % config.log_every == 0 or step == config.max_steps:
-            now = time.time()
-            rate = window_steps / max(now - window_t, 1e-9)
-            window_t, window_steps = now, 0
-            left_steps = (config.max_steps - step) / rate
-            left = min(left_steps, budget - run_elapsed()) if budget > 0 else left_steps
-            mean_loss, mean_acc = float(np.mean(losses)), float(np.mean(accs))
-            print_fn(f"step {step}/{config.max_steps} loss {mean_loss:.4f} "
-                     f"train acc {mean_acc:.3f} lr {lr:.2e} | {rate:.3f} steps/s "
-                     f"{rate * config.batch_size:.1f} img/s ETA {_format_eta(left)}")
-            with writer.as_default():
-                tf.summary.scalar("train/loss", mean_loss, step=step)
-                tf.summary.scalar("train/accuracy", mean_acc, step=step)
-                tf.summary.scalar("train/learning_rate", lr, step=step)
-                tf.summary.scalar("train/images_per_second", rate * config.batch_size, step=step)
-                if use_identity:
-                    tf.summary.scalar("train/identity_loss", float(id_loss), step=step)
-            losses, accs = [], []
-        if step % config.eval_every == 0:
-            evaluate_and_keep_best()
-        if step % config.save_every == 0:
-            elapsed.assign(run_elapsed())
-            manager.save(checkpoint_number=step)
-            last_saved = step
+    def has_best():
+        return os.path.isdir(pretrained_dir) and any(
+            f.startswith("alexnet-") and f.endswith(".index") for f in os.listdir(pretrained_dir))
 
-    # final evaluation if the last steps were not evaluated
-    if int(step_var) > start_step and int(step_var) % config.eval_every != 0:
-        evaluate_and_keep_best()
-    if not any(f.startswith("alexnet-") for f in (os.listdir(pretrained_dir)
-                                                  if os.path.isdir(pretrained_dir) else [])):
+    # A finished run (its last checkpoint was written after its final evaluation) goes
+    # straight to the report.
+    if start_step >= config.max_steps:
+        stop_reason = f"reached max_steps={config.max_steps}"
+    elif config.patience and val_e and int(bad_evals) >= config.patience:
+        stop_reason = "already stopped early (resumed a finished run)"
+    elif budget > 0 and run_elapsed() >= budget:
+        stop_reason = f"time budget of {config.time_budget_minutes:g} minutes used"
+    iterator = iter(make_train_dataset(train_e, images, config, weights, int(samples_seen)))
+    current_size = None
+    with _StopSignal() as stop:
+        while stop_reason is None:
+            step = int(step_var)
+            optimizer.learning_rate.assign(lr_at(step, progress(), config))
+            lr = float(optimizer.learning_rate.numpy())  # as applied (float32)
+            size = config.low_res_size if low_res_now() else SIZE
+            if size != current_size:
+                print_fn(f"step {step}: training at {size}x{size}")
+                current_size = size
+            x, age, identity, w = next(iterator)
+            loss, id_loss, acc, finite, flags = train_step(x, age, identity, w, size, step)
+            if not bool(finite):
+                line = _non_finite_line(step + 1, flags.numpy(), manager.latest_checkpoint)
+                if config.nan_policy == "stop":
+                    raise NonFiniteLossError(line)
+                print_fn(line + "; skipping it (--nan_policy=skip)")
+            else:
+                losses.append(float(loss))
+                accs.append(float(acc))
+            step_var.assign_add(1)
+            samples_seen.assign_add(config.batch_size)
+            step = int(step_var)
+            window_steps += 1
+            if step >= config.max_steps:
+                stop_reason = f"reached max_steps={config.max_steps}"
+            elif budget > 0 and run_elapsed() >= budget:
+                stop_reason = f"time budget of {config.time_budget_minutes:g} minutes used"
+            final = stop_reason is not None
+            if step % config.log_every == 0 or final:
+                now = time.time()
+                rate = window_steps / max(now - window_t, 1e-9)
+                window_t, window_steps = now, 0
+                left_steps = (config.max_steps - step) / rate
+                left = min(left_steps, budget - run_elapsed()) if budget > 0 else left_steps
+                mean_loss = float(np.mean(losses)) if losses else float("nan")
+                mean_acc = float(np.mean(accs)) if accs else float("nan")
+                shown = (f"loss {mean_loss:.4f} train acc {mean_acc:.3f}" if losses
+                         else "loss - train acc - (skipped)")
+                print_fn(f"step {step}/{config.max_steps} {shown} lr {lr:.2e} | {rate:.3f} steps/s "
+                         f"{rate * config.batch_size:.1f} img/s ETA {_format_eta(left)}")
+                with writer.as_default():
+                    if losses:
+                        tf.summary.scalar("train/loss", mean_loss, step=step)
+                        tf.summary.scalar("train/accuracy", mean_acc, step=step)
+                    tf.summary.scalar("train/learning_rate", lr, step=step)
+                    tf.summary.scalar("train/images_per_second", rate * config.batch_size,
+                                      step=step)
+                    if use_identity:
+                        tf.summary.scalar("train/identity_loss", float(id_loss), step=step)
+                losses, accs = [], []
+            if step % config.eval_every == 0 or final:
+                evaluate_and_keep_best()  # may set stop_reason (early stop)
+            if stop_reason is not None and not has_best():
+                write_alexnet_checkpoint(alexnet, pretrained_dir, step)
+                best_step.assign(step)
+            # The final state (after the final evaluation) is always saved, so that a rerun
+            # of a finished run, or of one killed after it, changes nothing.
+            if (step % config.save_every == 0 or stop_reason is not None
+                    or stop.received):
+                elapsed.assign(run_elapsed())
+                manager.save(checkpoint_number=step)
+            if stop.received and stop_reason is None:
+                writer.flush()
+                print_fn(f"{stop.received} received: checkpoint written at step {step} "
+                         f"({manager.latest_checkpoint}), exiting; run the same command to "
+                         "resume")
+                return {"stopped_by": stop.received, "step": step}
+    writer.flush()
+    if not has_best():  # e.g. resumed a run that ended before this version kept one
         write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
         best_step.assign(int(step_var))
-    if int(step_var) != last_saved:
-        elapsed.assign(run_elapsed())
-        manager.save(checkpoint_number=int(step_var))
     print_fn(f"stopped: {stop_reason}")
 
-    best = checkpoints.resolve_checkpoint(pretrained_dir)
+    best = os.path.join(pretrained_dir, f"alexnet-{int(best_step)}")
+    if not os.path.exists(best + ".index"):
+        best = checkpoints.resolve_checkpoint(pretrained_dir)
     checkpoints.load_alexnet_layers(best, alexnet, checkpoints.ALEXNET_LAYERS)
     labels, preds = predict(alexnet, make_eval_dataset(test_e, root, config.eval_batch_size,
                                                        cache=False))
