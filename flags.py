@@ -12,6 +12,7 @@ import os
 from absl import flags
 
 from face_aging.config import TrainConfig
+from face_aging.distribute import DISTRIBUTIONS
 from face_aging.models import FEATURE_LAYERS
 from face_aging.training import STEP_STRUCTURES
 
@@ -148,6 +149,18 @@ def _check_pretrained(values):
     return True
 
 
+flags.DEFINE_enum("distribution", _D.distribution, list(DISTRIBUTIONS),
+                  "none: one device; mirrored: all local GPUs (MirroredStrategy); multi_worker: "
+                  "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG. --batch_size is "
+                  "the global batch.")
+flags.DEFINE_bool("synchronized_bn", _D.synchronized_bn, "With --distribution: batch "
+                  "statistics over the global batch (as the release's one GPU); off: each "
+                  "replica normalises its own share.")
+flags.DEFINE_integer("logical_cpu_devices", _D.logical_cpu_devices, "Split the CPU into N "
+                     "logical devices (try --distribution=mirrored without GPUs; 0: off).",
+                     lower_bound=0)
+
+
 def config_from_flags() -> TrainConfig:
     """The parsed flags as a TrainConfig (pretrained paths emptied under --allow_random_alexnet)."""
     random_alexnet = FLAGS.allow_random_alexnet
@@ -167,4 +180,5 @@ def config_from_flags() -> TrainConfig:
         deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
         bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
-        cache=FLAGS.cache, nan_policy=FLAGS.nan_policy)
+        cache=FLAGS.cache, nan_policy=FLAGS.nan_policy, distribution=FLAGS.distribution,
+        synchronized_bn=FLAGS.synchronized_bn, logical_cpu_devices=FLAGS.logical_cpu_devices)

@@ -44,6 +44,10 @@ class TrainConfig:
     mixed_precision: bool = False
     step_structure: str = "reuse"
     cache: bool = False                          # keep decoded, resized faces in memory
+    # Several devices / hosts (tf.distribute); batch_size stays the *global* batch.
+    distribution: str = "none"                   # none | mirrored | multi_worker
+    synchronized_bn: bool = True                 # batch statistics over the global batch
+    logical_cpu_devices: int = 0                 # >1: split the CPU into N devices (testing)
     # Fault handling.
     nan_policy: str = "stop"                     # stop | skip: what a non-finite step does
     # Options beyond the release (defaults = the release).

@@ -1,5 +1,7 @@
 """Mixed precision, and a MirroredStrategy step over two logical CPU devices vs one device."""
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO
+from conftest import REPO, make_list_dataset
 from face_aging.models import AlexNet, Discriminator, Generator, build_models
 from face_aging.training import IPCGANTrainer
 
@@ -109,3 +111,103 @@ def test_mirrored_step_on_two_logical_cpus_equals_one_device():
     assert out["share_within_1e-5"] > 0.99
     assert out["max_diff"] < 2.1e-3
     assert out["bn_stat_diff"] < 1e-3  # moving statistics from the global batch
+
+
+# --- train_ipcgan.py --distribution ------------------------------------------------------
+
+def _train_cli(args, env_extra=None, timeout=600):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
+    return subprocess.Popen([sys.executable, "train_ipcgan.py", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _common(dataset, ckpt, batch):
+    return [f"--list_dir={dataset}", f"--batch_size={batch}", "--image_size=16",
+            f"--checkpoint_dir={ckpt}", f"--sample_dir={ckpt}/samples", "--log_interval=1",
+            "--save_interval=2", "--sample_interval=100", "--allow_random_alexnet"]
+
+
+def _finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def test_mirrored_cli_on_two_logical_cpus_trains_and_saves(tiny_dataset, tmp_path):
+    """(Resuming a distributed run is tested with two workers below.)"""
+    ckpt = tmp_path / "ckpt"
+    args = _common(tiny_dataset, ckpt, 4) + ["--distribution=mirrored",
+                                             "--logical_cpu_devices=2"]
+    code, out, err = _finish(_train_cli(args + ["--max_steps=2"]))
+    assert code == 0, err[-3000:]
+    assert "step 2/2" in out and "one device found" not in out
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-2")
+    names = [name for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(ckpt)))]
+    assert any("data_iterator" in n for n in names)  # the plain, checkpointable iterator
+
+
+def test_mirrored_cli_rejects_a_global_batch_that_does_not_split(tiny_dataset, tmp_path):
+    args = _common(tiny_dataset, tmp_path / "ckpt", 3) + [
+        "--distribution=mirrored", "--logical_cpu_devices=2", "--max_steps=1"]
+    code, out, err = _finish(_train_cli(args))
+    assert code == 1
+    assert err.strip().splitlines()[-1] == ("error: batch_size 3 (the global batch) does not "
+                                            "divide over 2 replicas")
+
+
+def test_multi_worker_without_tf_config_is_one_line(tiny_dataset, tmp_path):
+    args = _common(tiny_dataset, tmp_path / "ckpt", 4) + ["--distribution=multi_worker",
+                                                          "--max_steps=1"]
+    code, out, err = _finish(_train_cli(args))
+    assert code == 1
+    assert "needs TF_CONFIG" in err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _run_workers(args, ports):
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = [_train_cli(args, {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                         "task": {"type": "worker",
+                                                                  "index": i}})})
+             for i in range(len(ports))]
+    return [_finish(p) for p in procs]
+
+
+def test_two_workers_on_loopback_train_leave_one_checkpoint_and_resume(tmp_path):
+    """MultiWorkerMirroredStrategy, two processes on loopback ports: global batch 4 (2 per
+    worker, disjoint shards of the faces), checkpoints written once (by worker 0, the chief);
+    worker 1 keeps only its input position. Restarting both resumes at the saved step."""
+    dataset = make_list_dataset(tmp_path / "data", per_group=4)
+    ckpt = tmp_path / "ckpt"
+    args = _common(dataset, ckpt, 4) + ["--distribution=multi_worker"]
+    results = _run_workers(args + ["--max_steps=3"], _free_ports(2))
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+    chief_out, worker_out = results[0][1], results[1][1]
+    assert "step 3/3" in chief_out and "saved" in chief_out
+    losses = [float(line.split("d_loss ")[1].split()[0]) for line in chief_out.splitlines()
+              if line.startswith("step ")]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    index_files = sorted(p.name for p in ckpt.glob("*.index"))
+    assert index_files == ["ckpt-2.index", "ckpt-3.index"]  # once, by the chief
+    assert not list(ckpt.glob(".worker_*"))  # the other worker's scratch copies are gone
+    assert sorted(p.name for p in (ckpt / "input_worker_1").glob("*.index")) == [
+        "input-2.index", "input-3.index"]
+    assert (ckpt / "training_options.json").exists()
+
+    results = _run_workers(args + ["--max_steps=4"], _free_ports(2))
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+        assert "resumed from" in out and "at step 3" in out
+    assert "step 4/4" in results[0][1]
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-4")

@@ -56,8 +56,8 @@ def load_real(path: tf.Tensor, image_size: int = 128):
     return pixels.to_unit_range(pixels.resize_cv2(image, (image_size, image_size)))
 
 
-def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False):
-    ds = tf.data.Dataset.from_tensor_slices(paths)
+def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False, shard=(1, 0)):
+    ds = tf.data.Dataset.from_tensor_slices(paths).shard(*shard)
     load = lambda p: loader(p, image_size)
     if cache:
         # Decode and resize each face once, keep the float tensors in memory, shuffle those.
@@ -73,7 +73,8 @@ def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False):
 
 def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: int,
                        age_groups: int = 5, image_size: int = 128, seed: int = 0,
-                       source_file: Optional[str] = None, cache: bool = False) -> tf.data.Dataset:
+                       source_file: Optional[str] = None, cache: bool = False,
+                       num_shards: int = 1, shard_index: int = 0) -> tf.data.Dataset:
     """The infinite training dataset of batch dicts (see the module docstring).
 
     Args:
@@ -85,15 +86,23 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
       cache: keep every decoded, resized face in memory after its first use (about
         0.8 MB a training image at 128/227; for datasets that fit in RAM). The data order
         then differs from the uncached pipeline's, but is as reproducible.
+      num_shards, shard_index: this input pipeline's share of the faces (one pipeline per
+        worker of a multi-worker run: disjoint images, ``batch_size`` = the worker's share of
+        the global batch). The label pairs are not sharded: every worker follows the same
+        pair sequence, so a global batch still shares one (target, false) pair.
     Raises:
       DatasetError, lists.ListFormatError: one line naming the file and the problem.
     """
     root_folder = root_folder or list_dir
     source_file = source_file or os.path.join(list_dir, lists.TRAIN_LIST)
     source_entries = lists.read_image_list(source_file)
-    if len(source_entries) < batch_size:
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index {shard_index} outside 0..{num_shards - 1}")
+    shard = (num_shards, shard_index)
+    if len(source_entries) // num_shards < batch_size:
         raise DatasetError(f"{source_file}: {len(source_entries)} images, fewer than one batch "
-                           f"of {batch_size}")
+                           f"of {batch_size}" + (f" per shard ({num_shards} shards)"
+                                                 if num_shards > 1 else ""))
     _check_files(root_folder, source_entries, source_file)
     pairs_path = os.path.join(list_dir, lists.LABEL_PAIR_LIST)
     pairs = lists.read_label_pairs(pairs_path, age_groups)
@@ -109,13 +118,16 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
         if not entries:
             raise DatasetError(f"{group_path}: no images, but {pairs_path} asks for group {group}")
         _check_files(root_folder, entries, group_path)
+        if len(entries) < num_shards:  # an empty shard would repeat() forever
+            raise DatasetError(f"{group_path}: {len(entries)} images, fewer than the "
+                               f"{num_shards} input shards (workers)")
         real_datasets.append(_image_dataset(_paths(root_folder, entries), load_real, batch_size,
-                                            seed + 1 + group, image_size, cache))
+                                            seed + 1 + group, image_size, cache, shard))
     placeholder = next(ds for ds in real_datasets if ds is not None)
     real_datasets = [ds if ds is not None else placeholder for ds in real_datasets]
 
     source_ds = _image_dataset(_paths(root_folder, source_entries), load_source, batch_size,
-                               seed, image_size, cache)
+                               seed, image_size, cache, shard)
     targets = tf.constant([t for t, _ in pairs], tf.int64)
     falses = tf.constant([f for _, f in pairs], tf.int32)
     pair_ds = tf.data.Dataset.from_tensor_slices((targets, falses)).repeat()
