@@ -20,7 +20,7 @@ from absl import app, flags  # noqa: E402
 
 from face_aging import inference, outputs  # noqa: E402
 
-BUNDLED_CHECKPOINT_DIR = "checkpoints/bundled"
+BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -62,8 +62,10 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_float("face_margin", None, "With --detect_faces: crop margin per side as a "
                        "fraction of the face box (default: the training crops' margin, "
                        "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0, **where)
-    flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.", **where)
-    flags.DEFINE_integer("age_groups", 5, "Number of age groups of the model.", **where)
+    flags.DEFINE_integer("image_size", None, "Generator input side in pixels (default: recorded "
+                         "beside the checkpoint, else 128).", **where)
+    flags.DEFINE_integer("age_groups", None, "Number of age groups of the model (default: "
+                         "recorded beside the checkpoint, else 5).", **where)
 
 
 FLAGS = flags.FLAGS

@@ -116,8 +116,12 @@ def convert_to_tflite(saved_model_dir: str, tflite_path: str,
 
 
 def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
-           tflite: bool = False, image_size: int = 128, age_groups: int = 5) -> dict:
+           tflite: bool = False, image_size: Optional[int] = None,
+           age_groups: Optional[int] = None) -> dict:
     """Loads weights (see ``inference.load_generator``) and writes the SavedModel (+ .tflite).
+
+    ``image_size`` / ``age_groups``: default, what is recorded beside the checkpoint (the
+    bundled model's ``model.json``, a run's ``training_options.json``), else 128 / 5.
 
     Returns:
       ``{"saved_model": DIR, "tflite": PATH or None, "tflite_bytes": int or None}``;
@@ -127,7 +131,7 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
 
     generator = load_generator(checkpoint_dir=checkpoint_dir, model_index=model_index,
                                image_size=image_size, age_groups=age_groups)
-    export_saved_model(generator, output_dir, image_size)
+    export_saved_model(generator, output_dir, generator.image_size)
     result = {"saved_model": output_dir, "tflite": None, "tflite_bytes": None}
     if tflite:
         path = os.path.join(output_dir, "generator.tflite")
@@ -161,16 +165,21 @@ def _main(argv):
 def _define_flags():
     from absl import flags
 
-    flags.DEFINE_string("checkpoint_dir", None,
+    from face_aging.inference import BUNDLED_CHECKPOINT_DIR
+
+    flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
                         "Weights: a TF2 checkpoint directory or prefix, or a release TF1 "
-                        "acgan.model-N prefix (or a directory of them).")
+                        "acgan.model-N prefix (or a directory of them). Default: the bundled "
+                        "model.")
     flags.DEFINE_integer("model_index", None,
                          "Checkpoint step in --checkpoint_dir (default: latest).")
     flags.DEFINE_string("output", None, "SavedModel directory to write.")
     flags.DEFINE_bool("tflite", False, "Also write OUTPUT/generator.tflite (uint8 signatures).")
-    flags.DEFINE_integer("image_size", 128, "Generator input side in pixels.")
-    flags.DEFINE_integer("age_groups", 5, "Number of age groups.")
-    flags.mark_flags_as_required(["checkpoint_dir", "output"])
+    flags.DEFINE_integer("image_size", None, "Generator input side in pixels (default: recorded "
+                         "beside the checkpoint, else 128).")
+    flags.DEFINE_integer("age_groups", None, "Number of age groups (default: recorded beside "
+                         "the checkpoint, else 5).")
+    flags.mark_flags_as_required(["output"])
 
 
 if __name__ == "__main__":

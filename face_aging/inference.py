@@ -84,9 +84,37 @@ class SavedModelGenerator:
         return endpoint(tf.cast(source, tf.float32), tf.cast(age_vector, tf.float32))["output"]
 
 
+#: The generator trained here and shipped with the repository (checkpoints/MODEL_CARD.md):
+#: the default of test.py, evaluate.py and the export tool.
+BUNDLED_CHECKPOINT_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "bundled")
+
+#: Beside a checkpoint, the options inference needs: ``model.json`` (the bundled model) or
+#: ``training_options.json`` (written by ``train_ipcgan.py``).
+RECORDED_OPTIONS_FILES = ("model.json", "training_options.json")
+
+
+def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
+    """``image_size`` and ``age_groups`` recorded beside a checkpoint (empty if none)."""
+    if not checkpoint_dir:
+        return {}
+    folder = checkpoint_dir if os.path.isdir(checkpoint_dir) else os.path.dirname(checkpoint_dir)
+    for name in RECORDED_OPTIONS_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            import json
+            try:
+                with open(path) as f:
+                    options = json.load(f)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{path}: not readable JSON ({e})") from None
+            return {k: int(options[k]) for k in ("image_size", "age_groups") if k in options}
+    return {}
+
+
 def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
-                   saved_model: Optional[str] = None, image_size: int = 128,
-                   age_groups: int = 5):
+                   saved_model: Optional[str] = None, image_size: Optional[int] = None,
+                   age_groups: Optional[int] = None):
     """Builds a generator and loads its weights from exactly one source.
 
     Args:
@@ -95,14 +123,15 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
         directory of them (converted on the fly by ``checkpoints.restore_models``).
       model_index: checkpoint step to pick inside ``checkpoint_dir`` (default: latest).
       saved_model: a directory written by ``python -m face_aging.export``.
-      image_size: generator input side in pixels (the release: 128). Ignored for a
-        SavedModel, which records its own.
-      age_groups: number of age groups (the release: 5). Ignored for a SavedModel.
+      image_size: generator input side in pixels; default: what ``model.json`` or
+        ``training_options.json`` beside the checkpoint records, else the release's 128.
+        Ignored for a SavedModel, which records its own.
+      age_groups: number of age groups; default as ``image_size``, else the release's 5.
     Returns:
       a ``models.Generator`` (or :class:`SavedModelGenerator`) with attributes
       ``age_groups`` and ``image_size``.
     Raises:
-      ValueError: none or both sources given.
+      ValueError: none or both sources given, or unreadable recorded options.
       FileNotFoundError, checkpoints.CheckpointMismatchError: one line naming the path.
     """
     if (checkpoint_dir is None) == (saved_model is None):
@@ -114,6 +143,9 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
     from face_aging.checkpoints import restore_models
     from face_aging.models import Generator, build_models
 
+    recorded = recorded_model_options(checkpoint_dir)
+    image_size = image_size or recorded.get("image_size", 128)
+    age_groups = age_groups or recorded.get("age_groups", 5)
     generator = Generator(age_groups=age_groups)
     build_models(generator=generator, image_size=image_size)
     restore_models(checkpoint_dir, generator=generator, model_index=model_index)

@@ -468,6 +468,30 @@ def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
         inference.load_generator()
 
 
+def test_image_size_and_groups_come_from_the_options_recorded_beside_the_checkpoint(tmp_path,
+                                                                                     generator):
+    import json
+
+    tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), str(tmp_path),
+                               max_to_keep=None).save(checkpoint_number=1)
+    face = random_faces(1, seed=18)
+    # train_ipcgan.py's training_options.json (many keys; only these two matter here)
+    (tmp_path / "training_options.json").write_text(json.dumps(
+        {"image_size": SIZE, "age_groups": 5, "gan_loss_weight": 75.0}))
+    loaded = inference.load_generator(checkpoint_dir=str(tmp_path))
+    assert loaded.image_size == SIZE and loaded.age_groups == 5
+    np.testing.assert_array_equal(inference.age_faces(loaded, face, 3),
+                                  inference.age_faces(generator, face, 3))
+    # model.json (the bundled model's) wins over training_options.json; a flag over both
+    (tmp_path / "model.json").write_text(json.dumps({"image_size": 2 * SIZE}))
+    assert inference.load_generator(checkpoint_dir=str(tmp_path)).image_size == 2 * SIZE
+    assert inference.load_generator(checkpoint_dir=str(tmp_path),
+                                    image_size=SIZE).image_size == SIZE
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(ValueError, match="model.json: not readable JSON"):
+        inference.load_generator(checkpoint_dir=str(tmp_path))
+
+
 # --------------------------------------------------------------------------- face detection
 
 
