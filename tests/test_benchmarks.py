@@ -127,4 +127,17 @@ def test_quick_run_writes_every_section(tmp_path):
         assert _positive(row["images_per_s"])
     assert _positive(results["memory"]["peak_rss_mb"])
     assert "generator inference" in proc.stdout and "training step" in proc.stdout
+    # batch 2 at 32x32 says nothing about the targets: no verdict is printed
+    assert "targets: not judged (--quick" in proc.stdout and "MET" not in proc.stdout
     assert not [p for p in os.listdir(out.parent) if p.startswith(".tmp_")]  # atomic write
+
+
+def test_target_verdicts():
+    from benchmarks.__main__ import target_verdict
+
+    assert target_verdict({"target": 1.3, "met": True, "best": 1.4, "best_config": "xla"}) == "MET"
+    assert target_verdict({"target": 1.3, "met": False, "best": 1.42,
+                           "best_config": "xla"}) == "met with xla only"
+    assert target_verdict({"target": 0.75, "met": False, "best": 0.65,
+                           "best_config": "default"}) == "not met"
+    assert target_verdict({"target": 3.0, "met": False}) == "not met"
