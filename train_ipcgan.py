@@ -9,15 +9,11 @@ Resumes from the latest checkpoint in --checkpoint_dir. --dry_run prints the opt
 """
 import dataclasses
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's C++ info lines out of the progress
-if any(a in ("--deterministic", "--deterministic=true", "--deterministic=True")
-       for a in sys.argv[1:]):
-    # oneDNN's CPU convolution gradients can change with thread scheduling, even under TF's
-    # op determinism; TF's own kernels cannot. Must be set before TensorFlow is imported.
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+from face_aging.runtime_env import prepare_tf_environment  # imports no TensorFlow
+
+prepare_tf_environment(sys.argv)  # before TensorFlow is imported
 
 from absl import app, logging
 

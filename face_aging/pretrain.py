@@ -14,12 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if any(a in ("--deterministic", "--deterministic=true", "--deterministic=True")
-       for a in sys.argv[1:]):
-    # oneDNN's CPU convolution gradients can change with thread scheduling, even under TF's
-    # op determinism; TF's own kernels cannot. Must be set before TensorFlow is imported.
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+from face_aging.runtime_env import prepare_tf_environment  # imports no TensorFlow
+
+prepare_tf_environment(sys.argv, log_level="2")  # before TensorFlow is imported
 
 # Tests only: a comma-separated list of steps whose loss is made NaN (exercises --nan_policy).
 NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
