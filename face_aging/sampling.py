@@ -41,3 +41,16 @@ def save_image_atomic(path: str, image_uint8: np.ndarray) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_step_images(sample_dir: str, step: int, images, summary_writer=None) -> None:
+    """Writes ``{name: uint8 [H, W, 3]}`` as ``sample_dir/step{step:07d}_{name}.png`` (each
+    atomically) and, with a ``tf.summary`` writer, as TensorBoard images ``samples/{name}``."""
+    for name, image in images.items():
+        save_image_atomic(os.path.join(sample_dir, f"step{step:07d}_{name}.png"), image)
+    if summary_writer is not None:
+        import tensorflow as tf
+
+        with summary_writer.as_default():
+            for name, image in images.items():
+                tf.summary.image(f"samples/{name}", image[np.newaxis], step=step)

@@ -26,6 +26,28 @@ def make_adam(learning_rate: float, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer
 
 
+def guarded_step(step_fn, batch, state, checked_variables) -> Dict[str, tf.Tensor]:
+    """Runs ``step_fn(batch)`` (a dict of scalar losses); if a loss or a variable of
+    ``checked_variables`` is then not finite, assigns every variable of ``state`` its value
+    from before the step. Adds ``finite`` (bool tensor) to the returned dict. Inside a
+    ``tf.function``: the snapshot and checks are ordered by control dependencies."""
+    saved = [tf.identity(v) for v in state]
+    with tf.control_dependencies(saved):
+        logged = step_fn(batch)
+    checks = [tf.reduce_all(tf.math.is_finite(v)) for v in logged.values()]
+    with tf.control_dependencies(list(logged.values())):
+        checks += [tf.reduce_all(tf.math.is_finite(v)) for v in checked_variables]
+    finite = tf.reduce_all(tf.stack(checks))
+
+    def undo():
+        for variable, value in zip(state, saved):
+            variable.assign(value)
+        return tf.constant(False)
+
+    logged["finite"] = tf.cond(finite, lambda: tf.constant(True), undo)
+    return logged
+
+
 class IPCGANTrainer:
     """Holds G, D, the frozen AlexNet and both optimizers; ``train_step(batch)`` is one step.
 
@@ -109,23 +131,9 @@ class IPCGANTrainer:
     def _guarded_step(self, batch) -> Dict[str, tf.Tensor]:
         if not self.nan_guard:
             return self._step_fn(batch)
-        state = self._state()
-        saved = [tf.identity(v) for v in state]
-        with tf.control_dependencies(saved):
-            logged = self._step_fn(batch)
-        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in logged.values()]
-        with tf.control_dependencies(list(logged.values())):
-            checks += [tf.reduce_all(tf.math.is_finite(v)) for v in
-                       self.generator.trainable_variables + self.discriminator.trainable_variables]
-        finite = tf.reduce_all(tf.stack(checks))
-
-        def undo():
-            for variable, value in zip(state, saved):
-                variable.assign(value)
-            return tf.constant(False)
-
-        logged["finite"] = tf.cond(finite, lambda: tf.constant(True), undo)
-        return logged
+        return guarded_step(self._step_fn, batch, self._state(),
+                            self.generator.trainable_variables
+                            + self.discriminator.trainable_variables)
 
     # -- pieces shared by both structures ------------------------------------------------
     def _alexnet_features(self, images_227, with_age=False):

@@ -142,13 +142,7 @@ class SampleWriter:
             # The release's sampler ran G in training mode: batch statistics (no update here).
             fake = self.generator((self.source_128, age), training=False, batch_stats=True)
             grids[f"group{group}"] = sampling.image_grid(pixels.to_uint8(fake.numpy()))
-        for name, grid in grids.items():
-            sampling.save_image_atomic(
-                os.path.join(self.sample_dir, f"step{step:07d}_{name}.png"), grid)
-        if self.summary_writer is not None:
-            with self.summary_writer.as_default():
-                for name, grid in grids.items():
-                    tf.summary.image(f"samples/{name}", grid[np.newaxis], step=step)
+        sampling.write_step_images(self.sample_dir, step, grids, self.summary_writer)
         return grids
 
 

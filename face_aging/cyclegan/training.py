@@ -35,7 +35,7 @@ from face_aging.cyclegan.data import (DataError, load_domains, make_unaligned_da
                                       sample_batches)
 from face_aging.cyclegan.image_pool import ImagePool
 from face_aging.cyclegan.networks import make_networks
-from face_aging.training import make_adam
+from face_aging.training import guarded_step, make_adam
 from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, TrainingSetupError,
                                       _format_eta, _StopSignal, configure_determinism,
                                       probe_writable, write_json_atomic)
@@ -107,23 +107,7 @@ class CycleGANTrainer:
     def _guarded_step(self, batch):
         if not self.nan_guard:
             return self._step(batch)
-        state = self._state()
-        saved = [tf.identity(v) for v in state]
-        with tf.control_dependencies(saved):
-            logged = self._step(batch)
-        checks = [tf.reduce_all(tf.math.is_finite(v)) for v in logged.values()]
-        with tf.control_dependencies(list(logged.values())):
-            checks += [tf.reduce_all(tf.math.is_finite(v))
-                       for v in self.g_variables + self.d_variables]
-        finite = tf.reduce_all(tf.stack(checks))
-
-        def undo():
-            for variable, value in zip(state, saved):
-                variable.assign(value)
-            return tf.constant(False)
-
-        logged["finite"] = tf.cond(finite, lambda: tf.constant(True), undo)
-        return logged
+        return guarded_step(self._step, batch, self._state(), self.g_variables + self.d_variables)
 
     def _step(self, batch) -> Dict[str, tf.Tensor]:
         real_a, real_b = batch["A"], batch["B"]
@@ -179,13 +163,7 @@ class SampleStrips:
 
     def write(self, step: int) -> Dict[str, np.ndarray]:
         strips = self.strips()
-        for name, strip in strips.items():
-            sampling.save_image_atomic(
-                os.path.join(self.sample_dir, f"step{step:07d}_{name}.png"), strip)
-        if self.summary_writer is not None:
-            with self.summary_writer.as_default():
-                for name, strip in strips.items():
-                    tf.summary.image(f"samples/{name}", strip[np.newaxis], step=step)
+        sampling.write_step_images(self.sample_dir, step, strips, self.summary_writer)
         return strips
 
 
