@@ -229,10 +229,10 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         raise TrainingSetupError(f"batch_size {config.batch_size} (the global batch) does not "
                                  f"divide over {replicas} replicas")
 
-    def make_dataset(seed):
+    def make_dataset(seed, cache=config.cache):
         return make_train_dataset(config.list_dir, config.root_folder,
                                   config.batch_size // info["num_workers"], config.age_groups,
-                                  config.image_size, seed, config.source_file, config.cache,
+                                  config.image_size, seed, config.source_file, cache,
                                   info["num_workers"], info["worker_index"])
 
     dataset = make_dataset(config.seed)
@@ -302,9 +302,11 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                           dataclasses.asdict(config))
     summary_writer = (tf.summary.create_file_writer(config.tensorboard_dir) if info["is_chief"]
                       else tf.summary.create_noop_writer())
-    # A fixed source batch for the sample grids, from a separate iterator (the training
-    # iterator's position is part of the checkpoint and must not move for it).
-    sample_batch = next(iter(dataset))["source_128"]
+    # A fixed source batch for the sample grids, from a separate, uncached pipeline: the
+    # training iterator's position is part of the checkpoint and must not move for it, and
+    # with --cache a second iterator would decode the whole dataset again into its own
+    # shuffle buffer just for one batch.
+    sample_batch = next(iter(make_dataset(config.seed, cache=False)))["source_128"]
     samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer)
 
     start_step = int(step.numpy())
