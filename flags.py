@@ -80,6 +80,11 @@ flags.DEFINE_float("bn_epsilon", _D.bn_epsilon, "Batch-norm epsilon (release 1e-
                    "reproduced the paper with 1e-5).")
 flags.DEFINE_integer("d_output_channels", _D.d_output_channels, "Channels of the discriminator's "
                      "last layer (release 512; 1 is the option users found more stable).")
+flags.DEFINE_bool("per_sample_targets", False, "Not the release: draw a (target, false) age "
+                  "pair per face instead of one per batch. With one pair per batch the batch "
+                  "norm after G's first conv subtracts the batch-constant condition map "
+                  "(only the zero-padded borders leave a trace); mixed targets let G learn the "
+                  "condition much sooner.")
 flags.DEFINE_bool("cache", False, "Keep decoded, resized faces in memory after their first use "
                   "(about 0.8 MB a training image; for datasets that fit in RAM).")
 flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A step with a non-finite loss, "
@@ -180,5 +185,5 @@ def config_from_flags() -> TrainConfig:
         deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
         bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
-        cache=FLAGS.cache, nan_policy=FLAGS.nan_policy, distribution=FLAGS.distribution,
+        cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets, nan_policy=FLAGS.nan_policy, distribution=FLAGS.distribution,
         synchronized_bn=FLAGS.synchronized_bn, logical_cpu_devices=FLAGS.logical_cpu_devices)

@@ -53,6 +53,7 @@ class TrainConfig:
     # Options beyond the release (defaults = the release).
     bn_epsilon: float = 1e-3
     d_output_channels: int = 512
+    per_sample_targets: bool = False             # one (target, false) pair per face, not per batch
 
     def resolved(self) -> "TrainConfig":
         """A copy with the derived defaults filled in."""

@@ -233,7 +233,8 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         return make_train_dataset(config.list_dir, config.root_folder,
                                   config.batch_size // info["num_workers"], config.age_groups,
                                   config.image_size, seed, config.source_file, cache,
-                                  info["num_workers"], info["worker_index"])
+                                  info["num_workers"], info["worker_index"],
+                                  config.per_sample_targets)
 
     dataset = make_dataset(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():

@@ -118,6 +118,41 @@ def test_pipeline_batches_follow_the_label_pairs(tmp_path):
         assert src.min() >= -1e-3 and src.max() <= 255 + 1e-3
 
 
+def test_per_sample_targets_mix_groups_within_a_batch(tmp_path):
+    root = make_list_dataset(tmp_path, per_group=3, size=40)
+    ds = make_train_dataset(str(root), None, batch_size=2, image_size=SIZE, seed=0,
+                            per_sample_targets=True)
+    pairs = [(1, 0), (4, 2), (3, 1), (0, 3), (2, 4)]
+    for i, batch in enumerate(ds.take(5)):
+        expected = [pairs[(2 * i + k) % len(pairs)] for k in range(2)]  # one pair per face
+        assert batch["target_group"].numpy().tolist() == [t for t, _ in expected]
+        assert batch["false_group"].numpy().tolist() == [f for _, f in expected]
+        assert batch["target_group"].dtype == tf.int32 and batch["real"].shape == (2, SIZE, SIZE, 3)
+        for k, (t, _) in enumerate(expected):  # each real face from its own target group
+            assert abs(np.median((batch["real"].numpy()[k] + 1) * 127.5) - group_colour(t)) < 2
+
+
+def test_batch_norm_all_but_erases_a_batch_shared_condition():
+    """Why ``per_sample_targets`` exists: with batch statistics (as the release trains), the
+    batch norm after G's first conv subtracts a batch-constant condition map again, except for
+    the share the zero-padded borders leave in the batch mean. Same face, targets 0 vs 4."""
+    size, pad = 64, 3  # conv1 is 7x7 SAME
+    generator = Generator()
+    build_models(generator=generator, image_size=size)
+    face = np.random.default_rng(0).uniform(-124, 151, (1, size, size, 3))
+    source = tf.constant(np.repeat(face, 2, 0), tf.float32)
+
+    def bn1(groups):
+        age_map = tf.broadcast_to(one_hot_age(groups)[:, None, None, :], [2, size, size, 5])
+        x = generator.conv1(tf.concat([source, age_map], -1))
+        return generator.bn1(x, use_batch_stats=True).numpy()[:, pad:-pad, pad:-pad]
+
+    shared = np.abs(bn1([0, 0]) - bn1([4, 4])).mean()  # two batches, each one target
+    mixed_batch = bn1([0, 4])                            # one batch, both targets
+    mixed = np.abs(mixed_batch[0] - mixed_batch[1]).mean()
+    assert mixed > 1e-3 and shared < 0.2 * mixed
+
+
 def test_pipeline_reports_missing_images_and_empty_groups(tmp_path):
     root = make_list_dataset(tmp_path, per_group=2)
     (root / "faces" / "g2_1.png").unlink()

@@ -6,11 +6,20 @@ Each training batch is a dict:
   (S = ``image_size``, the release's 128);
 - ``source_227``: ``[B, 227, 227, 3]`` the same faces for AlexNet, same scale and grid;
 - ``real``: ``[B, S, S, 3]`` float32 in [-1, 1], real faces *of the target group*, cv2 grid;
-- ``target_group``, ``false_group``: int32 ``[B]`` (every sample of a batch shares the pair).
+- ``target_group``, ``false_group``: int32 ``[B]`` (every sample of a batch shares the pair,
+  unless ``per_sample_targets``).
 
 Source faces are drawn from the whole training list independently of the target
 group; the (t, f) pairs are read from ``train_label_pair.txt`` in file order and
 cycled, one pair a step, as the release did. Each list is reshuffled every epoch.
+
+``per_sample_targets`` (not the release) takes one pair *per face* from the same cycle, so a
+batch mixes target groups. Why it matters: when every face of a batch has the same target,
+the one-hot condition map is constant over the batch, and the batch normalisation right
+after the generator's first convolution (batch statistics, as the release trains) subtracts
+that constant again, all but the share the zero-padded image borders leave in the batch mean
+(about 7% of the mixed-batch signal at 64 px, at initialisation). With mixed targets the
+condition passes the first batch norm intact.
 """
 from __future__ import annotations
 
@@ -57,6 +66,7 @@ def load_real(path: tf.Tensor, image_size: int = 128):
 
 
 def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False, shard=(1, 0)):
+    """Shuffled, repeated, decoded faces, batched by ``batch_size`` (None: single faces)."""
     ds = tf.data.Dataset.from_tensor_slices(paths).shard(*shard)
     load = lambda p: loader(p, image_size)
     if cache:
@@ -68,13 +78,14 @@ def _image_dataset(paths, loader, batch_size, seed, image_size, cache=False, sha
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
         ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors(log_warning=True)  # a corrupt file is logged and skipped
-    return ds.batch(batch_size, drop_remainder=True)
+    return ds if batch_size is None else ds.batch(batch_size, drop_remainder=True)
 
 
 def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: int,
                        age_groups: int = 5, image_size: int = 128, seed: int = 0,
                        source_file: Optional[str] = None, cache: bool = False,
-                       num_shards: int = 1, shard_index: int = 0) -> tf.data.Dataset:
+                       num_shards: int = 1, shard_index: int = 0,
+                       per_sample_targets: bool = False) -> tf.data.Dataset:
     """The infinite training dataset of batch dicts (see the module docstring).
 
     Args:
@@ -90,6 +101,8 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
         worker of a multi-worker run: disjoint images, ``batch_size`` = the worker's share of
         the global batch). The label pairs are not sharded: every worker follows the same
         pair sequence, so a global batch still shares one (target, false) pair.
+      per_sample_targets: one (target, false) pair per face instead of per batch, each real
+        face drawn from its own target group (see the module docstring). Off = the release.
     Raises:
       DatasetError, lists.ListFormatError: one line naming the file and the problem.
     """
@@ -121,7 +134,8 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
         if len(entries) < num_shards:  # an empty shard would repeat() forever
             raise DatasetError(f"{group_path}: {len(entries)} images, fewer than the "
                                f"{num_shards} input shards (workers)")
-        real_datasets.append(_image_dataset(_paths(root_folder, entries), load_real, batch_size,
+        real_datasets.append(_image_dataset(_paths(root_folder, entries), load_real,
+                                            None if per_sample_targets else batch_size,
                                             seed + 1 + group, image_size, cache, shard))
     placeholder = next(ds for ds in real_datasets if ds is not None)
     real_datasets = [ds if ds is not None else placeholder for ds in real_datasets]
@@ -132,12 +146,17 @@ def make_train_dataset(list_dir: str, root_folder: Optional[str], batch_size: in
     falses = tf.constant([f for _, f in pairs], tf.int32)
     pair_ds = tf.data.Dataset.from_tensor_slices((targets, falses)).repeat()
     real_ds = tf.data.Dataset.choose_from_datasets(real_datasets, pair_ds.map(lambda t, f: t))
+    if per_sample_targets:  # faces were chosen one by one: batch them with their pairs
+        real_ds = real_ds.batch(batch_size, drop_remainder=True)
+        pair_ds = pair_ds.batch(batch_size, drop_remainder=True)
 
     def to_batch(source, real, pair):
         (source_128, source_227), (t, f) = source, pair
+        t, f = tf.cast(t, tf.int32), tf.cast(f, tf.int32)
+        if not per_sample_targets:
+            t, f = tf.fill([batch_size], t), tf.fill([batch_size], f)
         return {"source_128": source_128, "source_227": source_227, "real": real,
-                "target_group": tf.fill([batch_size], tf.cast(t, tf.int32)),
-                "false_group": tf.fill([batch_size], f)}
+                "target_group": t, "false_group": f}
 
     ds = tf.data.Dataset.zip((source_ds, real_ds, pair_ds)).map(to_batch)
     return ds.prefetch(AUTOTUNE)
