@@ -1,0 +1,126 @@
+"""The bundled generator (checkpoints/bundled, checkpoints/MODEL_CARD.md) and the bundling tool."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from face_aging import bundle, inference
+from face_aging.models import Generator, build_models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUNDLED = inference.BUNDLED_CHECKPOINT_DIR
+TEST_FACES = sorted(os.listdir(os.path.join(ROOT, "images", "test")))
+
+
+def _training_checkpoint(folder, image_size=32, step=7):
+    """A train_ipcgan-like folder: G (random, with moving stats) + an optimizer + options."""
+    generator = Generator()
+    build_models(generator=generator, image_size=image_size)
+    rng = np.random.default_rng(0)
+    for v in generator.variables:
+        if "moving_variance" in v.path:
+            v.assign(rng.uniform(0.5, 2, v.shape))
+    optimizer = tf.keras.optimizers.Adam()
+    optimizer.build(generator.trainable_variables)
+    checkpoint = tf.train.Checkpoint(generator=generator, g_optimizer=optimizer,
+                                     step=tf.Variable(step, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, str(folder), 3).save(checkpoint_number=step)
+    (folder / "training_options.json").write_text(json.dumps(
+        {"image_size": image_size, "age_groups": 5, "fea_loss_weight": 0.01}))
+    return generator
+
+
+def test_bundle_keeps_the_generator_only_and_records_a_reference(tmp_path):
+    generator = _training_checkpoint(tmp_path / "run")
+    out = tmp_path / "bundled"
+    info = bundle.bundle_generator(str(tmp_path / "run"), str(out),
+                                   reference_image=os.path.join(ROOT, "images/test", TEST_FACES[0]))
+    assert sorted(os.listdir(out)) == ["checkpoint", "generator-7.data-00000-of-00001",
+                                       "generator-7.index", "model.json", "reference.npz"]
+    recorded = json.loads((out / "model.json").read_text())
+    assert recorded == info and recorded["image_size"] == 32 and recorded["step"] == 7
+    assert recorded["training_options"]["fea_loss_weight"] == 0.01
+    names = [n for n, _ in tf.train.list_variables(str(out / "generator-7"))]
+    assert not [n for n in names if "optimizer" in n or n.startswith("step")]
+    loaded = inference.load_generator(str(out))  # image size from model.json
+    assert inference.generator_image_size(loaded) == 32
+    for a, b in zip(loaded.variables, generator.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert bundle.check_reference(str(out), loaded) == 0.0
+    with np.load(out / "reference.npz") as ref:
+        assert ref["outputs"].shape == (5, 32, 32, 3) and ref["source_uint8"].dtype == np.uint8
+        assert np.abs(ref["outputs"][0] - ref["outputs"][4]).max() > 1e-5  # groups differ
+
+    loaded.conv4.kernel.assign_add(tf.fill(loaded.conv4.kernel.shape, 1e-2))
+    with pytest.raises(AssertionError, match="differ from the recorded reference"):
+        bundle.check_reference(str(out), loaded)
+
+
+def test_rebundling_replaces_the_folder_whole(tmp_path):
+    _training_checkpoint(tmp_path / "run", step=7)
+    out = tmp_path / "bundled"
+    bundle.bundle_generator(str(tmp_path / "run"), str(out))
+    _training_checkpoint(tmp_path / "run2", step=9)
+    bundle.bundle_generator(str(tmp_path / "run2"), str(out))
+    assert "generator-7.index" not in os.listdir(out) and "generator-9.index" in os.listdir(out)
+    assert sorted(os.listdir(tmp_path)) == ["bundled", "run", "run2"]  # no staging left
+    assert bundle.main(["--checkpoint_dir", str(tmp_path / "none"),
+                        "--output_dir", str(tmp_path / "x")]) == 1
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------- the shipped model
+
+needs_bundle = pytest.mark.skipif(not os.path.isfile(os.path.join(BUNDLED, "model.json")),
+                                  reason="no bundled model in this checkout")
+
+
+@needs_bundle
+def test_shipped_bundle_is_small_and_gives_its_recorded_outputs():
+    size = sum(os.path.getsize(os.path.join(BUNDLED, f)) for f in os.listdir(BUNDLED))
+    assert size <= 20e6
+    generator = inference.load_generator(BUNDLED)
+    recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
+    assert inference.generator_image_size(generator) == recorded["image_size"]
+    assert bundle.check_reference(BUNDLED, generator, atol=1e-4) <= 1e-4
+
+
+@needs_bundle
+def test_test_script_with_no_flags_writes_strips_for_every_test_face(tmp_path):
+    """The README's first command, as a fresh clone runs it (cwd = the repository)."""
+    checkout = tmp_path / "clone"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", "output", "__pycache__", "*.egg-info", ".pytest_cache"))
+    result = subprocess.run([sys.executable, "test.py"], cwd=checkout, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(os.listdir(checkout / "output" / "test"))
+    size = json.loads(open(os.path.join(BUNDLED, "model.json")).read())["image_size"]
+    for face in TEST_FACES:
+        stem = os.path.splitext(face)[0]
+        strips = [f for f in written if f.startswith(stem) and "strip" in f]
+        assert strips, f"no strip for {face} in {written}"
+        with Image.open(checkout / "output" / "test" / strips[0]) as strip:
+            assert strip.height >= size and strip.width >= 5 * size  # face + 4 or more ages
+
+
+@needs_bundle
+def test_export_tool_exports_the_bundled_model_by_default(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "face_aging.export",
+                             f"--output={tmp_path / 'saved'}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    with np.load(os.path.join(BUNDLED, "reference.npz")) as ref:
+        source, expected = ref["source_uint8"], ref["outputs"]
+    generator = inference.load_generator(BUNDLED)
+    size = inference.generator_image_size(generator)
+    batch = inference.preprocess_faces(np.repeat(source[None], 5, 0), size)
+    out = served.signatures["generate"](source=batch, age_vector=tf.eye(5))["output"]
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
