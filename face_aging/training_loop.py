@@ -126,12 +126,18 @@ def write_json_atomic(path: str, payload) -> None:
 
 
 class SampleWriter:
-    """Writes the release's sample grids for a fixed source batch: the sources and one grid per group."""
+    """Writes the release's sample grids for a fixed source batch: the sources and one grid per group.
+
+    ``batch_stats``: True as the release's sampler (G in training mode: batch statistics, so
+    each grid's batch-shared age map is mostly normalised away again); False renders with the
+    moving statistics, as ``test.py`` does -- the honest view of a ``per_sample_targets`` run.
+    """
 
     def __init__(self, generator: Generator, source_128: tf.Tensor, sample_dir: str,
-                 summary_writer=None):
+                 summary_writer=None, batch_stats: bool = True):
         self.generator, self.source_128 = generator, source_128
         self.sample_dir, self.summary_writer = sample_dir, summary_writer
+        self.batch_stats = batch_stats
 
     def write(self, step: int):
         n = int(self.source_128.shape[0])
@@ -139,8 +145,8 @@ class SampleWriter:
         grids = {"source": sampling.image_grid(sources.astype(np.uint8))}
         for group in range(self.generator.age_groups):
             age = one_hot_age(tf.fill([n], group), self.generator.age_groups)
-            # The release's sampler ran G in training mode: batch statistics (no update here).
-            fake = self.generator((self.source_128, age), training=False, batch_stats=True)
+            fake = self.generator((self.source_128, age), training=False,
+                                  batch_stats=self.batch_stats)
             grids[f"group{group}"] = sampling.image_grid(pixels.to_uint8(fake.numpy()))
         sampling.write_step_images(self.sample_dir, step, grids, self.summary_writer)
         return grids
@@ -308,7 +314,8 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
     # with --cache a second iterator would decode the whole dataset again into its own
     # shuffle buffer just for one batch.
     sample_batch = next(iter(make_dataset(config.seed, cache=False)))["source_128"]
-    samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer)
+    samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer,
+                           batch_stats=not config.per_sample_targets)
 
     start_step = int(step.numpy())
     if start_step >= config.max_steps:
