@@ -394,13 +394,21 @@ def test_script_reports_every_bad_input_and_processes_the_rest(tmp_path, checkpo
 
 
 def test_missing_bundled_model_is_one_clear_line(tmp_path):
+    """A checkout without checkpoints/bundled (e.g. deleted): test.py says what to pass."""
+    import shutil
     import subprocess
 
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "test.py")], cwd=tmp_path,
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(os.path.join(ROOT, "test.py"), checkout)
+    shutil.copytree(os.path.join(ROOT, "face_aging"), checkout / "face_aging",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(checkout))  # this copy, not the installed package
+    result = subprocess.run([sys.executable, "test.py"], cwd=checkout, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "no bundled model is present yet" in errors[0]
+    assert len(errors) == 1 and "no bundled model is present" in errors[0]
     assert "--checkpoint_dir" in errors[0] and "--saved_model" in errors[0]
 
 
