@@ -124,3 +124,30 @@ def test_export_tool_exports_the_bundled_model_by_default(tmp_path):
     batch = inference.preprocess_faces(np.repeat(source[None], 5, 0), size)
     out = served.signatures["generate"](source=batch, age_vector=tf.eye(5))["output"]
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
+
+
+def test_training_curves_follow_the_latest_run_of_each_step(tmp_path):
+    import importlib.util
+    import time
+
+    spec = importlib.util.spec_from_file_location(
+        "plot_training_curves", os.path.join(ROOT, "scripts", "plot_training_curves.py"))
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    for run, steps, value in (("first", range(0, 40, 10), 1.0), ("resumed", range(20, 60, 10), 2.0)):
+        writer = tf.summary.create_file_writer(str(tmp_path / run))
+        with writer.as_default():
+            for step in steps:
+                tf.summary.scalar("loss/age_loss", value + step / 100, step=step)
+        writer.close()
+        time.sleep(1.1)  # event file names carry the start time in seconds
+    scalars = curves.read_scalars([str(tmp_path / "first"), str(tmp_path / "resumed")])
+    steps, values = zip(*scalars["loss/age_loss"])
+    assert steps == (0, 10, 20, 30, 40, 50)
+    np.testing.assert_allclose(values, [1.0, 1.1, 2.2, 2.3, 2.4, 2.5], rtol=1e-6)
+    out = tmp_path / "curves.png"
+    assert curves.main([str(tmp_path / "first"), str(tmp_path / "resumed"), "--output", str(out),
+                        "--phase", "20:resumed"]) == 0
+    with Image.open(out) as image:
+        assert image.size == (800, 520)
+    assert curves.main([str(tmp_path / "none"), "--output", str(out)]) == 1
