@@ -88,9 +88,10 @@ def test_missing_pretrained_alexnet_needs_the_explicit_flag(tiny_dataset, tmp_pa
     assert "--alexnet_pretrained_model=pre_trained/alexnet.model-292000: no such checkpoint" \
         in result.stderr
     ok = run_train(f"--list_dir={tiny_dataset}", "--dry_run", "--allow_random_alexnet",
-                   f"--checkpoint_dir={tmp_path / 'c'}", timeout=120)
+                   f"--checkpoint_dir={tmp_path / 'c'}", "--per_sample_targets", timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["alexnet_pretrained_model"] is None
+    assert json.loads(ok.stdout)["per_sample_targets"] is True
     assert not (tmp_path / "c").exists()  # a dry run writes nothing
 
 
