@@ -5,9 +5,13 @@
     python test.py --bn_mode=batch                  # the release: batch statistics
     python test.py --target_groups=0,1,2,3,4 --interpolate=3
     python test.py --checkpoint_dir=pre_trained/acgan.model-399999
+    python test.py --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki128
 
 For every image: the input, one aged face per target group (``NAME_group3_41-50.png``)
-and a 1xN strip; ``index.html`` shows all strips. One line per file says ``ok`` or
+and a 1xN strip; ``index.html`` shows all strips. With ``--model=cyclegan`` (a
+``train_cyclegan.py`` checkpoint directory): ``NAME_young_to_old.png``,
+``NAME_old_to_young.png`` and the strip input | young -> old | old -> young
+(docs/CYCLEGAN.md). One line per file says ``ok`` or
 ``FAILED`` and why; exit status 0 = all processed, 1 = some file failed, 2 = nothing
 could run (no weights, bad flags). See docs/INFERENCE.md.
 """
@@ -19,14 +23,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from face_aging import inference, outputs  # noqa: E402
+from face_aging.cyclegan import inference as cyclegan_inference  # noqa: E402
 
 BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
+#: train_cyclegan.py's default --checkpoint_dir: the default of --model=cyclegan.
+CYCLEGAN_DEFAULT_CHECKPOINT_DIR = cyclegan_inference.DEFAULT_CHECKPOINT_DIR
+
+
+#: Flags that only mean something for one model; giving one with the other model is an error.
+IPCGAN_ONLY_FLAGS = ("bn_mode", "train_data_dir", "target_groups", "interpolate",
+                     "group_labels", "age_groups")
+CYCLEGAN_ONLY_FLAGS = ("old_to_young",)
 
 
 def define_flags(flag_values=flags.FLAGS):
     """Defines this script's flags (on ``flag_values``; only when run as a script, so that
     importing test.py defines nothing on the global absl FLAGS)."""
     where = dict(flag_values=flag_values)
+    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"],
+                      "ipcgan: the conditional generator (one output per target group). "
+                      "cyclegan: a train_cyclegan.py run (young -> old, old -> young); "
+                      "--checkpoint_dir is then its checkpoint directory (default "
+                      f"{CYCLEGAN_DEFAULT_CHECKPOINT_DIR}).", **where)
+    flags.DEFINE_bool("old_to_young", True, "--model=cyclegan: also write the old -> young "
+                      "translation (NAME_old_to_young.png, the strip's third panel).", **where)
     flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
                         "Weights: a TF2 checkpoint directory or prefix holding 'generator', or the "
                         "release's TF1 acgan.model-N prefix (or a directory of them).", **where)
@@ -63,7 +83,8 @@ def define_flags(flag_values=flags.FLAGS):
                        "fraction of the face box (default: the training crops' margin, "
                        "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0, **where)
     flags.DEFINE_integer("image_size", None, "Generator input side in pixels (default: recorded "
-                         "beside the checkpoint, else 128).", **where)
+                         "beside the checkpoint, else 128; CycleGAN: the run's --crop_size).",
+                         **where)
     flags.DEFINE_integer("age_groups", None, "Number of age groups of the model (default: "
                          "recorded beside the checkpoint, else 5).", **where)
 
@@ -99,15 +120,40 @@ def _load_generator():
         _fail(f"cannot load weights: {reason}")
 
 
-def _setup():
-    """Generator, targets, input files, reference faces; exits (2) with one line if unusable."""
-    generator = _load_generator()
+def _load_cyclegan():
+    """Both CycleGAN generators; exits (status 2) with one line when there are none."""
+    if FLAGS.saved_model and FLAGS["checkpoint_dir"].present:
+        _fail("give --checkpoint_dir or --saved_model, not both")
+    if FLAGS.saved_model:
+        source = dict(saved_model=FLAGS.saved_model)
+    else:
+        checkpoint_dir = FLAGS.checkpoint_dir if FLAGS["checkpoint_dir"].present \
+            else CYCLEGAN_DEFAULT_CHECKPOINT_DIR
+        source = dict(checkpoint_dir=checkpoint_dir, model_index=FLAGS.model_index)
     try:
-        targets = inference.age_targets([int(g) for g in FLAGS.target_groups],
-                                        generator.age_groups, FLAGS.interpolate,
-                                        FLAGS.group_labels)
+        return cyclegan_inference.load_cyclegan(**source, image_size=FLAGS.image_size,
+                                                load_old_to_young=FLAGS.old_to_young)
+    except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        hint = ""
+        if not FLAGS.saved_model and not FLAGS["checkpoint_dir"].present:
+            hint = (f" (the default, train_cyclegan.py's; pass --checkpoint_dir=DIR, a "
+                    "train_cyclegan.py checkpoint directory, or --saved_model=DIR)")
+        _fail(f"cannot load the CycleGAN: {reason}{hint}")
+
+
+def _check_model_flags():
+    """A flag of the other model is an error (one line), not silently ignored."""
+    other = IPCGAN_ONLY_FLAGS if FLAGS.model == "cyclegan" else CYCLEGAN_ONLY_FLAGS
+    given = [f"--{name}" for name in other if FLAGS[name].present]
+    if given:
+        _fail(f"{', '.join(given)} cannot be used with --model={FLAGS.model}")
+
+
+def _input_paths_and_output_folder():
+    try:
         paths = inference.list_image_files(FLAGS.test_data_dir)
-    except (ValueError, FileNotFoundError) as e:
+    except FileNotFoundError as e:
         _fail(e)
     if not paths:
         _fail(f"{FLAGS.test_data_dir}: no files to process")
@@ -121,6 +167,19 @@ def _setup():
         available, reason = faces.detector_status()
         if not available:
             _fail(f"--detect_faces cannot run: {reason}")
+    return paths
+
+
+def _setup():
+    """Generator, targets, input files, reference faces; exits (2) with one line if unusable."""
+    generator = _load_generator()
+    try:
+        targets = inference.age_targets([int(g) for g in FLAGS.target_groups],
+                                        generator.age_groups, FLAGS.interpolate,
+                                        FLAGS.group_labels)
+    except ValueError as e:
+        _fail(e)
+    paths = _input_paths_and_output_folder()
     references = None
     if FLAGS.bn_mode == "batch":
         try:
@@ -137,9 +196,28 @@ def _setup():
     return generator, targets, paths, references
 
 
+def _main_cyclegan():
+    model = _load_cyclegan()
+    columns = cyclegan_inference.directions(model.old_to_young is not None)
+    paths = _input_paths_and_output_folder()
+    summary = cyclegan_inference.translate_image_files(
+        model, paths, FLAGS.save_dir, columns, batch_size=FLAGS.batch_size,
+        detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
+        face_margin=FLAGS.face_margin)
+    sheet = outputs.write_contact_sheet(
+        FLAGS.save_dir, summary.strips, ["input"] + [c.label for c in columns], summary.failed,
+        title="Face aging (CycleGAN)", panel_size=model.image_size)
+    print(f"{len(summary.processed)} of {len(paths)} file(s) processed, "
+          f"{len(summary.failed)} failed; contact sheet {sheet}")
+    return 1 if summary.failed else 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _check_model_flags()
+    if FLAGS.model == "cyclegan":
+        return _main_cyclegan()
     generator, targets, paths, references = _setup()
     summary = inference.age_image_files(
         generator, paths, FLAGS.save_dir, targets, bn_mode=FLAGS.bn_mode,

@@ -10,7 +10,9 @@ The small API the test script, the exporter and the evaluation build on:
   optionally with blended steps between adjacent groups.
 - :func:`read_image_rgb` -- any image file -> uint8 RGB, converting grayscale, 16-bit,
   RGBA and CMYK files and raising :class:`BadImageError` with one readable reason.
-- :func:`age_image_files` -- the whole test-script run over files (used by ``test.py``).
+- :func:`age_image_files` -- the whole test-script run over files (used by ``test.py``);
+  :func:`process_image_files` is its model-independent part (reading, face crops,
+  output layout, one line per bad file), shared with ``face_aging.cyclegan.inference``.
 
 Pixel scales (spec §3, ``face_aging.pixels``): callers pass and receive uint8 RGB
 0..255. Inside, faces are resized to ``image_size`` with ``pixels.resize_cv2`` (the
@@ -466,11 +468,38 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
         all, ``all_faces``) and paste them back into the photo.
       face_margin: crop margin for detected faces (default: ``faces``' training margin).
     """
+    vectors = np.stack([t.vector for t in targets])
+
+    def render(face):
+        aged = age_faces(generator, [face] * len(targets), vectors, bn_mode, reference_faces,
+                         batch_size)
+        shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
+        return shown[0].astype(np.uint8), aged
+
+    return process_image_files(image_paths, save_dir, targets, render, detect_faces,
+                               all_faces, face_margin, log)
+
+
+def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequence,
+                        render: Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]],
+                        detect_faces: bool = False, all_faces: bool = False,
+                        face_margin: Optional[float] = None,
+                        log: Callable[[str], None] = print) -> RunSummary:
+    """The test-script run of any model: read, (detect,) render, write, one line per file.
+
+    Shared by :func:`age_image_files` (IPCGAN) and ``cyclegan.inference``: reading with
+    :func:`read_image_rgb`, face crops (:func:`detected_face_crops`), the output layout of
+    ``face_aging.outputs`` (atomic writes), pasting into photos and the error handling.
+
+    Args:
+      targets: one per output column; ``tag`` names its files (``NAME_{tag}.png``).
+      render: ``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], outputs uint8
+        [len(targets), S, S, 3])``: the input as the model saw it and one output per target.
+    """
     from face_aging import outputs
 
     os.makedirs(save_dir, exist_ok=True)
     summary = RunSummary()
-    vectors = np.stack([t.vector for t in targets])
     for path, stem in zip(image_paths, _output_stems(image_paths)):
         try:
             image, notes = read_image_rgb(path)
@@ -484,11 +513,8 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
                 names, inputs = [stem], [image]
             aged_per_face, strips = [], []
             for name, face in zip(names, inputs):
-                aged = age_faces(generator, [face] * len(targets), vectors, bn_mode,
-                                 reference_faces, batch_size)
-                shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
-                strip = outputs.write_face_outputs(save_dir, name, shown[0].astype(np.uint8),
-                                                   aged, targets)
+                shown, aged = render(face)
+                strip = outputs.write_face_outputs(save_dir, name, shown, aged, targets)
                 strips.append({"name": name, "source": path, "strip": strip})
                 aged_per_face.append(aged)
             if detect_faces:

@@ -189,12 +189,18 @@ def load_domains(young_dir: Optional[str] = None, old_dir: Optional[str] = None,
     return Domains(domains["young"], domains["old"], skipped, source)
 
 
-def _decode_resized(path: tf.Tensor, size: int) -> tf.Tensor:
-    """File -> float32 RGB 0..255 at ``size x size``: bicubic, antialiased, whole levels."""
-    image = pixels.decode_image(tf.io.read_file(path))
-    image = tf.image.resize(tf.cast(image, tf.float32), (size, size), method="bicubic",
+def resize_rounded(images, size: int) -> tf.Tensor:
+    """RGB 0..255 ``[..., H, W, 3]`` (any dtype) -> float32 ``[..., size, size, 3]``: bicubic,
+    antialiased, rounded to whole 0..255 levels (as PIL's uint8 image). The one resize of
+    training faces, sample strips, inference and export."""
+    image = tf.image.resize(tf.cast(images, tf.float32), (size, size), method="bicubic",
                             antialias=True)
     return tf.clip_by_value(tf.round(image), 0.0, 255.0)
+
+
+def _decode_resized(path: tf.Tensor, size: int) -> tf.Tensor:
+    """File -> float32 RGB 0..255 at ``size x size``: bicubic, antialiased, whole levels."""
+    return resize_rounded(pixels.decode_image(tf.io.read_file(path)), size)
 
 
 def load_jittered(path: tf.Tensor, seed: tf.Tensor, load_size: int, crop_size: int,
