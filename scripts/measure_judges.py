@@ -39,6 +39,19 @@ flags.DEFINE_integer("max_impostor_pairs", 50000, "Impostor pairs (random subset
 flags.DEFINE_list("age_bins", ["20", "30", "40", "50"], "Group bounds (as evaluate.py).")
 flags.DEFINE_integer("seed", 0, "Subset seed.")
 flags.DEFINE_string("output", None, "Optional JSON file for every figure.")
+flags.DEFINE_integer("round_trip_size", 0, "If > 0: judge every UTKFace face after a resize "
+                     "128 -> N -> 128 (cv2 bilinear), the judges' ceiling for a generator of side "
+                     "N whose outputs evaluate.py resizes to 128; also measures each face against "
+                     "its own round trip.")
+
+
+def round_trip(faces, size):
+    """uint8 ``[N, 128, 128, 3]`` -> the same faces resized to ``size`` and back (cv2 bilinear)."""
+    import cv2
+
+    side = faces.shape[1]
+    return np.stack([cv2.resize(cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR),
+                                (side, side), interpolation=cv2.INTER_LINEAR) for f in faces])
 
 
 def _utk_faces(folder):
@@ -118,8 +131,12 @@ def main(argv):
         entries = [entries[i] for i in np.sort(rng.choice(len(entries), FLAGS.age_faces, replace=False))]
     t = time.time()
     faces = np.stack([read_face(os.path.join(utk, n)) for n, _ in entries])
+    originals = faces
+    if FLAGS.round_trip_size:
+        faces = round_trip(faces, FLAGS.round_trip_size)
     ages = np.asarray([a for _, a in entries], np.float64)
-    result = {"faces": "UTKFace aligned crops resized to 128x128 (cv2 INTER_LINEAR)",
+    result = {"faces": "UTKFace aligned crops resized to 128x128 (cv2 INTER_LINEAR)" + (
+                  f", then to {FLAGS.round_trip_size} and back to 128" if FLAGS.round_trip_size else ""),
               "age_bins": bins, "judges": {"age": age_judge.describe(), "identity": id_judge.describe()}}
     result["age_utkface"] = measure_age(age_judge, faces, ages, bins)
     result["age_utkface"]["seconds"] = round(time.time() - t, 1)
@@ -163,6 +180,12 @@ def main(argv):
         "mirror_verified_at_threshold": float(np.mean(mir["euclidean"] <= id_judge.THRESHOLD)),
         "genuine_pairs": "none: UTKFace has no identity labels (mirror pairs are the same photo)",
         "seconds": round(time.time() - t, 1)}
+    if FLAGS.round_trip_size:
+        trip = ai.embedding_distances(id_judge.embed(originals[pick]), emb)["euclidean"]
+        result["identity_utkface"]["round_trip_distance"] = {
+            "mean": float(trip.mean()), **_percentiles(trip)}
+        result["identity_utkface"]["round_trip_verified_at_threshold"] = float(
+            np.mean(trip <= id_judge.THRESHOLD))
     strips = os.path.join(FLAGS.data_dir, "seed_test", "seed_outputs")
     if os.path.isdir(strips):
         result["seed_published_outputs"] = measure_seed_strips(age_judge, id_judge, strips, bins)
