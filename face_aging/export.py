@@ -5,6 +5,12 @@ CLI::
     python -m face_aging.export --checkpoint_dir=checkpoints/bundled --output=exported/aging
     python -m face_aging.export --checkpoint_dir=pre_trained/acgan.model-399999 \\
         --output=exported/aging --tflite
+    python -m face_aging.export --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki128 \\
+        --output=exported/cyclegan [--noold_to_young] [--tflite]
+
+``--model=cyclegan`` exports a ``train_cyclegan.py`` run's young -> old generator (and by
+default old -> young) with the signatures of :func:`export_cyclegan_saved_model`
+(docs/CYCLEGAN.md, "Inference, export and evaluation").
 
 Signatures of the SavedModel (all with moving batch-norm statistics unless named
 otherwise; ``S`` = ``image_size``, 128 for the release):
@@ -140,20 +146,135 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
     return result
 
 
-def _main(argv):
-    from absl import flags
+# --------------------------------------------------------------------------- CycleGAN
 
+#: Signatures of a CycleGAN export's TF Lite file: the float ones (TF Lite has no kernel for
+#: the antialiased bicubic resize the uint8 signatures do, not even as a Flex op).
+CYCLEGAN_TFLITE_SIGNATURES = ("young_to_old", "old_to_young")
+
+
+def export_cyclegan_saved_model(g_a, output_dir: str, image_size: int, g_b=None) -> str:
+    """Writes CycleGAN generators as a SavedModel (signatures in docs/CYCLEGAN.md):
+
+    | signature | inputs | output |
+    |---|---|---|
+    | ``serve`` (also ``serving_default``) | ``images`` uint8 ``[B, H, W, 3]`` RGB, any H, W | ``aged`` uint8 ``[B, S, S, 3]``: young -> old |
+    | ``serve_old_to_young`` (with ``g_b``) | as ``serve`` | ``rejuvenated`` uint8 ``[B, S, S, 3]`` |
+    | ``young_to_old`` | ``images`` float32 ``[B, S, S, 3]`` in [-1, 1] | ``output`` float32 in [-1, 1]: ``g_a`` as is |
+    | ``old_to_young`` (with ``g_b``) | as ``young_to_old`` | ``output``: ``g_b`` |
+
+    The uint8 signatures resize as ``test.py --model=cyclegan`` does
+    (``cyclegan.data.resize_rounded``: bicubic, antialiased, rounded), scale to [-1, 1], run
+    the generator and map back with ``pixels.to_uint8``'s arithmetic.
+
+    Args:
+      g_a, g_b: built ``cyclegan.networks.ResnetGenerator`` s (young -> old, old -> young).
+      image_size: S, the side faces are resized to (the run's ``crop_size``).
+    """
+    from face_aging.cyclegan.data import resize_rounded
+
+    image_size = int(image_size)
+    images_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+    float_spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
+    archive = keras.export.ExportArchive()
+    generators = [("young_to_old", "serve", "aged", g_a)]
+    if g_b is not None:
+        generators.append(("old_to_young", "serve_old_to_young", "rejuvenated", g_b))
+    def endpoints(generator, float_name, uint8_name, output_name):
+        # A factory, not default arguments: the traced functions must take only ``images``.
+        def translate(images):
+            return {"output": generator(images)}
+
+        def serve(images):
+            source = pixels.to_unit_range(resize_rounded(images, image_size))
+            return {output_name: unit_range_to_uint8(generator(source))}
+
+        # TF Lite names a converted signature after its function.
+        translate.__name__, serve.__name__ = float_name, uint8_name
+        return translate, serve
+
+    for float_name, uint8_name, output_name, generator in generators:
+        archive.track(generator)
+        translate, serve = endpoints(generator, float_name, uint8_name, output_name)
+        # ``serve`` first: the archive's first endpoint also becomes ``serving_default``.
+        archive.add_endpoint(uint8_name, serve, [images_spec])
+        archive.add_endpoint(float_name, translate, [float_spec])
+    archive.write_out(output_dir, verbose=False)
+    return output_dir
+
+
+def export_cyclegan(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
+                    tflite: bool = False, image_size: Optional[int] = None,
+                    old_to_young: bool = True) -> dict:
+    """Loads a ``train_cyclegan.py`` checkpoint (``cyclegan.inference.load_cyclegan``: n_blocks,
+    ngf and the image size from its ``training_options.json``) and writes the SavedModel
+    (+ ``DIR/generator.tflite`` with the float signatures).
+
+    Returns:
+      ``{"saved_model", "signatures", "tflite", "tflite_bytes", "image_size"}``.
+    """
+    from face_aging.cyclegan.inference import load_cyclegan
+
+    model = load_cyclegan(checkpoint_dir=checkpoint_dir, model_index=model_index,
+                          image_size=image_size, load_old_to_young=old_to_young)
+    export_cyclegan_saved_model(model.g_a, output_dir, model.image_size, model.g_b)
+    signatures = ["serve", "young_to_old"] + (["serve_old_to_young", "old_to_young"]
+                                              if model.g_b is not None else [])
+    result = {"saved_model": output_dir, "signatures": signatures, "tflite": None,
+              "tflite_bytes": None, "image_size": model.image_size}
+    if tflite:
+        path = os.path.join(output_dir, "generator.tflite")
+        lite = [s for s in CYCLEGAN_TFLITE_SIGNATURES if s in signatures]
+        result["tflite_bytes"] = convert_to_tflite(output_dir, path, lite)
+        result.update(tflite=path, tflite_signatures=lite)
+    return result
+
+
+# --------------------------------------------------------------------------- CLI
+
+#: The flags _main reads; ``define_flags(flag_values)`` lets tests use their own FlagValues.
+FLAGS = None
+
+
+def _main(argv):
     from face_aging.checkpoints import CheckpointMismatchError
+    from face_aging.cyclegan.inference import CycleGANLoadError
 
     del argv
-    FLAGS = flags.FLAGS
+    if FLAGS is None:
+        from absl import flags as absl_flags
+
+        flag_values = absl_flags.FLAGS
+    else:
+        flag_values = FLAGS
+    F = flag_values
     try:
-        result = export(FLAGS.checkpoint_dir, FLAGS.output, FLAGS.model_index, FLAGS.tflite,
-                        FLAGS.image_size, FLAGS.age_groups)
-    except (FileNotFoundError, CheckpointMismatchError, ValueError, tf.errors.OpError) as e:
+        if F.model == "cyclegan":
+            from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
+
+            if F["age_groups"].present:
+                raise ValueError("--age_groups cannot be used with --model=cyclegan")
+            checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
+                else DEFAULT_CHECKPOINT_DIR
+            result = export_cyclegan(checkpoint_dir, F.output, F.model_index, F.tflite,
+                                     F.image_size, F.old_to_young)
+        else:
+            if F["old_to_young"].present:
+                raise ValueError("--old_to_young cannot be used with --model=ipcgan")
+            result = export(F.checkpoint_dir, F.output, F.model_index, F.tflite,
+                            F.image_size, F.age_groups)
+    except (FileNotFoundError, CheckpointMismatchError, CycleGANLoadError, ValueError,
+            tf.errors.OpError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 2
+    if F.model == "cyclegan":
+        print(f"wrote SavedModel {result['saved_model']} (signatures: "
+              f"{', '.join(result['signatures'])}; image size {result['image_size']})")
+        if result["tflite"]:
+            print(f"wrote {result['tflite']} ({result['tflite_bytes'] / 1e6:.1f} MB, "
+                  f"signatures: {', '.join(result['tflite_signatures'])})")
+        return 0
     print(f"wrote SavedModel {result['saved_model']} (signatures: serve, serve_age_vector, "
           "generate, generate_batch_stats)")
     if result["tflite"]:
@@ -162,28 +283,42 @@ def _main(argv):
     return 0
 
 
-def _define_flags():
+def define_flags(flag_values=None):
+    """Defines the CLI's flags on ``flag_values`` (default absl's global FLAGS)."""
     from absl import flags
 
     from face_aging.inference import BUNDLED_CHECKPOINT_DIR
 
+    where = dict(flag_values=flag_values if flag_values is not None else flags.FLAGS)
+    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"],
+                      "ipcgan: the conditional generator. cyclegan: a train_cyclegan.py "
+                      "run's generators (--checkpoint_dir default: checkpoints/"
+                      "cyclegan_young2old, train_cyclegan.py's).", **where)
     flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
                         "Weights: a TF2 checkpoint directory or prefix, or a release TF1 "
                         "acgan.model-N prefix (or a directory of them). Default: the bundled "
-                        "model.")
+                        "model. --model=cyclegan: a train_cyclegan.py checkpoint directory or "
+                        "ckpt-N prefix.", **where)
     flags.DEFINE_integer("model_index", None,
-                         "Checkpoint step in --checkpoint_dir (default: latest).")
-    flags.DEFINE_string("output", None, "SavedModel directory to write.")
-    flags.DEFINE_bool("tflite", False, "Also write OUTPUT/generator.tflite (uint8 signatures).")
+                         "Checkpoint step in --checkpoint_dir (default: latest).", **where)
+    flags.DEFINE_string("output", None, "SavedModel directory to write.", **where)
+    flags.DEFINE_bool("tflite", False, "Also write OUTPUT/generator.tflite (IPCGAN: the uint8 "
+                      "signatures; CycleGAN: the float ones).", **where)
     flags.DEFINE_integer("image_size", None, "Generator input side in pixels (default: recorded "
-                         "beside the checkpoint, else 128).")
+                         "beside the checkpoint, else 128; CycleGAN: the run's crop_size).",
+                         **where)
     flags.DEFINE_integer("age_groups", None, "Number of age groups (default: recorded beside "
-                         "the checkpoint, else 5).")
-    flags.mark_flags_as_required(["output"])
+                         "the checkpoint, else 5).", **where)
+    flags.DEFINE_bool("old_to_young", True, "--model=cyclegan: also export the old -> young "
+                      "generator (signatures serve_old_to_young, old_to_young).", **where)
+    flags.mark_flags_as_required(["output"], **where)
+
+
+_define_flags = define_flags  # the name before define_flags took a FlagValues
 
 
 if __name__ == "__main__":
     from absl import app
 
-    _define_flags()
+    define_flags()
     app.run(_main)
