@@ -35,17 +35,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from face_aging import pixels
+from face_aging.cyclegan.folders import IMAGE_EXTENSIONS, DataError, list_images  # noqa: F401
 from face_aging.data import lists
 
 AUTOTUNE = tf.data.AUTOTUNE
-#: File types taken from a folder: the ones ``tf.io.decode_image`` decodes (not GIF: animations).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 #: PIL formats TF decodes.
 _TF_FORMATS = {"JPEG", "PNG", "BMP", "MPO"}
-
-
-class DataError(ValueError):
-    """A domain cannot be built (missing folder, no readable images, bad list): one line."""
 
 
 @dataclasses.dataclass
@@ -72,24 +67,6 @@ class Domains:
 def default_load_size(crop_size: int) -> int:
     """The reference's jitter scaled to other sizes: 286 for a 256 crop, ``crop * 286 / 256``."""
     return int(round(crop_size * 286 / 256))
-
-
-def list_images(folder: str, flag: str = "folder") -> List[str]:
-    """Every image file below ``folder`` (recursively), sorted.
-
-    Raises:
-      DataError: the folder is missing or holds no image file.
-    """
-    if not os.path.isdir(folder):
-        raise DataError(f"{flag} {folder}: no such directory")
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in files
-                  if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
-    if not found:
-        raise DataError(f"{flag} {folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
-    return sorted(found)
 
 
 def split_age_list(list_path: str, root: Optional[str], young_max_age: float,

@@ -115,6 +115,8 @@ class CycleGANModel:
     options: dict = dataclasses.field(default_factory=dict)
     g_a: object = None
     g_b: object = None
+    #: A loaded SavedModel: held so that its variables live as long as the model.
+    saved_model: object = None
 
     def generator(self, direction: str) -> Callable:
         fn = {"young_to_old": self.young_to_old, "old_to_young": self.old_to_young}.get(direction)
@@ -186,7 +188,7 @@ def _load_saved_model(path: str, load_old_to_young: bool) -> CycleGANModel:
 
     has_b = load_old_to_young and hasattr(loaded, "old_to_young")
     return CycleGANModel(endpoint("young_to_old"), endpoint("old_to_young") if has_b else None,
-                         int(spec.shape[1]), path)
+                         int(spec.shape[1]), path, saved_model=loaded)
 
 
 # --------------------------------------------------------------------------- pixels
