@@ -14,6 +14,16 @@ Needs the evaluation extra: ``pip install '.[eval]'``. Example::
 
   python evaluate.py --checkpoint_dir=checkpoints/run1 --list_dir=data/utk \
       --root_folder=/data/utkface --output_dir=eval/run1 --max_faces_per_group=100
+
+``--model=cyclegan`` evaluates a ``train_cyclegan.py`` run's young -> old generator with the
+same judges: the young test faces (``test_age.txt`` ages <= ``--young_max_age``, else the
+``test.txt`` groups that are wholly young; or ``--young_dir``) are translated, and the report
+gives the judged mean age of inputs and outputs and the shift, the identity verification rate
+input vs output at the same 0.6 threshold, and KID/FID of the outputs against the real old
+faces (ages >= ``--old_min_age``, or ``--old_dir``). See docs/CYCLEGAN.md::
+
+  python evaluate.py --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki128 \
+      --list_dir=data/utk --root_folder=data/utk --output_dir=eval/cyclegan
 """
 from __future__ import annotations
 
@@ -30,8 +40,12 @@ from absl import app, flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"], "ipcgan: age every test face to "
+                  "every group. cyclegan: translate the young test faces to old with a "
+                  "train_cyclegan.py run's generator (--checkpoint_dir).")
 flags.DEFINE_string("checkpoint_dir", None, "Generator: TF2 checkpoint dir/prefix, or a release "
-                    "TF1 acgan.model-N prefix or dir.")
+                    "TF1 acgan.model-N prefix or dir. --model=cyclegan: a train_cyclegan.py "
+                    "checkpoint directory or ckpt-N prefix.")
 flags.DEFINE_integer("model_index", None, "Checkpoint step inside --checkpoint_dir (default latest).")
 flags.DEFINE_string("list_dir", None, "Folder with test.txt and test_age_group_k.txt.")
 flags.DEFINE_string("root_folder", None, "Folder the list paths are relative to.")
@@ -57,6 +71,21 @@ flags.DEFINE_integer("kid_subset_size", 1000, "KID: largest subset size.")
 flags.DEFINE_integer("max_impostor_pairs", 5000, "Identity: pairs of different faces for the "
                      "impostor baseline.")
 flags.DEFINE_integer("inception_score_splits", 10, "Inception Score splits (as the seed).")
+# --model=cyclegan only.
+flags.DEFINE_float("young_max_age", 30.0, "--model=cyclegan: inputs are test faces up to this "
+                   "age (test_age.txt; else test.txt groups whose ages all lie below it).")
+flags.DEFINE_float("old_min_age", 50.0, "--model=cyclegan: real old faces (KID/FID reference, "
+                   "the age ceiling) are test faces from this age on.")
+flags.DEFINE_string("young_dir", None, "--model=cyclegan: instead of the lists, a folder of "
+                    "young faces to translate (images found recursively).")
+flags.DEFINE_string("old_dir", None, "--model=cyclegan: with --young_dir, a folder of real "
+                    "old faces.")
+flags.DEFINE_integer("image_size", None, "--model=cyclegan: side faces are resized to "
+                     "(default: the run's crop_size, from its training_options.json).")
+
+#: Flags that belong to one model only: given with the other, they are an error.
+IPCGAN_ONLY_FLAGS = ("bn_mode", "allow_untrained_generator", "inception_score_splits")
+CYCLEGAN_ONLY_FLAGS = ("young_max_age", "old_min_age", "young_dir", "old_dir", "image_size")
 
 
 class UsageError(ValueError):
@@ -65,13 +94,15 @@ class UsageError(ValueError):
 
 def _expected_errors():
     """Exceptions that mean bad input, reported as one line rather than a traceback."""
+    from face_aging.cyclegan.folders import DataError
+    from face_aging.cyclegan.inference import CycleGANLoadError
     from face_aging.data.lists import ListFormatError
     from face_aging.metrics.evaluation import EvaluationInputError
     from face_aging.metrics.features import FeatureError
     from face_aging.metrics.judges import JudgesUnavailableError
 
     errors = [UsageError, ListFormatError, EvaluationInputError, FeatureError,
-              JudgesUnavailableError, FileNotFoundError]
+              JudgesUnavailableError, FileNotFoundError, CycleGANLoadError, DataError]
     if "face_aging.checkpoints" in sys.modules:  # imported (TensorFlow) only once a model loads
         errors.append(sys.modules["face_aging.checkpoints"].CheckpointMismatchError)
     return tuple(errors)
@@ -234,10 +265,122 @@ def evaluate(checkpoint_dir, model_index, list_dir, root_folder, output_dir, max
     return report_lib.write_report(output_dir, results, arrays)
 
 
+def _young_old_entries(list_dir, root_folder, young_dir, old_dir, young_max_age, old_min_age,
+                       age_bins, max_faces):
+    """``(young_entries, old_entries, root, description)`` from the lists or two folders."""
+    from face_aging.metrics import evaluation
+
+    if young_dir or old_dir:
+        if list_dir:
+            raise UsageError("give --list_dir or --young_dir/--old_dir, not both")
+        if not (young_dir and old_dir):
+            raise UsageError("--young_dir and --old_dir go together")
+        from face_aging.cyclegan.folders import list_images
+
+        young = [(p, -1) for p in list_images(young_dir, "--young_dir")][:max_faces]
+        old = [(p, -1) for p in list_images(old_dir, "--old_dir")][:max_faces]
+        return young, old, "", f"--young_dir {young_dir}, --old_dir {old_dir}"
+    for name, value in (("list_dir", list_dir), ("root_folder", root_folder)):
+        if not value:
+            raise UsageError(f"--{name} is required (or --young_dir and --old_dir)")
+    if not os.path.isdir(list_dir):
+        raise UsageError(f"--list_dir {list_dir}: not a folder")
+    if not os.path.isdir(root_folder):
+        raise UsageError(f"--root_folder {root_folder}: not a folder")
+    young, old, where = evaluation.read_young_old_split(list_dir, young_max_age, old_min_age,
+                                                        age_bins, max_faces)
+    return young, old, root_folder, where
+
+
+def evaluate_cyclegan(checkpoint_dir, model_index, list_dir, root_folder, output_dir,
+                      max_faces, inception_weights, alexnet_checkpoint, batch_size, age_bins,
+                      young_max_age=30.0, old_min_age=50.0, young_dir=None, old_dir=None,
+                      image_size=None, kid_subsets=100, kid_subset_size=1000,
+                      max_impostor_pairs=5000):
+    """``--model=cyclegan``: young faces through G_young->old, judged; returns the written paths.
+
+    Reuses the IPCGAN run's pieces: the list reading and face loading of
+    ``metrics.evaluation``, the same judges and FID/KID features (``_features``), and the
+    report writers of ``metrics.report``.
+    """
+    from face_aging.cyclegan import inference as cyclegan_inference
+    from face_aging.metrics import evaluation, judges, report as report_lib
+
+    started = time.time()
+    if not output_dir:
+        raise UsageError("--output_dir is required")
+    if not checkpoint_dir:
+        raise UsageError("--model=cyclegan needs --checkpoint_dir (a train_cyclegan.py "
+                         "checkpoint directory)")
+    if batch_size < 1:
+        raise UsageError("--batch_size must be >= 1")
+    if young_max_age >= old_min_age:
+        raise UsageError(f"--young_max_age {young_max_age:g} must be below --old_min_age "
+                         f"{old_min_age:g}")
+    cap = max_faces or None
+    young, old, root, where = _young_old_entries(list_dir, root_folder, young_dir, old_dir,
+                                                 young_max_age, old_min_age, age_bins, cap)
+    options = cyclegan_inference.recorded_options(checkpoint_dir)  # before TensorFlow
+    size = cyclegan_inference.check_image_size(image_size or options["crop_size"])
+    print(f"{where}: {len(young)} young input faces, {len(old)} real old faces, at {size}x{size}")
+    age_judge, identity_judge = judges.AgeJudge(), judges.IdentityJudge()  # before TensorFlow
+    model = cyclegan_inference.load_cyclegan(checkpoint_dir, model_index, image_size=size,
+                                             load_old_to_young=False)
+
+    def resize(face, side):
+        return cyclegan_inference.resize_faces(face[None], side).numpy().astype("uint8")[0]
+
+    inputs = evaluation.load_faces(root, young, size, resize=resize)
+    real_old = evaluation.load_faces(root, old, size, resize=resize)
+    feats = _features(inception_weights, alexnet_checkpoint, None, batch_size, len(age_bins) + 1)
+    translate = lambda faces: cyclegan_inference.translate_faces(model.young_to_old, faces, size,
+                                                                 batch_size)
+    results, arrays = evaluation.run_translation_evaluation(
+        translate, inputs, real_old, age_judge=age_judge, identity_judge=identity_judge,
+        features=feats, old_min_age=old_min_age, batch_size=batch_size,
+        max_impostor_pairs=max_impostor_pairs, kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size)
+    results["model"] = {"name": "cyclegan", "checkpoint": os.path.abspath(model.source),
+                        "model_index": model_index, "direction": "young_to_old",
+                        "image_size": size, "recorded_options": options, "untrained": False}
+    test_list = os.path.join(list_dir, evaluation.TEST_AGE_LIST) if list_dir else None
+    if test_list and not os.path.isfile(test_list):
+        test_list = os.path.join(list_dir, "test.txt")
+    results["data"] = {"split": where, "young_max_age": young_max_age,
+                       "old_min_age": old_min_age,
+                       "list_dir": os.path.abspath(list_dir) if list_dir else None,
+                       "root_folder": os.path.abspath(root) if root else None,
+                       "young_dir": os.path.abspath(young_dir) if young_dir else None,
+                       "old_dir": os.path.abspath(old_dir) if old_dir else None,
+                       "list_sha256": _sha256(test_list) if test_list else None,
+                       "max_faces": max_faces}
+    results["code"] = {"git_commit": _git_commit()}
+    results["runtime_seconds"]["total"] = round(time.time() - started, 2)
+    return report_lib.write_translation_report(output_dir, results, arrays)
+
+
+def _check_model_flags():
+    other = IPCGAN_ONLY_FLAGS if FLAGS.model == "cyclegan" else CYCLEGAN_ONLY_FLAGS
+    given = [f"--{name}" for name in other if FLAGS[name].present]
+    if given:
+        raise UsageError(f"{', '.join(given)} cannot be used with --model={FLAGS.model}")
+
+
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"evaluate.py: error: unexpected arguments {argv[1:]}")
     try:
+        _check_model_flags()
+        if FLAGS.model == "cyclegan":
+            paths = evaluate_cyclegan(
+                FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir, FLAGS.root_folder,
+                FLAGS.output_dir, FLAGS.max_faces_per_group, FLAGS.inception_weights,
+                FLAGS.alexnet_checkpoint, FLAGS.batch_size, _parse_bins(FLAGS.age_bins),
+                FLAGS.young_max_age, FLAGS.old_min_age, FLAGS.young_dir, FLAGS.old_dir,
+                FLAGS.image_size, FLAGS.kid_subsets, FLAGS.kid_subset_size,
+                FLAGS.max_impostor_pairs)
+            print(f"wrote {paths['json']} and {paths['html']}")
+            return
         paths = evaluate(FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir,
                          FLAGS.root_folder, FLAGS.output_dir, FLAGS.max_faces_per_group,
                          FLAGS.inception_weights, FLAGS.alexnet_checkpoint, FLAGS.batch_size,

@@ -89,9 +89,17 @@ def read_face(path: str, size: Optional[int] = IMAGE_SIZE) -> np.ndarray:
     return image
 
 
-def load_faces(root_folder: str, entries: Sequence, size: int = IMAGE_SIZE) -> FaceSet:
-    """Reads ``(relative_path, label)`` entries below ``root_folder`` into a :class:`FaceSet`."""
-    faces = [read_face(os.path.join(root_folder, p), size) for p, _ in entries]
+def load_faces(root_folder: str, entries: Sequence, size: int = IMAGE_SIZE,
+               resize: Optional[Callable[[np.ndarray, int], np.ndarray]] = None) -> FaceSet:
+    """Reads ``(relative_path, label)`` entries below ``root_folder`` into a :class:`FaceSet`.
+
+    ``resize``: instead of :func:`read_face`'s ``cv2.resize``, ``resize(face uint8 [H, W, 3]
+    as stored, size) -> uint8 [size, size, 3]`` (a model's own resize, e.g. CycleGAN's).
+    """
+    if resize is None:
+        faces = [read_face(os.path.join(root_folder, p), size) for p, _ in entries]
+    else:
+        faces = [resize(read_face(os.path.join(root_folder, p), None), size) for p, _ in entries]
     return FaceSet([p for p, _ in entries], np.asarray([l for _, l in entries], np.int64),
                    np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8))
 
@@ -241,6 +249,193 @@ def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *,
     arrays = {"generated": generated, "inputs": inputs.faces, "input_ages": input_ages,
               "generated_ages": generated_ages, "real_ages": real_ages,
               "identity_distances": np.linalg.norm(output_emb - input_emb[:, None], axis=-1),
+              "impostor_distances": np.linalg.norm(input_emb[pairs[:, 0]] - input_emb[pairs[:, 1]],
+                                                   axis=-1)}
+    return results, arrays
+
+
+# --------------------------------------------------------------------------- young -> old
+# (evaluate.py --model=cyclegan): one translation per input instead of one per group.
+
+#: The prepared layout's per-face ages (``face_aging.data.prepare``; datasets with ages).
+TEST_AGE_LIST = "test_age.txt"
+
+
+def young_old_groups(bins: Sequence[float], young_max_age: float, old_min_age: float):
+    """Age groups (of ``bins``, as :func:`ai.age_to_group`) wholly young and wholly old:
+    group k holds whole ages ``floor(bins[k-1]) + 1 .. bins[k]``; young groups end at or below
+    ``young_max_age``, old groups start at or above ``old_min_age``. Returns two lists."""
+    bins = [float(b) for b in bins]
+    young = [k for k, hi in enumerate(bins) if hi <= young_max_age]
+    old = [k for k in range(1, len(bins) + 1) if np.floor(bins[k - 1]) + 1 >= old_min_age]
+    return young, old
+
+
+def read_young_old_split(list_dir: str, young_max_age: float, old_min_age: float,
+                         bins: Sequence[float] = ai.DEFAULT_AGE_BINS,
+                         max_faces: Optional[int] = None):
+    """The young test faces (the inputs) and the real old ones (the realism reference).
+
+    From ``test_age.txt`` (``relative/path age``) when the prepared split has one: ages
+    ``<= young_max_age`` are young, ``>= old_min_age`` old. Otherwise from ``test.txt``'s
+    groups (:func:`young_old_groups`). Keeps the first ``max_faces`` of each.
+
+    Returns:
+      ``(young_entries, old_entries, description)``; entries are ``(relative_path, label)``,
+      the label an age (``test_age.txt``) or a group (``test.txt``).
+    Raises:
+      EvaluationInputError: a missing or malformed list, or no face on a side (one line).
+    """
+    if young_max_age >= old_min_age:
+        raise EvaluationInputError(f"young_max_age {young_max_age:g} must be below "
+                                   f"old_min_age {old_min_age:g}")
+    ages_path = os.path.join(list_dir, TEST_AGE_LIST)
+    try:
+        if os.path.isfile(ages_path):
+            entries = lists.read_image_list(ages_path)
+            young = [(p, a) for p, a in entries if a <= young_max_age]
+            old = [(p, a) for p, a in entries if a >= old_min_age]
+            where = f"{ages_path}: ages <= {young_max_age:g} young, >= {old_min_age:g} old"
+        else:
+            entries = lists.read_image_list(os.path.join(list_dir, lists.TEST_LIST))
+            young_groups, old_groups = young_old_groups(bins, young_max_age, old_min_age)
+            names = ai.group_names(bins)
+            young = [(p, g) for p, g in entries if g in young_groups]
+            old = [(p, g) for p, g in entries if g in old_groups]
+            where = (f"{os.path.join(list_dir, lists.TEST_LIST)} (no {TEST_AGE_LIST}): groups "
+                     f"{', '.join(names[g] for g in young_groups) or 'none'} young, "
+                     f"{', '.join(names[g] for g in old_groups) or 'none'} old")
+    except lists.ListFormatError as e:
+        raise EvaluationInputError(str(e)) from None
+    for side, chosen in (("young", young), ("old", old)):
+        if not chosen:
+            raise EvaluationInputError(f"{where}: no {side} faces")
+    return young[:max_faces], old[:max_faces], where
+
+
+def translation_age_summary(input_ages: np.ndarray, output_ages: np.ndarray,
+                            real_old_ages: np.ndarray, old_min_age: float) -> Dict:
+    """The age judge's view of a young -> old translation (pure numpy).
+
+    ``mean_shift`` = mean(output - input) = ``output_mean_age - input_mean_age`` (positive =
+    the outputs look older); ``old_share``: share judged ``>= old_min_age``, next to the same
+    for real old faces (the judge's ceiling).
+    """
+    inp = np.asarray(input_ages, np.float64)
+    out = np.asarray(output_ages, np.float64)
+    real = np.asarray(real_old_ages, np.float64)
+    if inp.shape != out.shape or inp.ndim != 1:
+        raise ValueError(f"input and output ages must be [N], got {inp.shape} and {out.shape}")
+    shift = out - inp
+    share = lambda a: float(np.mean(a >= old_min_age)) if a.size else None
+    return {
+        "n": int(inp.size),
+        "input_mean_age": ai._stats(inp)["mean"], "input_std_age": ai._stats(inp)["std"],
+        "output_mean_age": ai._stats(out)["mean"], "output_std_age": ai._stats(out)["std"],
+        "mean_shift": ai._stats(shift)["mean"], "std_shift": ai._stats(shift)["std"],
+        "share_older": float(np.mean(shift > 0)) if shift.size else None,
+        "input_old_share": share(inp), "output_old_share": share(out),
+        "real_old_n": int(real.size), "real_old_mean_age": ai._stats(real)["mean"],
+        "real_old_std_age": ai._stats(real)["std"], "real_old_share": share(real),
+        "old_min_age": float(old_min_age),
+        "note": ("mean_shift = mean over faces of (judged output age - judged input age), "
+                 "positive when the outputs look older; old_share: share judged >= "
+                 "old_min_age, real_old_share the same for real old faces (the judge's "
+                 "ceiling)"),
+    }
+
+
+def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet, *, age_judge,
+                               identity_judge, features, old_min_age: float = 50.0,
+                               batch_size: int = 32, max_impostor_pairs: int = 5000,
+                               kid_subsets: int = 100, kid_subset_size: int = 1000,
+                               direction: str = "young_to_old",
+                               log: Callable[[str], None] = print):
+    """Evaluates a one-way translation (CycleGAN young -> old) with the IPCGAN judges.
+
+    Args:
+      translate_fn: uint8 ``[B, S, S, 3]`` -> uint8 ``[B, S, S, 3]`` (the model's faces).
+      inputs: the young faces to translate; ``real_old``: real old faces (KID/FID reference
+        and the age judge's ceiling).
+      age_judge, identity_judge, features: as :func:`run_evaluation`.
+    Returns:
+      ``(results, arrays)`` for ``report.write_translation_report``: the judged ages of
+      inputs and outputs and their shift, the identity verification rate input vs output
+      at ``identity_judge.THRESHOLD`` (the IPCGAN report's) next to impostor pairs of
+      different inputs, KID/FID of the outputs and of the unaltered inputs against the real
+      old faces, and every per-face number.
+    """
+    if not len(inputs):
+        raise EvaluationInputError("no input faces")
+    timings = {}
+    t = time.time()
+    log(f"translating {len(inputs)} faces ({direction})")
+    generated = generate_all(lambda faces, _: translate_fn(faces), inputs.faces, 1,
+                             batch_size)[:, 0]
+    timings["generate"] = time.time() - t
+
+    t = time.time()
+    log("age judge")
+    input_ages = age_judge.estimate(inputs.faces)
+    output_ages = age_judge.estimate(generated)
+    real_old_ages = age_judge.estimate(real_old.faces) if len(real_old) else np.zeros(0)
+    age = translation_age_summary(input_ages, output_ages, real_old_ages, old_min_age)
+    timings["age_judge"] = time.time() - t
+
+    t = time.time()
+    log("identity judge")
+    input_emb = identity_judge.embed(inputs.faces)
+    output_emb = identity_judge.embed(generated)
+    pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
+    table = ai.identity_table(input_emb, output_emb[:, None], input_emb[pairs[:, 0]],
+                              input_emb[pairs[:, 1]], identity_judge.THRESHOLD)
+    outputs_row = {k: v for k, v in table["groups"][0].items() if k not in ("group", "name")}
+    identity = {"threshold": table["threshold"], direction: outputs_row,
+                "impostor": table["impostor"],
+                "impostor_source": ("pairs of different input faces, assumed to be different "
+                                    "people (the lists carry no identities)")}
+    distances = ai.embedding_distances(input_emb, output_emb)
+    timings["identity_judge"] = time.time() - t
+
+    t = time.time()
+    log(f"realism features ({features.name})")
+    input_acts, _ = features.features_and_probabilities(inputs.faces)
+    gen_acts, _ = features.features_and_probabilities(generated)
+    real_acts = features.features_and_probabilities(real_old.faces)[0] if len(real_old) \
+        else np.zeros((0, gen_acts.shape[-1]))
+    feature_info = features.describe()
+    realism = {"features": feature_info,
+               "outputs_vs_real_old": _realism_pair(gen_acts, real_acts, kid_subsets,
+                                                    kid_subset_size),
+               "inputs_vs_real_old": _realism_pair(input_acts, real_acts, kid_subsets,
+                                                   kid_subset_size),
+               "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
+               "note": ("FID is biased upwards at small sample counts (compare only equal "
+                        "counts); KID is unbiased. 'inputs_vs_real_old' measures the unaltered "
+                        "young inputs the same way: the distance a translation starts from.")}
+    timings["realism"] = time.time() - t
+
+    results = {
+        "settings": {"direction": direction, "old_min_age": float(old_min_age),
+                     "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
+                     "max_impostor_pairs": max_impostor_pairs},
+        "counts": {"inputs": len(inputs), "generated": int(len(generated)),
+                   "real_old": len(real_old)},
+        "judges": {"age": age_judge.describe(), "identity": identity_judge.describe()},
+        "age": age,
+        "identity": identity,
+        "realism": realism,
+        "runtime_seconds": {k: round(v, 2) for k, v in timings.items()},
+        "faces": [{"path": p, "label": int(l), "input_age": float(input_ages[i]),
+                   "output_age": float(output_ages[i]),
+                   "age_shift": float(output_ages[i] - input_ages[i]),
+                   "identity_distance": float(distances["euclidean"][i]),
+                   "verified": bool(distances["euclidean"][i] <= identity_judge.THRESHOLD)}
+                  for i, (p, l) in enumerate(zip(inputs.paths, inputs.labels))],
+    }
+    arrays = {"generated": generated, "inputs": inputs.faces, "input_ages": input_ages,
+              "output_ages": output_ages, "real_old_ages": real_old_ages,
+              "identity_distances": distances["euclidean"],
               "impostor_distances": np.linalg.norm(input_emb[pairs[:, 0]] - input_emb[pairs[:, 1]],
                                                    axis=-1)}
     return results, arrays

@@ -298,3 +298,139 @@ def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     paths.update(json=os.path.join(output_dir, "report.json"),
                  html=os.path.join(output_dir, "report.html"))
     return paths
+
+
+# --------------------------------------------------------------------------- young -> old
+# The report of evaluation.run_translation_evaluation (evaluate.py --model=cyclegan), written
+# as the IPCGAN one is: the same JSON/HTML writers, tables, plots and atomic files.
+
+
+def translation_age_plot_png(input_ages: np.ndarray, output_ages: np.ndarray,
+                             real_old_ages: np.ndarray, old_min_age: float) -> bytes:
+    """Judged age of each output against its input's (dots; above the diagonal = older),
+    with the old threshold and the real old faces' mean age."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 85], [0, 85], color="grey", lw=1, ls=":", label="no change")
+    ax.axhline(old_min_age, color="tab:green", lw=1, ls="--", label=f"old: >= {old_min_age:g}")
+    if len(real_old_ages):
+        ax.axhline(float(np.mean(real_old_ages)), color="tab:orange", lw=1,
+                   label="real old faces: mean")
+    ax.scatter(input_ages, output_ages, s=10, color="tab:blue", alpha=0.6,
+               label="face: input age -> output age")
+    ax.set_xlim(0, 85)
+    ax.set_ylim(0, 85)
+    ax.set_xlabel("estimated age of the input (years, independent judge)")
+    ax.set_ylabel("estimated age of the output (years)")
+    ax.set_title("Judged age before and after young \u2192 old")
+    ax.legend(loc="upper left", fontsize=8)
+    return _figure_png(fig)
+
+
+def render_translation_html(report: Dict, images: Dict[str, str]) -> str:
+    """The report page of a young -> old evaluation."""
+    age, ident, real = report["age"], report["identity"], report["realism"]
+    direction = report["settings"]["direction"]
+    pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>face_aging evaluation "
+        "(CycleGAN)</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;}"
+        "table{border-collapse:collapse;margin:1em 0;}td,th{border:1px solid #bbb;padding:3px 8px;"
+        "text-align:right;}th{background:#eee;}.warn{color:#a00;font-weight:bold;}"
+        "code{background:#f4f4f4;}</style></head><body>",
+        f"<h1>face_aging evaluation: CycleGAN {html.escape(direction.replace('_', ' '))}</h1>",
+    ]
+    model, data = report.get("model", {}), report.get("data", {})
+    parts.append("<p>Model: <code>" + html.escape(str(model.get("checkpoint"))) + "</code>; "
+                 "data: " + html.escape(str(data.get("split"))) + "; "
+                 f"{report['counts']['inputs']} young input faces, "
+                 f"{report['counts']['generated']} outputs, "
+                 f"{report['counts']['real_old']} real old faces.</p>")
+    parts.append("<h2>Age (independent judge: " + html.escape(report["judges"]["age"]["name"]) +
+                 ")</h2>")
+    parts.append(_table(
+        ["faces", "n", "mean est. age", "std", f"judged >= {age['old_min_age']:g}"],
+        [["young inputs", age["n"], _fmt(age["input_mean_age"], 1), _fmt(age["input_std_age"], 1),
+          pct(age["input_old_share"])],
+         ["outputs", age["n"], _fmt(age["output_mean_age"], 1), _fmt(age["output_std_age"], 1),
+          pct(age["output_old_share"])],
+         ["real old faces (ceiling)", age["real_old_n"], _fmt(age["real_old_mean_age"], 1),
+          _fmt(age["real_old_std_age"], 1), pct(age["real_old_share"])]]))
+    parts.append(f"<p><b>Age shift (output - input): {_fmt(age['mean_shift'], 1)} years</b> "
+                 f"(std {_fmt(age['std_shift'], 1)}); {pct(age['share_older'])} of the outputs "
+                 "are judged older than their input. " + html.escape(age["note"]) + ".</p>")
+    parts.append(f"<img src='{images['age']}' alt='age plot'>")
+    parts.append("<h2>Identity (independent judge: " +
+                 html.escape(report["judges"]["identity"]["name"]) + ")</h2>")
+    out, imp = ident[direction], ident["impostor"]
+    parts.append(_table(
+        ["pairs", "n", "mean cosine sim.", "mean distance",
+         f"verified (distance <= {ident['threshold']})"],
+        [["input vs output", out["n"], _fmt(out["mean_cosine"]), _fmt(out["mean_distance"]),
+          pct(out["verified"])],
+         ["impostors (different people)", imp["n"], _fmt(imp["mean_cosine"]),
+          _fmt(imp["mean_distance"]), pct(imp["verified"])]]))
+    parts.append("<p>For outputs, 'verified' is the verification rate against the input (higher "
+                 "= identity kept); for impostors it is the false-accept rate. Impostors: " +
+                 html.escape(ident.get("impostor_source", "")) + ".</p>")
+    parts.append(f"<img src='{images['identity']}' alt='identity plot'>")
+    feats = real["features"]
+    parts.append("<h2>Realism: FID and KID against real old faces (" + html.escape(feats["name"]) +
+                 ")</h2>")
+    if not real["comparable_to_published_fid"]:
+        parts.append("<p class='warn'>Features: " + html.escape(str(feats.get("note", ""))) +
+                     " (weights: " + html.escape(str(feats.get("weights"))) + ").</p>")
+    rows = [[name, r["n_generated"], r["n_real"], _fmt(r["fid"], 2), _fmt(r["kid"], 4),
+             _fmt(r.get("kid_std"), 4)]
+            for name, r in (("outputs vs real old", real["outputs_vs_real_old"]),
+                            ("young inputs vs real old", real["inputs_vs_real_old"]))]
+    parts.append(_table(["faces", "n", "n real old", "FID", "KID", "KID std"], rows))
+    parts.append("<p>" + html.escape(real["note"]) + "</p>")
+    parts.append(f"<img src='{images['realism']}' alt='realism plot'>")
+    parts.append("<h2>Examples</h2><p>Each row: the young input, then its young \u2192 old "
+                 "output.</p>")
+    parts.append(f"<img src='{images['examples']}' alt='example strips'>")
+    parts.append("<p>Runtime (s): " + html.escape(json.dumps(report.get("runtime_seconds", {}))) +
+                 ". Every figure and every face's numbers are in <code>report.json</code>."
+                 "</p></body></html>")
+    return "\n".join(parts)
+
+
+def write_translation_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
+    """Writes report.json, report.html and the PNGs of a young -> old evaluation (atomic, as
+    :func:`write_report`); returns their paths."""
+    os.makedirs(output_dir, exist_ok=True)
+    direction = report["settings"]["direction"]
+    images = {"age": "age_shift.png", "identity": "identity_distances.png",
+              "realism": "realism_kid.png", "examples": "examples.png"}
+    kid_rows = {"features": report["realism"]["features"], "per_group": [dict(
+        report["realism"]["outputs_vs_real_old"], group=direction.replace("_", " "),
+        name="vs real old", inputs_vs_real=report["realism"]["inputs_vs_real_old"])]}
+    picks = list(range(min(8, len(arrays["inputs"]))))
+    pngs = {
+        "age": translation_age_plot_png(arrays["input_ages"], arrays["output_ages"],
+                                        arrays["real_old_ages"], report["age"]["old_min_age"]),
+        "identity": identity_plot_png(np.asarray(arrays["identity_distances"])[:, None],
+                                      arrays["impostor_distances"],
+                                      report["identity"]["threshold"],
+                                      [direction.replace("_", " ")]),
+        "realism": realism_plot_png(kid_rows),
+        "examples": strips_png(arrays["inputs"][picks], arrays["generated"][picks][:, None],
+                               rows=len(picks)),
+    }
+    report["examples"] = [report["faces"][i]["path"] for i in picks]
+    for key, data in pngs.items():
+        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
+    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
+    report["files"] = dict(images, json="report.json", html="report.html")
+    write_json(os.path.join(output_dir, "report.json"), report)
+    write_bytes_atomic(os.path.join(output_dir, "report.html"),
+                       render_translation_html(report, images).encode("utf-8"))
+    paths.update(json=os.path.join(output_dir, "report.json"),
+                 html=os.path.join(output_dir, "report.html"))
+    return paths
