@@ -100,6 +100,7 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
     parent = os.path.dirname(os.path.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bundle-", dir=parent)
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the bundle is an ordinary folder
     try:
         manager = tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), staging,
                                              max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
