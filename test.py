@@ -113,7 +113,7 @@ def _load_generator():
                                         age_groups=FLAGS.age_groups)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         if not FLAGS.saved_model and not explicit_checkpoint and isinstance(e, FileNotFoundError):
-            _fail(f"no bundled model is present yet ({BUNDLED_CHECKPOINT_DIR} holds no "
+            _fail(f"no bundled model is present ({BUNDLED_CHECKPOINT_DIR} holds no "
                   "checkpoint); pass weights with --checkpoint_dir=DIR_OR_PREFIX (a TF2 "
                   "checkpoint or the release's acgan.model-N) or --saved_model=DIR")
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -189,7 +189,7 @@ td.name {{ padding-right: 8px; }}
 img {{ display: block; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
-<p>{len(strips)} face(s). Each row: the input, then the face aged to each target group.</p>
+<p>{len(strips)} face(s). Each row: the input face, then its outputs under the column headings.</p>
 <table>
 <tr><th>face</th>{heading}</tr>
 {rows}
