@@ -4,7 +4,6 @@ One tiny run (ngf 8, one residual block, 32 px) trained for one step with the li
 ``train`` (what train_cyclegan.py runs) gives the checkpoint and training_options.json the
 tools read; everything else reuses it.
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 from PIL import Image
 
 from face_aging import export, pixels
@@ -86,31 +84,7 @@ def test_load_reads_the_recorded_geometry_and_the_trained_weights(run, tmp_path)
 
 # --------------------------------------------------------------------------- test.py
 
-
-def _script():
-    module = sys.modules.get("face_aging_test_script")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("face_aging_test_script",
-                                                      os.path.join(ROOT, "test.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["face_aging_test_script"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-def run_test_script(args):
-    """test.py's main in this process on a private FlagValues; returns the exit status."""
-    script = _script()
-    flag_values = flags.FlagValues()
-    script.define_flags(flag_values)
-    flag_values(["test.py"] + list(args))
-    saved, script.FLAGS = script.FLAGS, flag_values
-    try:
-        return script.main(["test.py"])
-    except SystemExit as e:
-        return e.code
-    finally:
-        script.FLAGS = saved
+from test_inference import run_test_script  # noqa: E402  (test.py in-process, private flags)
 
 
 def test_script_writes_both_directions_and_reports_a_corrupt_image(run, tmp_path, capsys):
