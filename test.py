@@ -137,7 +137,7 @@ def _load_cyclegan():
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         hint = ""
         if not FLAGS.saved_model and not FLAGS["checkpoint_dir"].present:
-            hint = (f" (the default, train_cyclegan.py's; pass --checkpoint_dir=DIR, a "
+            hint = (" (the default, train_cyclegan.py's; pass --checkpoint_dir=DIR, a "
                     "train_cyclegan.py checkpoint directory, or --saved_model=DIR)")
         _fail(f"cannot load the CycleGAN: {reason}{hint}")
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 #: AlexNet layer groups: the shared trunk, the identity net's fc layers and head, the age head.

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf

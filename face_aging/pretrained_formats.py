@@ -22,7 +22,6 @@ keep their fresh initialisation.
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import shutil

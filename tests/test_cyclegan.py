@@ -352,7 +352,7 @@ def test_jitter_resizes_crops_flips_deterministically(tmp_path):
 
 def test_domains_from_folders_age_list_and_bad_files(tmp_path):
     young = write_faces(tmp_path / "young", 3)
-    old = write_faces(tmp_path / "old" / "nested", 2, seed=1)
+    write_faces(tmp_path / "old" / "nested", 2, seed=1)
     (tmp_path / "young" / "broken.jpg").write_bytes(b"not a jpeg at all")
     (tmp_path / "young" / "notes.txt").write_text("ignored")
     whole = (tmp_path / "old" / "nested" / "face_0.jpg").read_bytes()

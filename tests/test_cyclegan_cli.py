@@ -4,6 +4,7 @@ One tiny run (ngf 8, one residual block, 32 px) trained for one step with the li
 ``train`` (what train_cyclegan.py runs) gives the checkpoint and training_options.json the
 tools read; everything else reuses it.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 from PIL import Image
 
 from face_aging import export, pixels

@@ -17,7 +17,7 @@ from PIL import Image
 from face_aging import faces, inference, outputs, pixels
 from face_aging.checkpoints import release_variable_map
 from face_aging.layers import BatchNorm
-from face_aging.models import Generator, build_models, one_hot_age
+from face_aging.models import Generator, build_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 32

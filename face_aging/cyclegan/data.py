@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from face_aging import pixels
-from face_aging.cyclegan.folders import IMAGE_EXTENSIONS, DataError, list_images  # noqa: F401
+from face_aging.cyclegan.folders import DataError, list_images  # noqa: F401 (DataError re-exported)
 from face_aging.data import lists
 
 AUTOTUNE = tf.data.AUTOTUNE

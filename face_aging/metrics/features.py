@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
