@@ -1,17 +1,20 @@
 """Long runs: determinism, exact resume after SIGKILL, non-finite steps, unwritable dirs, SIGTERM."""
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from conftest import REPO
+from conftest import REPO, make_list_dataset
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+STEPS = 6
 
 
 def _args(data, ckpt, *extra):
@@ -41,20 +44,59 @@ def _assert_identical(a, b):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def _kill_and_resume(tiny_dataset, work, steps=6):
-    """Runs the scenario in ``work``; returns None, or what differed (one line)."""
-    straight = _run(*_args(tiny_dataset, work / "straight", f"--max_steps={steps}",
-                            "--save_interval=1"))
-    assert straight.returncode == 0, straight.stderr
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_list_dataset(tmp_path_factory.mktemp("fault_tolerance") / "data")
 
-    # Same seed from scratch -> identical weights (determinism).
-    again = _run(*_args(tiny_dataset, work / "again", "--max_steps=2"))
-    assert again.returncode == 0, again.stderr
 
-    # SIGKILL at a random moment (a save happens every step, so often during one), restart.
-    rng = random.Random(os.getpid())
-    kill_after = rng.randint(2, steps - 2)
-    command = _args(tiny_dataset, work / "killed", f"--max_steps={steps}", "--save_interval=1")
+@pytest.fixture(scope="module")
+def straight(dataset, tmp_path_factory):
+    """An uninterrupted run of STEPS steps with a checkpoint after every step (all kept):
+    the reference the other runs are compared with, and the start of the fault scenarios."""
+    ckpt = tmp_path_factory.mktemp("straight") / "ckpt"
+    result = _run(*_args(dataset, ckpt, f"--max_steps={STEPS}", "--save_interval=1"))
+    assert result.returncode == 0, result.stderr
+    return ckpt
+
+
+def _copy_up_to(run, step, dest):
+    """``dest``: a copy of ``run``'s checkpoint folder as it was right after step ``step``
+    was saved (later checkpoints removed, the manager's state naming ckpt-``step``)."""
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("logs", "samples"))
+    for later in range(step + 1, STEPS + 1):
+        for path in dest.glob(f"ckpt-{later}.*"):
+            path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(
+        str(dest), str(dest / f"ckpt-{step}"),
+        all_model_checkpoint_paths=[str(dest / f"ckpt-{s}") for s in range(1, step + 1)])
+    return dest
+
+
+def test_a_second_run_is_identical_and_sigterm_writes_a_checkpoint(dataset, straight, tmp_path):
+    """Same seed from scratch -> identical weights (determinism); stopped by SIGTERM after
+    step 2, it writes a checkpoint and exits 0."""
+    ckpt = tmp_path / "again"
+    process = subprocess.Popen(_args(dataset, ckpt, "--max_steps=1000", "--save_interval=1"),
+                               cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.startswith("step 2/"):
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.stdout.read()
+    assert process.wait(timeout=120) == 0
+    assert "SIGTERM received: checkpoint written at step" in rest
+    step = int(rest.split("checkpoint written at step ")[1].split(",")[0])
+    assert (ckpt / f"ckpt-{step}.index").exists() and step >= 2
+    _assert_identical(_model_state(straight / "ckpt-2"), _model_state(ckpt / "ckpt-2"))
+
+
+def _kill_and_resume(dataset, straight, work):
+    """SIGKILL at a random moment (a save happens every step, so often during one), then the
+    same command again; returns None, or what differed from the straight run (one line)."""
+    rng = random.Random(os.getpid() + len(str(work)))
+    kill_after = rng.randint(2, STEPS - 2)
+    command = _args(dataset, work, f"--max_steps={STEPS}", "--save_interval=1")
     process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True)
     for line in process.stdout:
@@ -67,54 +109,48 @@ def _kill_and_resume(tiny_dataset, work, steps=6):
     resumed = _run(*command)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout
-    for a, b in ((work / "straight" / "ckpt-2", work / "again" / "ckpt-2"),
-                 (work / "straight" / f"ckpt-{steps}", work / "killed" / f"ckpt-{steps}")):
-        try:
-            _assert_identical(_model_state(a), _model_state(b))
-        except AssertionError as e:
-            return f"{a} vs {b}: {str(e).strip().splitlines()[0][:200]}"
+    try:
+        _assert_identical(_model_state(straight / f"ckpt-{STEPS}"),
+                          _model_state(work / f"ckpt-{STEPS}"))
+    except AssertionError as e:
+        return f"{work}: {str(e).strip().splitlines()[0][:200]}"
     return None
 
 
-def test_killed_run_resumes_to_identical_weights(tiny_dataset, tmp_path):
-    """Bit-identical weights after SIGKILL + resume, and between two fresh runs.
+def test_killed_run_resumes_to_identical_weights(dataset, straight, tmp_path):
+    """Bit-identical weights after SIGKILL + resume.
 
-    One retry: in about one CI run in three, one of the three training processes computed
-    its very first gradients differently in the last bits (weights equal after step 1, Adam
-    moments not), with op determinism, oneDNN off and one intra-op thread — a cross-process
-    effect not yet explained (thread counts ruled out; buffer alignment under ASLR is the
-    suspect). A real resume or determinism bug fails both attempts.
+    One retry: in about one CI run in three, one of the training processes computed its very
+    first gradients differently in the last bits, with op determinism, oneDNN off and one
+    intra-op thread: a cross-process effect (TF's executor order varies with ASLR; see
+    face_aging/runtime_env.py). A real resume bug fails both attempts.
     """
-    first = _kill_and_resume(tiny_dataset, tmp_path / "attempt1")
+    first = _kill_and_resume(dataset, straight, tmp_path / "attempt1")
     if first is None:
         return
-    second = _kill_and_resume(tiny_dataset, tmp_path / "attempt2")
+    second = _kill_and_resume(dataset, straight, tmp_path / "attempt2")
     assert second is None, f"both attempts differed: {first} | {second}"
 
 
-def test_a_torn_save_never_replaces_the_last_good_checkpoint(tiny_dataset, tmp_path):
-    ckpt = tmp_path / "ckpt"
-    first = _run(*_args(tiny_dataset, ckpt, "--max_steps=2", "--save_interval=1"))
-    assert first.returncode == 0, first.stderr
+def test_a_torn_save_never_replaces_the_last_good_checkpoint(dataset, straight, tmp_path):
+    ckpt = _copy_up_to(straight, 2, tmp_path / "ckpt")
     # What a kill during the save of step 3 leaves: shard files of a temp prefix, no index,
     # and the manager's state file still naming ckpt-2.
     torn = ckpt / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001"
     torn.parent.mkdir()
     torn.write_bytes(os.urandom(1000))
     (ckpt / "ckpt-3.data-00000-of-00001").write_bytes(os.urandom(500))
-    resumed = _run(*_args(tiny_dataset, ckpt, "--max_steps=3", "--save_interval=1"))
+    resumed = _run(*_args(dataset, ckpt, "--max_steps=3", "--save_interval=1"))
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "ckpt-2 at step 2" in resumed.stdout
     assert int(_model_state(ckpt / "ckpt-3")["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 3
 
 
-def test_non_finite_steps_stop_or_are_skipped(tiny_dataset, tmp_path):
-    ckpt = tmp_path / "ckpt"
-    good = _run(*_args(tiny_dataset, ckpt, "--max_steps=2", "--save_interval=1"))
-    assert good.returncode == 0, good.stderr
+def test_non_finite_steps_stop_or_are_skipped(dataset, straight, tmp_path):
+    ckpt = _copy_up_to(straight, 2, tmp_path / "ckpt")
     before = _model_state(ckpt / "ckpt-2")
     # A weight that overflows float32 makes every gradient non-finite.
-    stop = _run(*_args(tiny_dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39"))
+    stop = _run(*_args(dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39"))
     assert stop.returncode == 1
     # D is updated first and its weights overflow, so the G loss seen through it is NaN.
     assert (f"step 3: non-finite g_loss; the step was not applied (last good checkpoint: "
@@ -123,7 +159,7 @@ def test_non_finite_steps_stop_or_are_skipped(tiny_dataset, tmp_path):
     assert not (ckpt / "ckpt-3.index").exists()
     _assert_identical(before, _model_state(ckpt / "ckpt-2"))
 
-    skip = _run(*_args(tiny_dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39",
+    skip = _run(*_args(dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39",
                        "--nan_policy=skip"))
     assert skip.returncode == 0, skip.stderr
     assert skip.stdout.count("skipping it (--nan_policy=skip)") == 2
@@ -133,26 +169,11 @@ def test_non_finite_steps_stop_or_are_skipped(tiny_dataset, tmp_path):
             np.testing.assert_array_equal(before[key], after[key], err_msg=key)
 
 
-def test_unwritable_directories_fail_before_training(tiny_dataset, tmp_path):
+def test_unwritable_directories_fail_before_training(dataset, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    result = _run(*_args(tiny_dataset, tmp_path / "ckpt", "--max_steps=2",
+    result = _run(*_args(dataset, tmp_path / "ckpt", "--max_steps=2",
                          f"--sample_dir={blocker}/samples"))
     assert result.returncode == 1
     assert f"{blocker}/samples: not writable" in result.stderr
     assert "Traceback" not in result.stderr and "step 1/" not in result.stdout
-
-
-def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tiny_dataset, tmp_path):
-    ckpt = tmp_path / "ckpt"
-    process = subprocess.Popen(_args(tiny_dataset, ckpt, "--max_steps=1000"), cwd=REPO, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in process.stdout:
-        if line.startswith("step 2/"):
-            process.send_signal(signal.SIGTERM)
-            break
-    rest = process.stdout.read()
-    assert process.wait(timeout=120) == 0
-    assert "SIGTERM received: checkpoint written at step" in rest
-    step = int(rest.split("checkpoint written at step ")[1].split(",")[0])
-    assert (ckpt / f"ckpt-{step}.index").exists() and step >= 2
