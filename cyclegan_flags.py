@@ -81,7 +81,8 @@ flags.DEFINE_integer("max_to_keep", _D.max_to_keep, "Checkpoints kept (0: all)."
 flags.DEFINE_integer("num_samples", _D.num_samples, "Faces of each domain in the sample strips.")
 # --- reproducibility and faults ----------------------------------------------------------
 flags.DEFINE_integer("seed", _D.seed, "Seed of the weights, data order, jitter and pools.")
-flags.DEFINE_bool("deterministic", False, "TF op determinism, oneDNN off, one intra-op thread: "
+flags.DEFINE_bool("deterministic", False, "TF op determinism, oneDNN and Grappler off, one intra-op "
+                  "thread: "
                   "same seed -> same weights. Slower.")
 flags.DEFINE_enum("nan_policy", _D.nan_policy, list(NAN_POLICIES), "A step with a non-finite "
                   "loss or weight is undone; stop: end the run with one line; skip: go on.")

@@ -66,8 +66,9 @@ flags.DEFINE_integer("max_to_keep", _D.max_to_keep, "Checkpoints kept (0: all)."
 flags.DEFINE_string("tensorboard_dir", None, "TensorBoard directory (default: CHECKPOINT_DIR/logs). "
                     "(--log_dir is absl's own flag for log files.)")
 flags.DEFINE_integer("seed", _D.seed, "Seed of weights, data order and shuffling.")
-flags.DEFINE_bool("deterministic", False, "Enable TF op determinism, turn off oneDNN and use one "
-                  "intra-op thread (multi-threaded reductions varied with load): same seed -> "
+flags.DEFINE_bool("deterministic", False, "Enable TF op determinism, turn off oneDNN and Grappler's "
+                  "graph rewrites, use one intra-op thread (multi-threaded reductions varied with "
+                  "load; Grappler's rewrite varied between processes): same seed -> "
                   "same weights, and a resumed run equals an uninterrupted one bit for bit. "
                   "Slower.")
 flags.DEFINE_bool("xla", False, "Compile the training step with XLA (jit_compile).")

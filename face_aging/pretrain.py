@@ -86,8 +86,8 @@ flags.DEFINE_float("low_res_fraction", _D.low_res_fraction, "Share of the schedu
 flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step (not "
                      "with --deterministic: TF has no deterministic XLA max-pool gradient).")
 flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.")
-flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN off, one "
-                     "intra-op thread (multi-threaded reductions vary with load): the same seed "
+flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN and Grappler "
+                     "off, one intra-op thread (multi-threaded reductions vary with load): the same seed "
                      "gives the same weights, and a killed and resumed run ends with the same "
                      "weights, bit for bit, as an uninterrupted one (with "
                      "--time_budget_minutes=0). Slower: one thread, no XLA.")

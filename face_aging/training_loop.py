@@ -53,13 +53,22 @@ class NonFiniteLossError(RuntimeError):
 def configure_determinism(seed: int, deterministic: bool) -> None:
     """Seeds Python, numpy and TF (``keras.utils.set_random_seed``); optionally determinism.
 
-    Determinism = TF op determinism plus one intra-op thread: measured here, two identical
-    runs still differed in the last bits of the generator's gradients when several threads
-    split a reduction (load-dependent), even with op determinism and oneDNN off.
+    Determinism = TF op determinism, one intra-op thread and no Grappler rewrites of the
+    traced step (the step runs as traced). Measured here:
+
+    - with several intra-op threads, two identical runs differed in the last bits of the
+      generator's gradients (a reduction split by load), even with op determinism and oneDNN
+      off;
+    - with Grappler on, about one fresh process in four computed the discriminator's first
+      ``dis_4`` gradients differently in the last bits: Grappler rewrites the graph once per
+      process and its result varied between processes. With ``disable_meta_optimizer``, 0 of
+      13 differed, and 12 fresh ``train_ipcgan.py`` runs gave one result
+      (docs/BENCHMARKS.md, "Determinism").
     """
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
         try:
             tf.config.threading.set_intra_op_parallelism_threads(1)
         except RuntimeError:  # TF already initialised in this process: keep its threads

@@ -1,0 +1,105 @@
+"""Fresh-process determinism of ``train_ipcgan.py --deterministic``.
+
+Runs the same short training (default: 1 step, 16 px, batch 2, random AlexNet, a synthetic
+dataset) in N fresh processes and counts how many different results they end with, compared
+variable by variable (G, D, both optimizers, the step). One distinct result = reproducible.
+The findings this measures are in docs/BENCHMARKS.md, "Determinism".
+
+    python -m benchmarks.determinism --runs=12 --jobs=2
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.data import make_jpeg_dataset
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the TF import in variable_digests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPARED = ("generator", "discriminator", "g_optimizer", "d_optimizer", "step")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=12, help="fresh processes")
+    parser.add_argument("--jobs", type=int, default=2, help="processes at a time")
+    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--image_size", type=int, default=16)
+    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--work_dir", default=None, help="default: a temporary folder")
+    args = parser.parse_args(argv)
+    if args.runs < 2 or args.jobs < 1 or args.steps < 1:
+        parser.error("--runs must be >= 2, --jobs and --steps >= 1")
+    return args
+
+
+def variable_digests(prefix: str) -> dict:
+    """name -> sha1 of the value, for the checkpoint's G, D, optimizer and step variables."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: hashlib.sha1(np.ascontiguousarray(reader.get_tensor(name)).tobytes()).hexdigest()
+            for name in sorted(reader.get_variable_to_shape_map())
+            if name.split("/")[0] in COMPARED}
+
+
+def _command(args, data, ckpt):
+    return [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--deterministic",
+            f"--batch_size={args.batch_size}", f"--image_size={args.image_size}",
+            "--allow_random_alexnet", f"--max_steps={args.steps}", f"--checkpoint_dir={ckpt}",
+            f"--sample_dir={ckpt}/samples", "--sample_interval=100000", "--log_interval=100000"]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    work = args.work_dir or tempfile.mkdtemp(prefix="determinism_")
+    data = make_jpeg_dataset(os.path.join(work, "data"), per_group=3, size=40)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    start, pending, finished = time.time(), list(range(args.runs)), []
+    running = {}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            run = pending.pop(0)
+            ckpt = os.path.join(work, f"run{run:03d}")
+            running[run] = subprocess.Popen(_command(args, data, ckpt), cwd=REPO, env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            text=True)
+        for run, process in list(running.items()):
+            if process.poll() is not None:
+                del running[run]
+                if process.returncode != 0:
+                    sys.exit(f"error: run {run} failed: {process.stderr.read().strip()[-500:]}")
+                finished.append(run)
+                elapsed = time.time() - start
+                eta = elapsed / len(finished) * (args.runs - len(finished))
+                print(f"run {len(finished)}/{args.runs} done  ({elapsed:.0f} s, ETA {eta:.0f} s)",
+                      flush=True)
+        time.sleep(0.2)
+
+    digests = {run: variable_digests(os.path.join(work, f"run{run:03d}", f"ckpt-{args.steps}"))
+               for run in sorted(finished)}
+    outcomes = collections.Counter(tuple(sorted(d.items())) for d in digests.values())
+    print(f"{args.runs} fresh processes, {args.steps} step(s) at {args.image_size} px, "
+          f"batch {args.batch_size}: {len(outcomes)} distinct result(s), "
+          f"sizes {sorted(outcomes.values(), reverse=True)}")
+    if len(outcomes) > 1:
+        reference = digests[min(digests)]
+        differing = collections.Counter(
+            name for d in digests.values() for name in d if d[name] != reference[name])
+        for name, count in differing.most_common(10):
+            print(f"  {name}: differs from run 0 in {count} run(s)")
+    print(f"work folder: {work}")
+    return 0 if len(outcomes) == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
