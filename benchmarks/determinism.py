@@ -13,6 +13,7 @@ import argparse
 import collections
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,13 +60,20 @@ def _command(args, data, ckpt):
             f"--sample_dir={ckpt}/samples", "--sample_interval=100000", "--log_interval=100000"]
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    work = args.work_dir or tempfile.mkdtemp(prefix="determinism_")
+def compare(digests: dict):
+    """``digests``: run -> {variable name: digest}. Returns (the number of distinct results,
+    a Counter of variable name -> in how many runs it differs from the first run's)."""
+    outcomes = {tuple(sorted(d.items())) for d in digests.values()}
+    reference = digests[min(digests)]
+    differing = collections.Counter(
+        name for d in digests.values() for name in d if d[name] != reference.get(name))
+    return len(outcomes), differing
+
+
+def _run_all(args, work):
     data = make_jpeg_dataset(os.path.join(work, "data"), per_group=3, size=40)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    start, pending, finished = time.time(), list(range(args.runs)), []
-    running = {}
+    start, pending, finished, running = time.time(), list(range(args.runs)), [], {}
     while pending or running:
         while pending and len(running) < args.jobs:
             run = pending.pop(0)
@@ -84,21 +92,23 @@ def main(argv=None):
                 print(f"run {len(finished)}/{args.runs} done  ({elapsed:.0f} s, ETA {eta:.0f} s)",
                       flush=True)
         time.sleep(0.2)
+    return {run: variable_digests(os.path.join(work, f"run{run:03d}", f"ckpt-{args.steps}"))
+            for run in sorted(finished)}
 
-    digests = {run: variable_digests(os.path.join(work, f"run{run:03d}", f"ckpt-{args.steps}"))
-               for run in sorted(finished)}
-    outcomes = collections.Counter(tuple(sorted(d.items())) for d in digests.values())
+
+def main(argv=None):
+    args = parse_args(argv)
+    work = args.work_dir or tempfile.mkdtemp(prefix="determinism_")
+    distinct, differing = compare(_run_all(args, work))
     print(f"{args.runs} fresh processes, {args.steps} step(s) at {args.image_size} px, "
-          f"batch {args.batch_size}: {len(outcomes)} distinct result(s), "
-          f"sizes {sorted(outcomes.values(), reverse=True)}")
-    if len(outcomes) > 1:
-        reference = digests[min(digests)]
-        differing = collections.Counter(
-            name for d in digests.values() for name in d if d[name] != reference[name])
-        for name, count in differing.most_common(10):
-            print(f"  {name}: differs from run 0 in {count} run(s)")
-    print(f"work folder: {work}")
-    return 0 if len(outcomes) == 1 else 1
+          f"batch {args.batch_size}: {distinct} distinct result(s)")
+    for name, count in differing.most_common(10):
+        print(f"  {name}: differs from the first run's in {count} run(s)")
+    if args.work_dir is None and distinct == 1:
+        shutil.rmtree(work)  # ~100 MB a run; kept when the runs differ, to be inspected
+    else:
+        print(f"runs kept in {work}")
+    return 0 if distinct == 1 else 1
 
 
 if __name__ == "__main__":

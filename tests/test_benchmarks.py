@@ -141,3 +141,25 @@ def test_target_verdicts():
     assert target_verdict({"target": 0.75, "met": False, "best": 0.65,
                            "best_config": "default"}) == "not met"
     assert target_verdict({"target": 3.0, "met": False}) == "not met"
+
+
+def test_determinism_compare_counts_results_and_differing_variables():
+    from benchmarks.determinism import compare
+
+    same = {"g/w": "a", "d/w": "b"}
+    assert compare({0: same, 1: dict(same), 2: dict(same)}) == (1, {})
+    distinct, differing = compare({0: same, 1: {"g/w": "a", "d/w": "x"},
+                                   2: {"g/w": "y", "d/w": "x"}, 3: dict(same)})
+    assert distinct == 3 and differing == {"d/w": 2, "g/w": 1}
+
+
+def test_determinism_tool_two_fresh_training_processes_agree(tmp_path):
+    """Two fresh ``train_ipcgan.py --deterministic`` processes end bit-identical (exit 0), and
+    the tool removes its temporary runs (~100 MB each) when they agree."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.determinism", "--runs=2",
+                             "--jobs=2"], cwd=REPO, capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "2 fresh processes, 1 step(s) at 16 px, batch 2: 1 distinct result(s)" in result.stdout
+    assert "run 2/2 done" in result.stdout and "runs kept" not in result.stdout
+    assert not list(tmp_path.glob("determinism_*"))
