@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from face_aging import inference, outputs  # noqa: E402
+from face_aging import inference, outputs, precision  # noqa: E402
 from face_aging.cyclegan import inference as cyclegan_inference  # noqa: E402
 
 BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
@@ -87,6 +87,8 @@ def define_flags(flag_values=flags.FLAGS):
                          **where)
     flags.DEFINE_integer("age_groups", None, "Number of age groups of the model (default: "
                          "recorded beside the checkpoint, else 5).", **where)
+    precision.define_flag(where["flag_values"], extra_help=" Of the generator's compute "
+                          "(checkpoints only; a SavedModel keeps the mode it was exported in).")
 
 
 FLAGS = flags.FLAGS
@@ -110,7 +112,8 @@ def _load_generator():
         source = dict(checkpoint_dir=FLAGS.checkpoint_dir, model_index=FLAGS.model_index)
     try:
         return inference.load_generator(**source, image_size=FLAGS.image_size,
-                                        age_groups=FLAGS.age_groups)
+                                        age_groups=FLAGS.age_groups,
+                                        mixed_precision=FLAGS.mixed_precision)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         if not FLAGS.saved_model and not explicit_checkpoint and isinstance(e, FileNotFoundError):
             _fail(f"no bundled model is present ({BUNDLED_CHECKPOINT_DIR} holds no "
@@ -132,7 +135,8 @@ def _load_cyclegan():
         source = dict(checkpoint_dir=checkpoint_dir, model_index=FLAGS.model_index)
     try:
         return cyclegan_inference.load_cyclegan(**source, image_size=FLAGS.image_size,
-                                                load_old_to_young=FLAGS.old_to_young)
+                                                load_old_to_young=FLAGS.old_to_young,
+                                                mixed_precision=FLAGS.mixed_precision)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         hint = ""

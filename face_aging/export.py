@@ -123,11 +123,13 @@ def convert_to_tflite(saved_model_dir: str, tflite_path: str,
 
 def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
            tflite: bool = False, image_size: Optional[int] = None,
-           age_groups: Optional[int] = None) -> dict:
+           age_groups: Optional[int] = None, mixed_precision: str = "none") -> dict:
     """Loads weights (see ``inference.load_generator``) and writes the SavedModel (+ .tflite).
 
     ``image_size`` / ``age_groups``: default, what is recorded beside the checkpoint (the
     bundled model's ``model.json``, a run's ``training_options.json``), else 128 / 5.
+    ``mixed_precision``: the graph computes in this ``face_aging.precision`` mode (inputs and
+    outputs keep their dtypes; ``bfloat16`` serves about 2x faster on CPUs with AVX-512 BF16).
 
     Returns:
       ``{"saved_model": DIR, "tflite": PATH or None, "tflite_bytes": int or None}``;
@@ -136,7 +138,8 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
     from face_aging.inference import load_generator
 
     generator = load_generator(checkpoint_dir=checkpoint_dir, model_index=model_index,
-                               image_size=image_size, age_groups=age_groups)
+                               image_size=image_size, age_groups=age_groups,
+                               mixed_precision=mixed_precision)
     export_saved_model(generator, output_dir, generator.image_size)
     result = {"saved_model": output_dir, "tflite": None, "tflite_bytes": None}
     if tflite:
@@ -205,7 +208,7 @@ def export_cyclegan_saved_model(g_a, output_dir: str, image_size: int, g_b=None)
 
 def export_cyclegan(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
                     tflite: bool = False, image_size: Optional[int] = None,
-                    old_to_young: bool = True) -> dict:
+                    old_to_young: bool = True, mixed_precision: str = "none") -> dict:
     """Loads a ``train_cyclegan.py`` checkpoint (``cyclegan.inference.load_cyclegan``: n_blocks,
     ngf and the image size from its ``training_options.json``) and writes the SavedModel
     (+ ``DIR/generator.tflite`` with the float signatures).
@@ -216,7 +219,8 @@ def export_cyclegan(checkpoint_dir: str, output_dir: str, model_index: Optional[
     from face_aging.cyclegan.inference import load_cyclegan
 
     model = load_cyclegan(checkpoint_dir=checkpoint_dir, model_index=model_index,
-                          image_size=image_size, load_old_to_young=old_to_young)
+                          image_size=image_size, load_old_to_young=old_to_young,
+                          mixed_precision=mixed_precision)
     export_cyclegan_saved_model(model.g_a, output_dir, model.image_size, model.g_b)
     signatures = ["serve", "young_to_old"] + (["serve_old_to_young", "old_to_young"]
                                               if model.g_b is not None else [])
@@ -257,12 +261,12 @@ def _main(argv):
             checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
                 else DEFAULT_CHECKPOINT_DIR
             result = export_cyclegan(checkpoint_dir, F.output, F.model_index, F.tflite,
-                                     F.image_size, F.old_to_young)
+                                     F.image_size, F.old_to_young, F.mixed_precision)
         else:
             if F["old_to_young"].present:
                 raise ValueError("--old_to_young cannot be used with --model=ipcgan")
             result = export(F.checkpoint_dir, F.output, F.model_index, F.tflite,
-                            F.image_size, F.age_groups)
+                            F.image_size, F.age_groups, F.mixed_precision)
     except (FileNotFoundError, CheckpointMismatchError, CycleGANLoadError, ValueError,
             tf.errors.OpError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
@@ -287,6 +291,7 @@ def define_flags(flag_values=None):
     """Defines the CLI's flags on ``flag_values`` (default absl's global FLAGS)."""
     from absl import flags
 
+    from face_aging import precision
     from face_aging.inference import BUNDLED_CHECKPOINT_DIR
 
     where = dict(flag_values=flag_values if flag_values is not None else flags.FLAGS)
@@ -311,6 +316,7 @@ def define_flags(flag_values=None):
                          "the checkpoint, else 5).", **where)
     flags.DEFINE_bool("old_to_young", True, "--model=cyclegan: also export the old -> young "
                       "generator (signatures serve_old_to_young, old_to_young).", **where)
+    precision.define_flag(where["flag_values"], extra_help=" Of the exported graph's compute.")
     flags.mark_flags_as_required(["output"], **where)
 
 

@@ -116,7 +116,7 @@ def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
 
 def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
                    saved_model: Optional[str] = None, image_size: Optional[int] = None,
-                   age_groups: Optional[int] = None):
+                   age_groups: Optional[int] = None, mixed_precision: str = "none"):
     """Builds a generator and loads its weights from exactly one source.
 
     Args:
@@ -129,6 +129,9 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
         ``training_options.json`` beside the checkpoint records, else the release's 128.
         Ignored for a SavedModel, which records its own.
       age_groups: number of age groups; default as ``image_size``, else the release's 5.
+      mixed_precision: compute in this ``face_aging.precision`` mode (``bfloat16``: about 2x
+        faster on CPUs with AVX-512 BF16, outputs within a few 1/255 of float32; the weights
+        are float32 in every mode). Ignored for a SavedModel.
     Returns:
       a ``models.Generator`` (or :class:`SavedModelGenerator`) with attributes
       ``age_groups`` and ``image_size``.
@@ -142,14 +145,16 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
         if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
             raise FileNotFoundError(f"{saved_model}: no SavedModel here (no saved_model.pb)")
         return SavedModelGenerator(saved_model)
+    from face_aging import precision
     from face_aging.checkpoints import restore_models
     from face_aging.models import Generator, build_models
 
     recorded = recorded_model_options(checkpoint_dir)
     image_size = image_size or recorded.get("image_size", 128)
     age_groups = age_groups or recorded.get("age_groups", 5)
-    generator = Generator(age_groups=age_groups)
-    build_models(generator=generator, image_size=image_size)
+    with precision.keras_policy(mixed_precision):
+        generator = Generator(age_groups=age_groups)
+        build_models(generator=generator, image_size=image_size)
     restore_models(checkpoint_dir, generator=generator, model_index=model_index)
     generator.image_size = image_size
     return generator

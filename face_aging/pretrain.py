@@ -23,7 +23,7 @@ NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
 
 from absl import app, flags  # noqa: E402
 
-from face_aging import pretraining  # noqa: E402
+from face_aging import precision, pretraining  # noqa: E402
 
 _D = pretraining.PretrainConfig(list_dir="", output_dir="")
 FLAGS = flags.FLAGS
@@ -85,6 +85,7 @@ flags.DEFINE_float("low_res_fraction", _D.low_res_fraction, "Share of the schedu
                    "time budget) trained at --low_res_size.")
 flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step (not "
                      "with --deterministic: TF has no deterministic XLA max-pool gradient).")
+precision.define_flag()
 flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.")
 flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN and Grappler "
                      "off, one intra-op thread (multi-threaded reductions vary with load): the same seed "
@@ -139,7 +140,8 @@ def config_from_flags() -> pretraining.PretrainConfig:
         max_images=FLAGS.max_images, eval_batch_size=FLAGS.eval_batch_size,
         low_res_size=FLAGS.low_res_size, low_res_fraction=FLAGS.low_res_fraction,
         jit_compile=FLAGS.jit_compile, deterministic=FLAGS.deterministic,
-        nan_policy=FLAGS.nan_policy, nan_at_steps=_nan_at_steps())
+        nan_policy=FLAGS.nan_policy, mixed_precision=FLAGS.mixed_precision,
+        nan_at_steps=_nan_at_steps())
 
 
 def _nan_at_steps():

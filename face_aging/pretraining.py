@@ -44,7 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpoints, pixels
+from face_aging import checkpoints, pixels, precision
 from face_aging.data import lists
 from face_aging.pretrain_report import classification_report, write_report
 from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, _StopSignal,
@@ -102,6 +102,7 @@ class PretrainConfig:
     low_res_size: int = 0                   # >0: train at this side first (cheaper), see forward
     low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
     jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
+    mixed_precision: str = "none"           # none | float16 | bfloat16 (face_aging.precision)
     eval_batch_size: int = 64
     deterministic: bool = False             # op determinism, one intra-op thread (see module doc)
     nan_policy: str = "stop"                # a non-finite step is undone; stop: raise; skip: go on
@@ -392,12 +393,12 @@ def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
     flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
     y = drop(tf.nn.relu(a.age_fc6(flat)), 0)
     y = drop(tf.nn.relu(a.age_fc7(y)), 1)
-    out["age_logits"] = a.age_fc8(y)
+    out["age_logits"] = tf.cast(a.age_fc8(y), tf.float32)
     if identity:
         z = drop(tf.nn.relu(a.fc6(flat)), 2)
         z = drop(tf.nn.relu(a.fc7(z)), 3)
         z = drop(tf.nn.relu(a.new_1(z)), 4)
-        out["identity_logits"] = a.new_2(z)
+        out["identity_logits"] = tf.cast(a.new_2(z), tf.float32)
     return out
 
 
@@ -530,6 +531,8 @@ def _make_optimizer(config: PretrainConfig, variables):
     else:
         opt = keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
                                    nesterov=True)
+    if precision.uses_loss_scaling(config.mixed_precision):
+        opt = keras.optimizers.LossScaleOptimizer(opt)
     opt.build(variables)
     return opt
 
@@ -623,8 +626,9 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     out = config.output_dir
     train_dir = os.path.join(out, "train")
     pretrained_dir = os.path.join(out, "pretrained")
-    alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
-    build_models(alexnet=alexnet)
+    with precision.keras_policy(config.mixed_precision):
+        alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
+        build_models(alexnet=alexnet)
     variables = [v for name in trained_layers(use_identity)
                  for v in (getattr(alexnet, name).kernel, getattr(alexnet, name).bias)]
     optimizer = _make_optimizer(config, variables)
@@ -698,6 +702,8 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
                         [tf.reduce_sum(tf.square(v)) for v in variables if len(v.shape) > 1])
                 else:
                     loss_opt = loss
+                if precision.uses_loss_scaling(config.mixed_precision):
+                    loss_opt = optimizer.scale_loss(loss_opt)
             grads = tape.gradient(loss_opt, variables)
             optimizer.apply_gradients(zip(grads, variables))
         flags = [tf.reduce_all(tf.math.is_finite(loss)), tf.reduce_all(tf.math.is_finite(id_loss)),
