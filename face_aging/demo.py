@@ -417,17 +417,24 @@ def _webcam_image(frame, max_megapixels: float) -> np.ndarray:
     return np.ascontiguousarray(frame[..., :3].astype(np.uint8))
 
 
-def launch(config: DemoConfig, block: bool = True, print_fn=print):
+def _no_telemetry() -> None:
+    """Before Gradio is imported: no analytics, no hub telemetry (nothing leaves the machine)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def launch(config: DemoConfig, block: bool = True, print_fn=print,
+           log_fn: Optional[Callable[[str], None]] = None):
     """Builds and starts the page; prints its address. Returns ``(demo, url)``.
 
     ``block=False`` returns once the server runs (tests, benchmarks); ``demo.close()`` stops it.
+    ``log_fn``: each request's log line (default: stdout).
     """
     import logging
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    _no_telemetry()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
-    demo = build_demo(config)
+    demo = build_demo(config, log_fn=log_fn)
     _, url, _ = demo.launch(server_name=config.host, server_port=config.port,
                             prevent_thread_lock=True, quiet=True, show_error=False,
                             max_file_size=MAX_FILE_BYTES, theme=page_theme(),
@@ -490,6 +497,7 @@ def main(argv):
     if len(argv) > 1:
         print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
         return 2
+    _no_telemetry()
     try:
         import gradio
     except ImportError as e:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio = pytest.importorskip("gradio")  # the [demo] extra
 
 from face_aging import demo, faces, inference, outputs  # noqa: E402
