@@ -313,7 +313,9 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
     start = cache.get(config.model, config.weights)
 
     def slider_for(model: DemoModel, value: Optional[float]):
-        value = model.default_age if value is None else min(max(value, 0), model.slider_maximum)
+        # An IPCGAN age carries over to other IPCGAN weights; a direction or a switch starts anew.
+        if value is None or model.kind == "CycleGAN" or not 0 <= value <= model.slider_maximum:
+            value = model.default_age
         return gr.Slider(minimum=0, maximum=model.slider_maximum, step=1 / model.per_unit,
                          value=value, label=model.slider_label())
 

@@ -133,17 +133,24 @@ def test_bad_uploads_are_one_line(tmp_path, bundled):
         demo.age_photo(bundled, np.full((64, 64, 3), 128, np.uint8), 2, "some faces")
 
 
-def test_model_cache_loads_cyclegan_reports_bad_weights_and_evicts(tmp_path):
+def write_cyclegan_run(folder, seed=0):
+    """Random CycleGAN generators (32 px) as a train_cyclegan.py checkpoint folder."""
     import tensorflow as tf
 
     from face_aging.cyclegan.networks import ResnetGenerator, build_networks
 
+    tf.keras.utils.set_random_seed(seed)
     g_a, g_b = ResnetGenerator(1, 8, name="g_a"), ResnetGenerator(1, 8, name="g_b")
     build_networks(g_a, g_b)
-    tf.train.CheckpointManager(tf.train.Checkpoint(g_a=g_a, g_b=g_b), str(tmp_path / "cyc"),
+    tf.train.CheckpointManager(tf.train.Checkpoint(g_a=g_a, g_b=g_b), str(folder),
                                max_to_keep=None).save(checkpoint_number=1)
-    (tmp_path / "cyc" / "training_options.json").write_text(
+    (folder / "training_options.json").write_text(
         json.dumps({"crop_size": 32, "n_blocks": 1, "ngf": 8}))
+    return g_a, g_b
+
+
+def test_model_cache_loads_cyclegan_reports_bad_weights_and_evicts(tmp_path):
+    g_a, g_b = write_cyclegan_run(tmp_path / "cyc")
     cache = demo.ModelCache(capacity=1)
     model = cache.get("CycleGAN", str(tmp_path / "cyc"))
     assert [s.label for s in model.stops] == ["young \u2192 old", "old \u2192 young"]
@@ -397,3 +404,48 @@ def test_twenty_concurrent_api_requests_queue_and_all_answer(server, generator, 
         assert np.asarray(Image.open(photo)).shape == crop.shape
     assert rss_after - rss_before < 400, (rss_before, rss_after)
     assert server["proc"].poll() is None  # still serving
+
+
+def test_page_in_chromium_switches_to_cyclegan_and_its_weights(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from face_aging.cyclegan.inference import translate_faces
+
+    g_a, _ = write_cyclegan_run(tmp_path / "cyc", seed=1)
+    browser.get(server["url"])
+    _wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#model input[type=radio]"), 60)
+    browser.find_element(By.CSS_SELECTOR, "#model input[value='CycleGAN']").click()
+    # Its default folder is train_cyclegan.py's, absent here: one line in the page.
+    _wait(browser, lambda: "cannot load CycleGAN weights from checkpoints/cyclegan_young2old"
+          in _message(browser), 60)
+    assert _message(browser).startswith("Error:")
+    weights = browser.find_element(By.CSS_SELECTOR, "#weights textarea, #weights input")
+    weights.send_keys(Keys.CONTROL, "a")
+    weights.send_keys(str(tmp_path / "cyc"), Keys.ENTER)
+    _wait(browser, lambda: "Model: CycleGAN, 32 px faces" in _message(browser), 60)
+    slider = browser.find_element(By.CSS_SELECTOR, "#age input[type=range]")
+    assert slider.get_attribute("max") == "1" and float(slider.get_attribute("value")) == 0
+    assert "0 = young \u2192 old" in browser.find_element(By.ID, "age").text
+    browser.find_element(By.CSS_SELECTOR, "#faces input[value='whole image is one face']").click()
+    face = np.random.default_rng(2).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    Image.fromarray(face).save(tmp_path / "face.png")
+    _upload(browser, str(tmp_path / "face.png"))
+    _wait(browser, lambda: _image_src(browser, "strip") and "CycleGAN" in _message(browser))
+    assert "aged to young \u2192 old" in _message(browser)
+    assert_close(_fetch_png(_image_src(browser, "strip"))[:, 32:],
+                 translate_faces(g_a, [face], 32)[0], "young to old")
+
+
+def test_demo_with_missing_weights_stops_with_one_line(tmp_path):
+    port = _free_port()
+    result = subprocess.run([sys.executable, "-m", "face_aging.demo",
+                             f"--checkpoint_dir={tmp_path / 'none'}", f"--port={port}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                                     GRADIO_TEMP_DIR=str(tmp_path / "gradio")))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot load IPCGAN weights from" in errors[0], result.stderr
+    assert str(tmp_path / "none") in errors[0] and "Traceback" not in result.stderr
+    assert "face aging demo on" not in result.stdout
