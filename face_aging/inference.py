@@ -473,6 +473,17 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
         all, ``all_faces``) and paste them back into the photo.
       face_margin: crop margin for detected faces (default: ``faces``' training margin).
     """
+    render = face_renderer(generator, targets, bn_mode, reference_faces, batch_size)
+    return process_image_files(image_paths, save_dir, targets, render, detect_faces,
+                               all_faces, face_margin, log)
+
+
+def face_renderer(generator, targets: Sequence[AgeTarget], bn_mode: str = "moving",
+                  reference_faces=None, batch_size: int = 32
+                  ) -> Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]:
+    """``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], aged uint8 [len(targets), S, S, 3])``:
+    the face as the generator saw it and aged to each target (:func:`age_faces`). The
+    ``render`` of :func:`process_image_files`, the video tool and the demo."""
     vectors = np.stack([t.vector for t in targets])
 
     def render(face):
@@ -481,8 +492,7 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
         shown = pixels.resize_cv2(face[np.newaxis], aged.shape[1:3]).numpy()
         return shown[0].astype(np.uint8), aged
 
-    return process_image_files(image_paths, save_dir, targets, render, detect_faces,
-                               all_faces, face_margin, log)
+    return render
 
 
 def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequence,

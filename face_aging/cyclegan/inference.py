@@ -246,6 +246,16 @@ def translate_image_files(model: CycleGANModel, image_paths: Sequence[str], save
     ``inference.process_image_files``. Returns its ``RunSummary``."""
     from face_aging import inference
 
+    return inference.process_image_files(image_paths, save_dir, columns,
+                                         face_renderer(model, columns, batch_size),
+                                         detect_faces=detect_faces, all_faces=all_faces,
+                                         face_margin=face_margin, log=log)
+
+
+def face_renderer(model: CycleGANModel, columns: Sequence[Direction], batch_size: int = 32):
+    """``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], translated uint8 [len(columns), S, S,
+    3])``, one output per direction: the ``render`` of ``inference.process_image_files``, the
+    video tool and the demo."""
     generators = [model.generator(c.tag) for c in columns]
 
     def render(face):
@@ -254,6 +264,4 @@ def translate_image_files(model: CycleGANModel, image_paths: Sequence[str], save
                                                      batch_size) for g in generators])
         return shown, translated
 
-    return inference.process_image_files(image_paths, save_dir, columns, render,
-                                         detect_faces=detect_faces, all_faces=all_faces,
-                                         face_margin=face_margin, log=log)
+    return render
