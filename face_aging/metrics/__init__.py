@@ -13,6 +13,7 @@ name                 function                                              modul
 ``inception_score``  ``inception_score(probabilities, splits) -> (m, s)``  inception_score
 ``age_table``        ``age_table(generated_ages, input_ages, real, bins)``  age_identity
 ``identity_table``   ``identity_table(inp, out, imp_a, imp_b, threshold)``  age_identity
+``verification``     ``cross_validate(distances, same, folds) -> dict``    verification
 ===================  ====================================================  ==========
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from face_aging.metrics.age_identity import age_table, identity_table
 from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
+from face_aging.metrics.verification import cross_validate
 
 _REGISTRY: Dict[str, Callable] = {
     "fid": fid_from_activations,
@@ -30,6 +32,7 @@ _REGISTRY: Dict[str, Callable] = {
     "inception_score": inception_score,
     "age_table": age_table,
     "identity_table": identity_table,
+    "verification": cross_validate,
 }
 
 
