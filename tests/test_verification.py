@@ -226,3 +226,14 @@ def test_real_cacd_vs_pairs_through_the_judges_features(tmp_path):
     distances = V.pair_distances_of_images(features, [r[3:5] for r in rows], str(out))
     result = V.cross_validate(distances, [r[2] for r in rows], [r[1] for r in rows])
     assert result["auc"] > 0.9 and result["mean_accuracy"] >= 0.8
+    # --dlib / verify_dlib: the same measurement, faces read as evaluate.py reads them (128 px)
+    report = tmp_path / "dlib.json"
+    r = subprocess.run([sys.executable, "-m", "face_aging.metrics.verification", "--dlib",
+                        f"--pairs={out / 'verification_pairs.txt'}", f"--output={report}"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    written = json.loads(report.read_text())
+    assert written["features"].startswith("dlib") and written["pairs"] == 40
+    np.testing.assert_allclose([p["distance"] for p in written["pair_distances"]], distances,
+                               atol=1e-5)
+    assert "verification accuracy" in r.stdout

@@ -19,7 +19,8 @@ Given pairs of faces labelled same / different person and split into folds:
    plus one below all and one above all; of several thresholds with the best accuracy, the
    middle one (by rank) is taken.
 
-Features here: :func:`extract_features` runs ``face_aging.models.AlexNet`` on image files
+Features here: :func:`verify_dlib` uses dlib's embeddings (the ``[eval]`` judge of
+``evaluate.py``), the ceiling of an independent recogniser; :func:`extract_features` runs ``face_aging.models.AlexNet`` on image files
 through the release's pixel pipeline for real faces (decoded RGB 0..255, resized to 227x227
 on cv2's grid, ``pixels.resize_cv2``, minus ``pixels.MEAN_RGB``) and returns one layer of
 ``FEATURE_LAYERS`` flattened. :func:`pair_distances_of_images` does the same pair by pair
@@ -28,6 +29,7 @@ floats an image). Command line::
 
     python -m face_aging.metrics.verification --alexnet=runs/alexnet/pretrained \
         --pairs=data/cacd_vs/verification_pairs.txt --layer=conv5 --output=verification.json
+    python -m face_aging.metrics.verification --dlib --pairs=data/cacd_vs/verification_pairs.txt
 """
 from __future__ import annotations
 
@@ -316,6 +318,36 @@ def verify_alexnet(alexnet, pairs_file: str, layer: str = "conv5", root: Optiona
     return result
 
 
+def verify_dlib(pairs_file: str, root: Optional[str] = None, progress: bool = True,
+                batch_pairs: int = 16) -> Dict:
+    """The same measurement with dlib's face-recognition embeddings (``judges.IdentityJudge``,
+    faces read as ``evaluate.py`` reads them: cv2 resize to 128x128) as the features: the
+    ceiling an independent recogniser reaches on these pairs."""
+    from face_aging.metrics import judges
+    from face_aging.metrics.evaluation import read_face
+
+    rows, root = read_pairs_checked(pairs_file, root)
+    judge = judges.IdentityJudge()
+    bar = _progress(2 * len(rows), "dlib embeddings", progress)
+
+    def features(paths):
+        emb = judge.embed(np.stack([read_face(p) for p in paths]))
+        bar.update(len(paths))
+        return emb
+
+    try:
+        distances = pair_distances_of_images(features, [r[3:5] for r in rows], root, batch_pairs)
+    finally:
+        bar.close()
+    result = cross_validate(distances, [r[2] for r in rows], [r[1] for r in rows])
+    result.update(layer=None, features="dlib face-recognition embeddings (128-d)",
+                  judge=judge.describe(), pairs_file=os.path.abspath(pairs_file),
+                  root=os.path.abspath(root),
+                  pair_distances=[{"pair_id": r[0], "fold": r[1], "same": int(r[2]),
+                                   "distance": float(x)} for r, x in zip(rows, distances)])
+    return result
+
+
 def format_result(result: Dict) -> str:
     """Lines for a terminal: the headline and one line per fold."""
     folds = ",".join(str(f["fold"]) for f in result["folds"])
@@ -343,10 +375,14 @@ def main(argv=None) -> int:
         description="Face verification accuracy of AlexNet features on same/different pairs, "
                     "by cross-validation over the folds present (threshold chosen on the "
                     "other folds).")
-    parser.add_argument("--alexnet", required=True,
-                        help="AlexNet checkpoint: pretrain's pretrained/alexnet-N (or its "
-                             "folder), a TF2 checkpoint with 'alexnet', or a release "
-                             "alexnet.model-N")
+    features = parser.add_mutually_exclusive_group(required=True)
+    features.add_argument("--alexnet",
+                          help="AlexNet checkpoint: pretrain's pretrained/alexnet-N (or its "
+                               "folder), a TF2 checkpoint with 'alexnet', or a release "
+                               "alexnet.model-N")
+    features.add_argument("--dlib", action="store_true",
+                          help="instead of an AlexNet: dlib's face-recognition embeddings (the "
+                               "[eval] judge), the ceiling of an independent recogniser")
     parser.add_argument("--pairs", required=True,
                         help="verification_pairs.txt (prepare --dataset=cacd_vs)")
     parser.add_argument("--layer", default="conv5", choices=FEATURE_LAYER_NAMES,
@@ -361,7 +397,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 2:
         parser.error("--batch_size must be >= 2")
-    output = args.output or f"verification_{args.layer}.json"
+    output = args.output or ("verification_dlib.json" if args.dlib
+                             else f"verification_{args.layer}.json")
 
     def fail(e) -> int:
         print(f"verification: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -371,13 +408,21 @@ def main(argv=None) -> int:
     # otherwise come before the one line that matters.
     try:
         read_pairs_checked(args.pairs, args.root_folder)
+        if args.dlib:
+            from face_aging.metrics import judges
+
+            try:
+                result = verify_dlib(args.pairs, args.root_folder)
+            except judges.JudgesUnavailableError as e:
+                return fail(e)
+            write_json_report(output, result)
+            return 0
         if not (os.path.isdir(args.alexnet) or os.path.isfile(args.alexnet + ".index")):
             raise FileNotFoundError(f"--alexnet {args.alexnet}: no such checkpoint (expected "
                                     f"{args.alexnet}.index or a directory)")
     except (VerificationInputError, ListFormatError, FileNotFoundError) as e:
         return fail(e)
     from face_aging import checkpoints
-    from face_aging.metrics.report import write_json
 
     try:
         result = verify_alexnet(args.alexnet, args.pairs, args.layer, args.root_folder,
@@ -385,10 +430,17 @@ def main(argv=None) -> int:
     except (VerificationInputError, ListFormatError, FileNotFoundError,
             checkpoints.CheckpointMismatchError) as e:
         return fail(e)
+    write_json_report(output, result)
+    return 0
+
+
+def write_json_report(output: str, result: Dict) -> None:
+    """Writes the JSON (atomically) and prints the figures."""
+    from face_aging.metrics.report import write_json
+
     write_json(output, result)
     print(format_result(result))
     print(f"wrote {output}")
-    return 0
 
 
 if __name__ == "__main__":
