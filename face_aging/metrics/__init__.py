@@ -24,7 +24,16 @@ from face_aging.metrics.age_identity import age_table, identity_table
 from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
-from face_aging.metrics.verification import cross_validate
+
+
+
+def _verification(distances, same, folds):
+    """``verification.cross_validate``, imported when called: that module is also a command
+    (``python -m face_aging.metrics.verification``), which importing it here would shadow."""
+    from face_aging.metrics.verification import cross_validate
+
+    return cross_validate(distances, same, folds)
+
 
 _REGISTRY: Dict[str, Callable] = {
     "fid": fid_from_activations,
@@ -32,7 +41,7 @@ _REGISTRY: Dict[str, Callable] = {
     "inception_score": inception_score,
     "age_table": age_table,
     "identity_table": identity_table,
-    "verification": cross_validate,
+    "verification": _verification,
 }
 
 
