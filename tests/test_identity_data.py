@@ -195,6 +195,7 @@ def test_lag_splits_people_writes_safe_names_and_every_cross_age_pair(tmp_path):
     triples = identity.read_cross_age(str(out / "test_cross_age.txt"))
     expected = sum(np.prod(_counts(people.index(p))) for p in held)
     assert len(triples) == expected == summary["cross_age_pairs"]["pairs"]
+    assert summary["cross_age_pairs"]["held_out_people_without_young_and_old"] == 0
     for i, young, old in triples:
         assert names[str(i)] in held and "/young/" in young and "/old/" in old
         assert young.split("/")[1] == old.split("/")[1]

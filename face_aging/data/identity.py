@@ -338,9 +338,11 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     if source.dataset == "lag":
         triples = cross_age_triples(source, kept, ids, cross_age)
         write_cross_age(os.path.join(out_dir, CROSS_AGE_LIST), triples)
-        summary_extra["cross_age_pairs"] = {"file": CROSS_AGE_LIST, "mode": cross_age,
-                                            "pairs": len(triples),
-                                            "people": len({t[0] for t in triples})}
+        people_with_pairs = len({t[0] for t in triples})
+        summary_extra["cross_age_pairs"] = {
+            "file": CROSS_AGE_LIST, "mode": cross_age, "pairs": len(triples),
+            "people": people_with_pairs,
+            "held_out_people_without_young_and_old": len(people["test"]) - people_with_pairs}
     elapsed = time.monotonic() - start
     states = [status.get(i) for i in range(len(records))]
     summary = {

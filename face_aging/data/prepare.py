@@ -216,7 +216,10 @@ def format_identity_summary(summary: dict) -> str:
                    f"different) of folds {','.join(map(str, v['folds']))}")
     if "cross_age_pairs" in summary:
         c = summary["cross_age_pairs"]
-        out.append(f"  {c['file']}: {c['pairs']} young/old pairs of {c['people']} held-out people")
+        out.append(f"  {c['file']}: {c['pairs']} young/old pairs of {c['people']} held-out people"
+                   + (f" ({c['held_out_people_without_young_and_old']} held out without both "
+                      "a young and an old photo)" if c["held_out_people_without_young_and_old"]
+                      else ""))
     out.append(f"  identity lists (no age lists) and summary.json in {summary['output_dir']}")
     return "\n".join(out)
 
