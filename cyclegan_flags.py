@@ -12,6 +12,7 @@ import os
 
 from absl import flags
 
+from face_aging import precision
 from face_aging.cyclegan.config import CycleGANConfig
 from face_aging.cyclegan.losses import GAN_MODES
 from face_aging.training_loop import NAN_POLICIES
@@ -86,6 +87,7 @@ flags.DEFINE_bool("deterministic", False, "TF op determinism, oneDNN and Grapple
                   "same seed -> same weights. Slower.")
 flags.DEFINE_enum("nan_policy", _D.nan_policy, list(NAN_POLICIES), "A step with a non-finite "
                   "loss or weight is undone; stop: end the run with one line; skip: go on.")
+precision.define_flag()
 flags.DEFINE_bool("dry_run", False, "Check the options and the data, print them, write nothing.")
 
 FLAGS = flags.FLAGS
@@ -157,4 +159,4 @@ def config_from_flags() -> CycleGANConfig:
         save_interval=FLAGS.save_interval, sample_interval=FLAGS.sample_interval,
         log_interval=FLAGS.log_interval, max_to_keep=FLAGS.max_to_keep or None,
         num_samples=FLAGS.num_samples, seed=FLAGS.seed, deterministic=FLAGS.deterministic,
-        nan_policy=FLAGS.nan_policy)
+        nan_policy=FLAGS.nan_policy, mixed_precision=FLAGS.mixed_precision)

@@ -15,6 +15,14 @@ Needs the evaluation extra: ``pip install '.[eval]'``. Example::
   python evaluate.py --checkpoint_dir=checkpoints/run1 --list_dir=data/utk \
       --root_folder=/data/utkface --output_dir=eval/run1 --max_faces_per_group=100
 
+``--cross_age_pairs=data/lag/test_cross_age.txt`` is the cross-age mode: each held-out
+person's young photo is aged to the oldest groups and verified against their adult photo,
+beside the young photo itself (the do-nothing baseline) and impostors (see
+``face_aging.metrics.cross_age`` and docs/EVALUATION.md)::
+
+  python evaluate.py --checkpoint_dir=checkpoints/bundled \
+      --cross_age_pairs=data/lag/test_cross_age.txt --output_dir=eval/cross_age
+
 ``--model=cyclegan`` evaluates a ``train_cyclegan.py`` run's young -> old generator with the
 same judges: the young test faces (``test_age.txt`` ages <= ``--young_max_age``, else the
 ``test.txt`` groups that are wholly young; or ``--young_dir``) are translated, and the report
@@ -82,6 +90,18 @@ flags.DEFINE_string("old_dir", None, "--model=cyclegan: with --young_dir, a fold
                     "old faces.")
 flags.DEFINE_integer("image_size", None, "--model=cyclegan: side faces are resized to "
                      "(default: the run's crop_size, from its training_options.json).")
+
+# Cross-age mode (--model=ipcgan only).
+flags.DEFINE_string("cross_age_pairs", None, "Cross-age mode: a test_cross_age.txt (prepare "
+                    "--dataset=lag: 'identity young_path old_path' of held-out people). Each "
+                    "young photo is aged to --cross_age_groups and verified against the same "
+                    "person's adult photo, beside the young photo itself (the do-nothing "
+                    "baseline) and impostors. Paths are relative to --root_folder (default: "
+                    "the file's folder); --list_dir is not used.")
+flags.DEFINE_list("cross_age_groups", ["3", "4"], "Cross-age mode: target groups the young "
+                  "photos are aged to (default the two oldest of the release's five).")
+flags.DEFINE_integer("max_cross_age_people", 0, "Cross-age mode: keep the first N people of "
+                     "the list (by identity id); 0 = all.")
 
 #: Flags that belong to one model only: given with the other, they are an error.
 IPCGAN_ONLY_FLAGS = ("bn_mode", "allow_untrained_generator", "inception_score_splits")
@@ -362,6 +382,67 @@ def evaluate_cyclegan(checkpoint_dir, model_index, list_dir, root_folder, output
     return report_lib.write_translation_report(output_dir, results, arrays)
 
 
+def evaluate_cross_age(checkpoint_dir, model_index, pairs_file, root_folder, output_dir,
+                       target_groups, age_bins, bn_mode, allow_untrained_generator, batch_size,
+                       max_people=0):
+    """Cross-age mode: young photos aged and verified against the same person's adult photo
+    (``face_aging.metrics.cross_age``); returns the written paths."""
+    from face_aging.metrics import cross_age, judges
+
+    started = time.time()
+    if not output_dir:
+        raise UsageError("--output_dir is required")
+    if not os.path.isfile(pairs_file):
+        raise UsageError(f"--cross_age_pairs {pairs_file}: file not found")
+    if root_folder and not os.path.isdir(root_folder):
+        raise UsageError(f"--root_folder {root_folder}: not a folder")
+    if batch_size < 1:
+        raise UsageError("--batch_size must be >= 1")
+    if bn_mode == "batch":
+        raise UsageError("--bn_mode=batch needs reference training faces; the cross-age mode "
+                         "ages each face on its own (--bn_mode=moving)")
+    try:
+        groups = [int(g) for g in target_groups]
+    except ValueError:
+        raise UsageError(f"--cross_age_groups must be group numbers, got "
+                         f"{','.join(target_groups)}") from None
+    if not groups or any(not 0 <= g <= len(age_bins) for g in groups):
+        raise UsageError(f"--cross_age_groups {','.join(target_groups)}: groups must be in "
+                         f"0..{len(age_bins)}")
+    data = cross_age.read_cross_age(pairs_file, root_folder or None, max_people or None)
+    print(f"{pairs_file}: {len(data.pairs)} young/adult pairs of {data.people} people")
+    age_judge, identity_judge = judges.AgeJudge(), judges.IdentityJudge()  # before TensorFlow
+    generator, model_info = _build_generator(checkpoint_dir, model_index,
+                                             allow_untrained_generator, len(age_bins) + 1)
+    age_fn, generator_path = _age_fn(generator, bn_mode, None, batch_size)
+    results, arrays = cross_age.run_cross_age_evaluation(
+        age_fn, data, identity_judge=identity_judge, age_judge=age_judge, target_groups=groups,
+        bins=age_bins, batch_size=batch_size)
+    results["model"] = dict(model_info, bn_mode=bn_mode, aging=generator_path)
+    results["data"] = {"pairs_file": os.path.abspath(pairs_file),
+                       "root_folder": os.path.abspath(root_folder or os.path.dirname(
+                           os.path.abspath(pairs_file))),
+                       "pairs_sha256": _sha256(pairs_file), "max_people": max_people}
+    results["code"] = {"git_commit": _git_commit()}
+    results["runtime_seconds"]["total"] = round(time.time() - started, 2)
+    paths = cross_age.write_report(output_dir, results, arrays)
+    print(cross_age_summary(results))
+    return paths
+
+
+def cross_age_summary(results) -> str:
+    """The cross-age headline lines for the terminal."""
+    ident = results["identity"]
+    base = ident["baseline"]
+    line = lambda what, r: (f"  {what}: {100 * r['genuine']['verified']:.1f} % of pairs verified "
+                            f"against the adult photo ({100 * r['genuine']['verified_per_person']:.1f}"
+                            f" % per person), impostors {100 * r['impostor']['verified']:.1f} %")
+    out = [f"cross-age, {ident['pairs']} pairs of {ident['people']} people, dlib distance <= "
+           f"{ident['threshold']}:", line("young photo itself (baseline)", base)]
+    out += [line(f"aged to group {r['group']} ({r['name']})", r) for r in ident["groups"]]
+    return "\n".join(out)
+
+
 def _check_model_flags():
     other = IPCGAN_ONLY_FLAGS if FLAGS.model == "cyclegan" else CYCLEGAN_ONLY_FLAGS
     given = [f"--{name}" for name in other if FLAGS[name].present]
@@ -374,6 +455,24 @@ def main(argv):
         sys.exit(f"evaluate.py: error: unexpected arguments {argv[1:]}")
     try:
         _check_model_flags()
+        if not FLAGS.cross_age_pairs:
+            given = [f"--{n}" for n in ("cross_age_groups", "max_cross_age_people")
+                     if FLAGS[n].present]
+            if given:
+                raise UsageError(f"{', '.join(given)} only apply with --cross_age_pairs")
+        if FLAGS.cross_age_pairs:
+            if FLAGS.model != "ipcgan":
+                raise UsageError("--cross_age_pairs works with --model=ipcgan")
+            if FLAGS.list_dir:
+                raise UsageError("--list_dir is not used with --cross_age_pairs (the pairs "
+                                 "file names the faces); run evaluate.py once for each")
+            paths = evaluate_cross_age(
+                FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.cross_age_pairs,
+                FLAGS.root_folder, FLAGS.output_dir, FLAGS.cross_age_groups,
+                _parse_bins(FLAGS.age_bins), FLAGS.bn_mode, FLAGS.allow_untrained_generator,
+                FLAGS.batch_size, FLAGS.max_cross_age_people)
+            print(f"wrote {paths['json']} and {paths['html']}")
+            return
         if FLAGS.model == "cyclegan":
             paths = evaluate_cyclegan(
                 FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir, FLAGS.root_folder,

@@ -11,6 +11,7 @@ import os
 
 from absl import flags
 
+from face_aging import precision
 from face_aging.config import TrainConfig
 from face_aging.distribute import DISTRIBUTIONS
 from face_aging.models import FEATURE_LAYERS
@@ -72,8 +73,7 @@ flags.DEFINE_bool("deterministic", False, "Enable TF op determinism, turn off on
                   "same weights, and a resumed run equals an uninterrupted one bit for bit. "
                   "Slower.")
 flags.DEFINE_bool("xla", False, "Compile the training step with XLA (jit_compile).")
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute with loss scaling (GPU feature; "
-                  "slower on CPU).")
+precision.define_flag()
 flags.DEFINE_enum("step_structure", _D.step_structure, list(STEP_STRUCTURES),
                   "reuse: fake faces and source features computed once a step (same maths); "
                   "release: recomputed for the G update as the release's graph did.")

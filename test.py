@@ -6,6 +6,7 @@
     python test.py --target_groups=0,1,2,3,4 --interpolate=3
     python test.py --checkpoint_dir=pre_trained/acgan.model-399999
     python test.py --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki128
+    python test.py --video=clip.mp4 --target_groups=4   # output/test/clip_group4_51+.mp4
 
 For every image: the input, one aged face per target group (``NAME_group3_41-50.png``)
 and a 1xN strip; ``index.html`` shows all strips. With ``--model=cyclegan`` (a
@@ -22,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from face_aging import inference, outputs  # noqa: E402
+from face_aging import inference, outputs, precision, video  # noqa: E402
 from face_aging.cyclegan import inference as cyclegan_inference  # noqa: E402
 
 BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
@@ -87,6 +88,15 @@ def define_flags(flag_values=flags.FLAGS):
                          **where)
     flags.DEFINE_integer("age_groups", None, "Number of age groups of the model (default: "
                          "recorded beside the checkpoint, else 5).", **where)
+    precision.define_flag(where["flag_values"], extra_help=" Of the generator's compute "
+                          "(checkpoints only; a SavedModel keeps the mode it was exported in).")
+    flags.DEFINE_string("video", None, "Age the faces of this video instead of images: one "
+                        "video per target (SAVE_DIR/NAME_group4_51+.mp4 ...), same frame rate "
+                        "and size, no audio; faces detected in every frame (--all_faces, "
+                        "--face_margin apply), boxes smoothed over time.", **where)
+    flags.DEFINE_float("box_smoothing", video.DEFAULT_SMOOTHING, "With --video: how much of "
+                       "the detector's frame-to-frame jitter the face box filter removes, 0 "
+                       "(raw detections) to 0.95.", lower_bound=0.0, upper_bound=0.95, **where)
 
 
 FLAGS = flags.FLAGS
@@ -110,7 +120,8 @@ def _load_generator():
         source = dict(checkpoint_dir=FLAGS.checkpoint_dir, model_index=FLAGS.model_index)
     try:
         return inference.load_generator(**source, image_size=FLAGS.image_size,
-                                        age_groups=FLAGS.age_groups)
+                                        age_groups=FLAGS.age_groups,
+                                        mixed_precision=FLAGS.mixed_precision)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         if not FLAGS.saved_model and not explicit_checkpoint and isinstance(e, FileNotFoundError):
             _fail(f"no bundled model is present ({BUNDLED_CHECKPOINT_DIR} holds no "
@@ -132,7 +143,8 @@ def _load_cyclegan():
         source = dict(checkpoint_dir=checkpoint_dir, model_index=FLAGS.model_index)
     try:
         return cyclegan_inference.load_cyclegan(**source, image_size=FLAGS.image_size,
-                                                load_old_to_young=FLAGS.old_to_young)
+                                                load_old_to_young=FLAGS.old_to_young,
+                                                mixed_precision=FLAGS.mixed_precision)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         hint = ""
@@ -170,8 +182,9 @@ def _input_paths_and_output_folder():
     return paths
 
 
-def _setup():
-    """Generator, targets, input files, reference faces; exits (2) with one line if unusable."""
+def _setup(list_inputs=True):
+    """Generator, targets, input files (None unless ``list_inputs``), reference faces; exits
+    (2) with one line if unusable."""
     generator = _load_generator()
     try:
         targets = inference.age_targets([int(g) for g in FLAGS.target_groups],
@@ -179,7 +192,7 @@ def _setup():
                                         FLAGS.group_labels)
     except ValueError as e:
         _fail(e)
-    paths = _input_paths_and_output_folder()
+    paths = _input_paths_and_output_folder() if list_inputs else None
     references = None
     if FLAGS.bn_mode == "batch":
         try:
@@ -212,10 +225,52 @@ def _main_cyclegan():
     return 1 if summary.failed else 0
 
 
+def _main_video():
+    """--video: one aged video per target; 0 written, 1 the video could not be read/written."""
+    if FLAGS["test_data_dir"].present:
+        _fail("give --video or --test_data_dir, not both")
+    if FLAGS.model == "cyclegan":
+        model = _load_cyclegan()
+        columns = cyclegan_inference.directions(model.old_to_young is not None)
+        render = cyclegan_inference.face_renderer(model, columns, FLAGS.batch_size)
+    else:
+        generator, columns, _, references = _setup(list_inputs=False)
+        render = inference.face_renderer(generator, columns, FLAGS.bn_mode, references,
+                                         FLAGS.batch_size)
+    from face_aging import faces
+
+    available, reason = faces.detector_status()
+    if not available:
+        _fail(f"--video cannot run: {reason}")
+    try:
+        os.makedirs(FLAGS.save_dir, exist_ok=True)
+    except OSError as e:
+        _fail(f"{FLAGS.save_dir}: cannot create the output folder ({e.strerror or e})")
+    stem, extension = os.path.splitext(os.path.basename(FLAGS.video.rstrip("/")))
+    if extension.lower() not in video.FOURCC_BY_EXTENSION:
+        extension = ".mp4"
+    paths = [os.path.join(FLAGS.save_dir, f"{stem}_{c.tag}{extension}") for c in columns]
+    try:
+        result = video.age_video(FLAGS.video, paths, lambda face: render(face)[1],
+                                 all_faces=FLAGS.all_faces, margin=FLAGS.face_margin,
+                                 smoothing=FLAGS.box_smoothing)
+    except video.BadVideoError as e:
+        print(f"FAILED: {FLAGS.video}: {e}")
+        return 1
+    detail = f" ({'; '.join(result.notes)})" if result.notes else ""
+    print(f"ok: {FLAGS.video}{detail}: {result.frames} frames, {result.fps:g} fps, "
+          f"{result.width}x{result.height}, faces in {result.frames_with_faces} frames")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     _check_model_flags()
+    if FLAGS.video:
+        return _main_video()
     if FLAGS.model == "cyclegan":
         return _main_cyclegan()
     generator, targets, paths, references = _setup()

@@ -2,7 +2,8 @@
 
 Sections (``--only``): ``matmul`` (practical peak), ``generator`` (inference images/s),
 ``train_step`` (one IPCGAN step), ``pipeline`` (tf.data alone, without and with cache),
-``memory`` (peak RSS of a short training run in a subprocess). Configurations are measured
+``memory`` (peak RSS of a short training run in a subprocess), ``demo`` (the web demo's
+seconds from upload to the strip, benchmarks/demo_latency.py). Configurations are measured
 side by side, interleaved: ``default`` (this project's "reuse" step), ``xla``,
 ``mixed_precision`` and ``release_structure`` (the release's step structure).
 FLOPs: analytic, a multiply-add counts as 2 FLOPs (benchmarks/flops.py).
@@ -21,7 +22,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SECTIONS = ("matmul", "generator", "train_step", "pipeline", "memory")
+SECTIONS = ("matmul", "generator", "train_step", "pipeline", "memory", "demo")
 TARGETS = {"generator_fraction_of_peak": 0.75, "train_speedup_vs_release": 1.3,
            "pipeline_over_train": 3.0}
 
@@ -212,6 +213,15 @@ def print_table(results, print_fn=print):
         print_fn(f"\npeak RSS of a training run (batch {mem['batch']}, {mem['steps']} steps, "
                  f"{mem['config']}): {mem['peak_rss_mb']:.0f} MB "
                  f"(after building the models: {mem['rss_after_build_mb']:.0f} MB)")
+    web = results.get("demo")
+    if web and "skipped" in web:
+        print_fn(f"\nweb demo: skipped ({web['skipped']})")
+    elif web:
+        print_fn(f"\nweb demo ({web['model']}), {web['photo']} {web['photo_size'][0]}x"
+                 f"{web['photo_size'][1]}, one face, all ages: upload to strip "
+                 f"{web['upload_to_strip']['median_s']:.2f} s median (first request "
+                 f"{web['first_request_s']:.2f} s); the same work without the server "
+                 f"{web['age_photo']['median_s']:.2f} s")
     targets = results.get("targets")
     if targets and results.get("meta", {}).get("quick"):
         print_fn("\ntargets: not judged (--quick measures batch 2 on 32x32 faces; the targets "
@@ -310,6 +320,11 @@ def main(argv=None):
                 list_dir, n_images, args.jpeg_size, args.pipeline_batch, args.image_size,
                 batches_per_repeat=max(2, n_images // args.pipeline_batch), warmup=args.warmup,
                 repeats=args.repeats)
+        if "demo" in args.only:
+            log("web demo: upload to strip, one face, the bundled model")
+            from benchmarks import demo_latency
+
+            results["demo"] = demo_latency.demo_response(args.warmup, args.repeats)
         if memory is not None:
             if memory.proc is None:
                 log(f"peak memory, batch {memory.batch}, {memory.steps} steps (subprocess)")

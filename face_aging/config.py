@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     jit_compile: bool = False
-    mixed_precision: bool = False
+    mixed_precision: str = "none"            # none | float16 | bfloat16 (face_aging.precision)
     step_structure: str = "reuse"
     cache: bool = False                          # keep decoded, resized faces in memory
     # Several devices / hosts (tf.distribute); batch_size stays the *global* batch.

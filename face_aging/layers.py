@@ -4,7 +4,7 @@ Each layer owns its variables under the release's short names (``weights``,
 ``biases``, ``beta``, ``gamma``, ``moving_mean``, ``moving_variance``), so the
 release's checkpoints map one to one (see ``face_aging.checkpoints``). Compute
 runs on ``tf.nn`` ops directly; kernels are cast to the input's dtype so the same
-layers run under a ``mixed_float16`` policy.
+layers run under a ``mixed_float16`` or ``mixed_bfloat16`` policy.
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ class BatchNorm(keras.layers.Layer):
       ``<stat>/biased`` and ``<stat>/local_step`` as in the release), and
       ``moving = biased / (1 - decay ** local_step)``.
     - Variance is the population variance of the batch (``tf.nn.moments``). Statistics and
-      their updates stay float32 under a ``mixed_float16`` policy (no autocast).
+      their updates stay float32 under a mixed policy (no autocast).
     - ``synchronized``: under a ``tf.distribute`` strategy, batch statistics are
       all-reduced over the replicas (global-batch statistics, as the release's one GPU).
     """
@@ -150,7 +150,7 @@ class BatchNorm(keras.layers.Layer):
                                                aggregation="mean", autocast=False)
         self.mean_biased = self.add_weight(name="moving_mean_biased", shape=c,
                                            initializer="zeros", trainable=False,
-                                           aggregation="mean")
+                                           aggregation="mean", autocast=False)
         self.mean_local_step = self.add_weight(name="moving_mean_local_step", shape=(),
                                                initializer="zeros", trainable=False,
                                                aggregation="mean", autocast=False)

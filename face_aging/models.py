@@ -188,8 +188,10 @@ class AlexNet(keras.Model):
 
     @staticmethod
     def _lrn(x):
-        return tf.nn.local_response_normalization(x, depth_radius=2, alpha=2e-5, beta=0.75,
-                                                  bias=1.0)
+        # Computed in float32 under a mixed policy: TF has no CPU LRN kernel for bfloat16.
+        y = tf.nn.local_response_normalization(tf.cast(x, tf.float32), depth_radius=2,
+                                               alpha=2e-5, beta=0.75, bias=1.0)
+        return tf.cast(y, x.dtype)
 
     def call(self, images_227, training=False, outputs=None):
         wanted = set(ALEXNET_OUTPUTS if outputs is None else outputs)

@@ -23,13 +23,16 @@ NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
 
 from absl import app, flags  # noqa: E402
 
-from face_aging import pretraining  # noqa: E402
+from face_aging import precision, pretraining  # noqa: E402
 
 _D = pretraining.PretrainConfig(list_dir="", output_dir="")
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("list_dir", None, "Prepared dataset folder: train.txt, test.txt "
-                    "(and train_identity.txt where the dataset has identities).")
+flags.DEFINE_string("list_dir", None, "Prepared dataset folder(s), comma-separated: "
+                    "train.txt, test.txt where it has ages, train_identity.txt where it has "
+                    "identities (e.g. data/utkface227,data/cacd_vs,data/lag: ages from "
+                    "UTKFace, people from CACD-VS and LAG), verification_pairs.txt for the "
+                    "report.")
 flags.DEFINE_string("root_folder", None, "Root of the image paths (default: --list_dir).")
 flags.DEFINE_string("output_dir", None, "Where checkpoints, TensorBoard logs and the report go.")
 flags.DEFINE_integer("age_groups", _D.age_groups, "Age groups (age head width).")
@@ -37,6 +40,15 @@ flags.DEFINE_enum("identity", _D.identity, list(pretraining.IDENTITY_MODES),
                   "Train the identity head (fc6, fc7, new_1, new_2) on train_identity.txt: "
                   "auto = where that file exists.")
 flags.DEFINE_float("identity_weight", _D.identity_weight, "Weight of the identity loss.")
+flags.DEFINE_enum("train_layers", _D.train_layers, list(pretraining.TRAIN_LAYERS),
+                  "auto: the trunk (conv1-5) and every head the data has labels for; "
+                  "age_head: only age_fc6-8 on the trunk of --init_from, frozen (how the "
+                  "release's age classifier sat on its identity net).")
+flags.DEFINE_enum("verification_layer", _D.verification_layer,
+                  ["conv3", "conv4", "conv5", "pool5", "fc6", "fc7"],
+                  "Layer whose features face verification judges (validation of the identity "
+                  "part, and the CACD-VS figure of the report): train_ipcgan.py's "
+                  "--fea_layer_name.")
 flags.DEFINE_string("init_from", None, "Starting point: bvlc_alexnet.npy (conv1..5, fc6, fc7), "
                     "or a TF1/TF2 AlexNet checkpoint (prefix or folder); default: from scratch.")
 flags.DEFINE_boolean("conv1_rgb", _D.conv1_rgb, "bvlc .npy only: reverse conv1's input channels "
@@ -85,6 +97,7 @@ flags.DEFINE_float("low_res_fraction", _D.low_res_fraction, "Share of the schedu
                    "time budget) trained at --low_res_size.")
 flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step (not "
                      "with --deterministic: TF has no deterministic XLA max-pool gradient).")
+precision.define_flag()
 flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.")
 flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN and Grappler "
                      "off, one intra-op thread (multi-threaded reductions vary with load): the same seed "
@@ -124,7 +137,8 @@ def config_from_flags() -> pretraining.PretrainConfig:
     return pretraining.PretrainConfig(
         list_dir=FLAGS.list_dir, output_dir=FLAGS.output_dir, root_folder=FLAGS.root_folder,
         age_groups=FLAGS.age_groups, identity=FLAGS.identity,
-        identity_weight=FLAGS.identity_weight, init_from=FLAGS.init_from,
+        identity_weight=FLAGS.identity_weight, train_layers=FLAGS.train_layers,
+        verification_layer=FLAGS.verification_layer, init_from=FLAGS.init_from,
         conv1_rgb=FLAGS.conv1_rgb, batch_size=FLAGS.batch_size, max_steps=FLAGS.max_steps,
         time_budget_minutes=FLAGS.time_budget_minutes, optimizer=FLAGS.optimizer,
         learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
@@ -139,7 +153,8 @@ def config_from_flags() -> pretraining.PretrainConfig:
         max_images=FLAGS.max_images, eval_batch_size=FLAGS.eval_batch_size,
         low_res_size=FLAGS.low_res_size, low_res_fraction=FLAGS.low_res_fraction,
         jit_compile=FLAGS.jit_compile, deterministic=FLAGS.deterministic,
-        nan_policy=FLAGS.nan_policy, nan_at_steps=_nan_at_steps())
+        nan_policy=FLAGS.nan_policy, mixed_precision=FLAGS.mixed_precision,
+        nan_at_steps=_nan_at_steps())
 
 
 def _nan_at_steps():

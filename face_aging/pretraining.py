@@ -44,7 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpoints, pixels
+from face_aging import checkpoints, pixels, precision
 from face_aging.data import lists
 from face_aging.pretrain_report import classification_report, write_report
 from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, _StopSignal,
@@ -54,7 +54,9 @@ SIZE = pixels.ALEXNET_SIZE
 CLASS_BALANCE = ("weights", "sampling", "none")
 OPTIMIZERS = ("adamw", "sgd")
 IDENTITY_MODES = ("auto", "on", "off")
+TRAIN_LAYERS = ("auto", "age_head")
 IDENTITY_LIST = "train_identity.txt"
+VERIFICATION_PAIRS = "verification_pairs.txt"
 
 
 class PretrainError(ValueError):
@@ -70,6 +72,8 @@ class PretrainConfig:
     identities: int = 2000                  # new_2 width; train_ipcgan's AlexNet has 2000
     identity: str = "auto"                  # train new_1/new_2 (+fc6/fc7) on identity labels
     identity_weight: float = 1.0
+    train_layers: str = "auto"              # auto: trunk + the heads with labels; age_head
+    verification_layer: str = "conv5"       # features judged by face verification
     init_from: Optional[str] = None         # None: scratch; .npy: bvlc; else TF1/TF2 checkpoint
     conv1_rgb: bool = False                 # bvlc only: reverse conv1 input channels
     batch_size: int = 32
@@ -102,6 +106,7 @@ class PretrainConfig:
     low_res_size: int = 0                   # >0: train at this side first (cheaper), see forward
     low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
     jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
+    mixed_precision: str = "none"           # none | float16 | bfloat16 (face_aging.precision)
     eval_batch_size: int = 64
     deterministic: bool = False             # op determinism, one intra-op thread (see module doc)
     nan_policy: str = "stop"                # a non-finite step is undone; stop: raise; skip: go on
@@ -110,52 +115,107 @@ class PretrainConfig:
 
 # ----------------------------------------------------------------------------- data
 
-def read_split_entries(config: PretrainConfig):
-    """(train entries, val entries, test entries, identity map or None, identity count).
+@dataclasses.dataclass
+class PretrainData:
+    """What the prepared folders give the pretraining.
 
-    Entries are ``(relative_path, age_group, identity_or_-1)``.
+    Entries are ``(path, age_group, identity)`` with ``path`` joined to its folder's root;
+    ``age_group`` is -1 for an image without an age label (an identity-only set such as
+    CACD-VS or LAG), ``identity`` -1 for one without an identity (UTKFace).
     """
-    train_path = os.path.join(config.list_dir, lists.TRAIN_LIST)
-    test_path = os.path.join(config.list_dir, lists.TEST_LIST)
-    for path in (train_path, test_path):
-        if not os.path.isfile(path):
-            raise PretrainError(f"missing {path} (prepare the dataset with "
-                                "python -m face_aging.data.prepare)")
+
+    train: List[Tuple[str, int, int]]
+    val: List[Tuple[str, int, int]]
+    test: List[Tuple[str, int, int]]            # age test images (``test.txt``)
+    identities: int                             # distinct training identities (0: none)
+    verification_pairs: List[str]               # ``verification_pairs.txt`` files found
+    list_dirs: List[str]
+
+    @property
+    def has_age(self) -> bool:
+        return any(g >= 0 for _, g, _ in self.train)
+
+    @property
+    def has_identity(self) -> bool:
+        return self.identities > 0
+
+
+def list_dirs_of(config: PretrainConfig) -> List[str]:
+    """``config.list_dir`` as a list: one folder, or several separated by commas."""
+    return [d.strip() for d in str(config.list_dir).split(",") if d.strip()]
+
+
+def _read_list(path: str):
     try:
-        train = lists.read_image_list(train_path)
-        test = lists.read_image_list(test_path)
+        return lists.read_image_list(path)
     except lists.ListFormatError as e:
         raise PretrainError(str(e)) from None
-    for name, entries in (("train", train), ("test", test)):
-        bad = [(p, g) for p, g in entries if not 0 <= g < config.age_groups]
-        if bad:
-            raise PretrainError(f"{name} list has age group {bad[0][1]} ({bad[0][0]}) outside "
-                                f"0..{config.age_groups - 1}")
-    if config.max_images and config.max_images < len(train):
-        order = np.random.default_rng(config.split_seed).permutation(len(train))
-        train = [train[i] for i in sorted(order[:config.max_images])]
-    identity_path = os.path.join(config.list_dir, IDENTITY_LIST)
-    use_identity = config.identity == "on" or (config.identity == "auto"
-                                               and os.path.isfile(identity_path))
-    identity_of: Dict[str, int] = {}
-    num_ids = 0
-    if use_identity:
-        if not os.path.isfile(identity_path):
+
+
+def read_datasets(config: PretrainConfig) -> PretrainData:
+    """Reads every prepared folder of ``config.list_dir`` (comma-separated) and splits off the
+    validation set.
+
+    Per folder: ``train.txt`` (``path group``) and ``test.txt`` where it has ages,
+    ``train_identity.txt`` (``path identity``) where it has identities (``identity="auto"``),
+    ``verification_pairs.txt`` for the report. Identities are numbered densely over all
+    folders (folder by folder, so two folders never share one). The validation split is a
+    seeded hash of the identity where there is one (a person never straddles the split), else
+    of the file.
+    """
+    dirs = list_dirs_of(config)
+    if not dirs:
+        raise PretrainError("--list_dir is empty")
+    if config.root_folder and len(dirs) > 1:
+        raise PretrainError("--root_folder needs a single --list_dir (each of several folders "
+                            "is the root of its own paths)")
+    merged: Dict[str, List[int]] = {}
+    test: List[Tuple[str, int, int]] = []
+    pairs: List[str] = []
+    next_id = 0
+    for list_dir in dirs:
+        root = config.root_folder or list_dir
+        train_path = os.path.join(list_dir, lists.TRAIN_LIST)
+        identity_path = os.path.join(list_dir, IDENTITY_LIST)
+        use_identity = config.identity == "on" or (config.identity == "auto"
+                                                   and os.path.isfile(identity_path))
+        if not os.path.isfile(train_path) and not (use_identity and os.path.isfile(identity_path)):
+            raise PretrainError(f"{list_dir}: no {lists.TRAIN_LIST} or {IDENTITY_LIST} (prepare "
+                                "the dataset with python -m face_aging.data.prepare)")
+        if use_identity and not os.path.isfile(identity_path):
             raise PretrainError(f"--identity=on but {identity_path} does not exist")
-        try:
-            raw = dict(lists.read_image_list(identity_path))
-        except lists.ListFormatError as e:
-            raise PretrainError(str(e)) from None
-        dense = {v: k for k, v in enumerate(sorted(set(raw.values())))}
-        num_ids = len(dense)
-        if num_ids > config.identities:
-            raise PretrainError(f"{identity_path} has {num_ids} identities; the AlexNet's identity "
-                                f"head new_2 has {config.identities} (the release's 2000)")
-        if num_ids < 2:
-            use_identity, num_ids = False, 0
-        else:
-            identity_of = {p: dense[v] for p, v in raw.items()}
-    entries = [(p, g, identity_of.get(p, -1)) for p, g in train]
+        ages = _read_list(train_path) if os.path.isfile(train_path) else []
+        test_path = os.path.join(list_dir, lists.TEST_LIST)
+        if ages and not os.path.isfile(test_path):
+            raise PretrainError(f"missing {test_path} (prepare the dataset with "
+                                "python -m face_aging.data.prepare)")
+        folder_test = _read_list(test_path) if ages else []
+        for name, entries in (("train", ages), ("test", folder_test)):
+            bad = [(p, g) for p, g in entries if not 0 <= g < config.age_groups]
+            if bad:
+                raise PretrainError(f"{list_dir}: {name} list has age group {bad[0][1]} "
+                                    f"({bad[0][0]}) outside 0..{config.age_groups - 1}")
+        if config.max_images and config.max_images < len(ages):
+            order = np.random.default_rng(config.split_seed).permutation(len(ages))
+            ages = [ages[i] for i in sorted(order[:config.max_images])]
+        for rel, group in ages:
+            merged.setdefault(os.path.join(root, rel), [group, -1])[0] = group
+        if use_identity:
+            raw = _read_list(identity_path)
+            dense = {v: next_id + k for k, v in enumerate(sorted({v for _, v in raw}))}
+            next_id += len(dense)
+            for rel, identity in raw:
+                merged.setdefault(os.path.join(root, rel), [-1, -1])[1] = dense[identity]
+        test += [(os.path.join(root, p), g, -1) for p, g in folder_test]
+        pair_file = os.path.join(list_dir, VERIFICATION_PAIRS)
+        if os.path.isfile(pair_file):
+            pairs.append(pair_file)
+    if next_id > config.identities:
+        raise PretrainError(f"{next_id} identities in {', '.join(dirs)}; the AlexNet's identity "
+                            f"head new_2 has {config.identities} (the release's 2000)")
+    identities = next_id if next_id >= 2 else 0
+    entries = [(p, g, i if identities else -1) for p, (g, i) in merged.items()]
+    entries = [e for e in entries if e[1] >= 0 or e[2] >= 0]
     val_set = set()
     for p, g, i in entries:
         key = f"id:{i}" if i >= 0 else f"file:{p}"
@@ -164,13 +224,12 @@ def read_split_entries(config: PretrainConfig):
             val_set.add(p)
     train_e = [e for e in entries if e[0] not in val_set]
     val_e = [e for e in entries if e[0] in val_set]
-    test_e = [(p, g, -1) for p, g in test]
     if not train_e:
         raise PretrainError("no training images left after the validation split")
     if config.val_fraction > 0 and not val_e:
         raise PretrainError(f"--val_fraction={config.val_fraction} left no validation image; "
                             "raise it or use more images")
-    return train_e, val_e, test_e, (identity_of if use_identity else None), num_ids
+    return PretrainData(train_e, val_e, test, identities, pairs, dirs)
 
 
 def group_names_of(list_dir: str, age_groups: int) -> List[str]:
@@ -326,7 +385,11 @@ def make_train_dataset(entries, images, config: PretrainConfig, weights: np.ndar
             x = _augment(image, config, _seed_of(config.seed, n, _AUGMENT))
         else:
             x = tf.cast(image, tf.float32)
-        w = weight_table[group] if config.class_balance == "weights" else tf.constant(1.0)
+        if config.class_balance == "weights":
+            w = tf.gather(weight_table, tf.maximum(group, 0))
+        else:
+            w = tf.constant(1.0)
+        w = tf.where(group >= 0, w, 0.0)  # no age label: no age loss
         return _to_input(x), group, identity, w
 
     ds = tf.data.Dataset.range(start_sample, 2**62).map(
@@ -392,17 +455,23 @@ def forward(alexnet, images, training: bool = False, dropout: float = 0.0,
     flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
     y = drop(tf.nn.relu(a.age_fc6(flat)), 0)
     y = drop(tf.nn.relu(a.age_fc7(y)), 1)
-    out["age_logits"] = a.age_fc8(y)
+    out["age_logits"] = tf.cast(a.age_fc8(y), tf.float32)
     if identity:
         z = drop(tf.nn.relu(a.fc6(flat)), 2)
         z = drop(tf.nn.relu(a.fc7(z)), 3)
         z = drop(tf.nn.relu(a.new_1(z)), 4)
-        out["identity_logits"] = a.new_2(z)
+        out["identity_logits"] = tf.cast(a.new_2(z), tf.float32)
     return out
 
 
-def trained_layers(identity: bool) -> Tuple[str, ...]:
-    layers = checkpoints.ALEXNET_TRUNK + checkpoints.ALEXNET_AGE
+def trained_layers(identity: bool, age: bool = True, train_layers: str = "auto") -> Tuple[str, ...]:
+    """The layers a run updates: ``age_head`` only the age head (``age_fc6..8``, on a frozen
+    trunk: how the release's age classifier sat on its identity net); ``auto`` the trunk and
+    the heads whose labels the data has."""
+    if train_layers == "age_head":
+        return checkpoints.ALEXNET_AGE
+    layers = checkpoints.ALEXNET_TRUNK
+    layers += checkpoints.ALEXNET_AGE if age else ()
     return layers + checkpoints.ALEXNET_IDENTITY if identity else layers
 
 
@@ -502,6 +571,63 @@ def _format_eta(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def validation_pairs(entries, seed: int, max_same: int = 1000):
+    """Verification pairs among the validation people: up to ``max_same`` same-person pairs
+    (every pair of a person's images, seeded sample beyond that) and as many different-person
+    pairs (seeded). Returns ``(index_0, index_1, same, images)``: indices into ``images``, the
+    validation entries that have an identity."""
+    images = [e for e in entries if e[2] >= 0]
+    by_person: Dict[int, List[int]] = {}
+    for k, (_, _, identity) in enumerate(images):
+        by_person.setdefault(identity, []).append(k)
+    same = [(a, b) for members in by_person.values()
+            for i, a in enumerate(members) for b in members[i + 1:]]
+    rng = np.random.default_rng(seed)
+    if len(same) > max_same:
+        same = [same[k] for k in sorted(rng.choice(len(same), max_same, replace=False))]
+    different = []
+    if len(by_person) >= 2:
+        for _ in range(20 * max(len(same), 1)):
+            if len(different) >= len(same):
+                break
+            a, b = rng.integers(0, len(images), 2)
+            if images[a][2] != images[b][2]:
+                different.append((int(a), int(b)))
+    pairs = same + different
+    index_0 = np.array([a for a, _ in pairs], np.int64)
+    index_1 = np.array([b for _, b in pairs], np.int64)
+    labels = np.array([True] * len(same) + [False] * len(different))
+    return index_0, index_1, labels, images
+
+
+def validation_auc(alexnet, dataset, pairs, layer: str) -> float:
+    """ROC AUC of face verification on the validation pairs, with ``layer`` features."""
+    from face_aging.metrics import verification
+
+    @tf.function
+    def features(x):
+        out = alexnet(x, training=False, outputs=(layer,))[layer]
+        return tf.reshape(out, [tf.shape(out)[0], -1])
+
+    feats = np.concatenate([features(x).numpy() for x, _ in dataset])
+    distances = verification.pair_distances(feats[pairs[0]], feats[pairs[1]])
+    return float(verification.roc_auc(distances, pairs[2]))
+
+
+def verification_reports(alexnet, pair_files, layer: str, print_fn: Callable = print) -> Dict:
+    """Face verification (cross-validated over the folds present) of ``layer`` features on
+    each ``verification_pairs.txt``: ``{pairs_file: result}`` without the per-pair rows."""
+    from face_aging.metrics import verification
+
+    results = {}
+    for pair_file in pair_files:
+        result = verification.verify_alexnet(alexnet, pair_file, layer, progress=False)
+        result.pop("pair_distances", None)
+        results[pair_file] = result
+        print_fn(f"verification on {pair_file}: " + verification.format_result(result))
+    return results
+
+
 def predict(alexnet, dataset, size: int = SIZE) -> Tuple[np.ndarray, np.ndarray]:
     """(labels, predicted groups) over an eval dataset (evaluated at ``size``; 227 = real)."""
 
@@ -530,6 +656,8 @@ def _make_optimizer(config: PretrainConfig, variables):
     else:
         opt = keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum,
                                    nesterov=True)
+    if precision.uses_loss_scaling(config.mixed_precision):
+        opt = keras.optimizers.LossScaleOptimizer(opt)
     opt.build(variables)
     return opt
 
@@ -556,6 +684,14 @@ def _validate(config: PretrainConfig):
         problems.append(f"optimizer must be one of {OPTIMIZERS}")
     if config.identity not in IDENTITY_MODES:
         problems.append(f"identity must be one of {IDENTITY_MODES}")
+    if config.train_layers not in TRAIN_LAYERS:
+        problems.append(f"train_layers must be one of {TRAIN_LAYERS}")
+    if config.train_layers == "age_head" and not config.init_from:
+        problems.append("train_layers=age_head trains the age head on a frozen trunk: give the "
+                        "trunk with init_from")
+    from face_aging.models import FEATURE_LAYERS
+    if config.verification_layer not in FEATURE_LAYERS:
+        problems.append(f"verification_layer must be one of {FEATURE_LAYERS}")
     if config.nan_policy not in NAN_POLICIES:
         problems.append(f"nan_policy must be one of {NAN_POLICIES}")
     if config.init_from and not (os.path.exists(config.init_from)
@@ -611,21 +747,34 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
         print_fn("deterministic: the training step runs without XLA (TF has no deterministic "
                  "XLA max-pool gradient)")
         config = dataclasses.replace(config, jit_compile=False)
-    root = config.root_folder or config.list_dir
-    train_e, val_e, test_e, identity_of, num_ids = read_split_entries(config)
-    use_identity = identity_of is not None
+    if (config.jit_compile and precision.parse_mode(config.mixed_precision) == "bfloat16"
+            and not tf.config.list_physical_devices("GPU")):
+        # Measured on this project's CPU (AVX-512 BF16), AlexNet at batch 32: bf16 without XLA
+        # about 2.5x faster than float32; with XLA no faster than float32 (XLA's CPU
+        # convolutions do not use oneDNN's bf16 kernels).
+        print_fn("bfloat16 on a CPU: the training step runs without XLA (XLA's CPU "
+                 "convolutions gain nothing from bfloat16)")
+        config = dataclasses.replace(config, jit_compile=False)
+    root = ""  # entries hold their folder's root
+    data = read_datasets(config)
+    train_e, val_e, test_e, num_ids = data.train, data.val, data.test, data.identities
+    layers = trained_layers(data.has_identity, data.has_age, config.train_layers)
+    use_identity = data.has_identity and "new_2" in layers
+    use_age = data.has_age and "age_fc8" in layers
     check_images_exist(train_e + val_e, root, "training")
     check_images_exist(test_e, root, "test")
-    names = group_names_of(config.list_dir, config.age_groups)
-    counts = np.bincount([g for _, g, _ in train_e], minlength=config.age_groups)
-    weights = class_weights(counts, config.class_balance_power)
+    names = group_names_of(data.list_dirs[0], config.age_groups)
+    counts = np.bincount([g for _, g, _ in train_e if g >= 0], minlength=config.age_groups)
+    weights = class_weights(counts, config.class_balance_power) if use_age else np.zeros(
+        config.age_groups, np.float32)
 
     out = config.output_dir
     train_dir = os.path.join(out, "train")
     pretrained_dir = os.path.join(out, "pretrained")
-    alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
-    build_models(alexnet=alexnet)
-    variables = [v for name in trained_layers(use_identity)
+    with precision.keras_policy(config.mixed_precision):
+        alexnet = AlexNet(age_groups=config.age_groups, identities=config.identities)
+        build_models(alexnet=alexnet)
+    variables = [v for name in layers
                  for v in (getattr(alexnet, name).kernel, getattr(alexnet, name).bias)]
     optimizer = _make_optimizer(config, variables)
     probe_writable([out, train_dir, pretrained_dir, os.path.join(out, "tensorboard")],
@@ -647,10 +796,10 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     manager = tf.train.CheckpointManager(state, train_dir, max_to_keep=1)
 
     print_fn(f"data: {len(train_e)} train, {len(val_e)} validation, {len(test_e)} test images "
-             f"from {config.list_dir}; train per group {counts.tolist()}"
-             + (f"; {num_ids} identities" if use_identity else "; no identity labels "
-                "(identity head left as initialised)"))
-    if config.class_balance == "weights":
+             f"from {', '.join(data.list_dirs)}; train per age group {counts.tolist()}"
+             + (f"; {num_ids} identities" if use_identity else "; identity head not trained")
+             + f"; training {', '.join(layers)}")
+    if config.class_balance == "weights" and use_age:
         print_fn("class loss weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
 
     images = load_images(train_e, root, print_fn)
@@ -666,7 +815,14 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             sample = _to_input(tf.cast(images[:64], tf.float32))
         print_fn("init: " + initialise_alexnet(alexnet, config, sample, print_fn))
     images = tf.Variable(images, trainable=False, name="train_images")  # the pipeline's copy
-    val_ds = make_eval_dataset(val_e, root, config.eval_batch_size) if val_e else None
+    val_age = [e for e in val_e if e[1] >= 0]
+    val_ds = make_eval_dataset(val_age, root, config.eval_batch_size) if val_age and use_age \
+        else None
+    val_pairs = validation_pairs(val_e, config.split_seed) if use_identity else None
+    if val_pairs is not None and not val_pairs[2].any():
+        val_pairs = None  # no validation person has two images
+    val_id_ds = make_eval_dataset(val_pairs[3], root, config.eval_batch_size) \
+        if val_pairs is not None else None
 
     smoothing = config.label_smoothing
 
@@ -685,7 +841,7 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
                 out_ = forward(alexnet, x, training=True, dropout=config.dropout,
                                identity=use_identity, seed=seed)
                 age_ce = ce(out_["age_logits"], age, config.age_groups)
-                loss = tf.reduce_sum(w * age_ce) / tf.reduce_sum(w) + poison
+                loss = tf.reduce_sum(w * age_ce) / tf.maximum(tf.reduce_sum(w), 1e-12) + poison
                 id_loss = tf.constant(0.0)
                 if use_identity:
                     mask = tf.cast(identity >= 0, tf.float32)
@@ -698,6 +854,8 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
                         [tf.reduce_sum(tf.square(v)) for v in variables if len(v.shape) > 1])
                 else:
                     loss_opt = loss
+                if precision.uses_loss_scaling(config.mixed_precision):
+                    loss_opt = optimizer.scale_loss(loss_opt)
             grads = tape.gradient(loss_opt, variables)
             optimizer.apply_gradients(zip(grads, variables))
         flags = [tf.reduce_all(tf.math.is_finite(loss)), tf.reduce_all(tf.math.is_finite(id_loss)),
@@ -713,8 +871,10 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             return tf.constant(False)
 
         finite = tf.cond(tf.reduce_all(flags), lambda: tf.constant(True), undo)
-        correct = tf.reduce_mean(tf.cast(tf.equal(
-            tf.argmax(out_["age_logits"], -1, output_type=tf.int32), age), tf.float32))
+        labelled = tf.cast(age >= 0, tf.float32)
+        correct = tf.reduce_sum(labelled * tf.cast(tf.equal(
+            tf.argmax(out_["age_logits"], -1, output_type=tf.int32), age), tf.float32)) / (
+            tf.maximum(tf.reduce_sum(labelled), 1.0))
         return loss, id_loss, correct, finite, flags
 
     compiled_step = tf.function(train_step_fn, jit_compile=config.jit_compile)
@@ -758,13 +918,31 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
                          f"accuracy {rep['accuracy']:.4f}, within one "
                          f"{rep['within_one_accuracy']:.4f}")
             return
-        if val_ds is None:
+        if val_ds is None and val_id_ds is None:
             write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
             best_step.assign(int(step_var))
             return
-        labels, preds = predict(alexnet, val_ds)
-        rep = classification_report(labels, preds, config.age_groups, names)
-        acc = rep["accuracy"]
+        parts, shown = [], []
+        if val_ds is not None:
+            labels, preds = predict(alexnet, val_ds)
+            rep = classification_report(labels, preds, config.age_groups, names)
+            parts.append(rep["accuracy"])
+            shown.append(f"accuracy {rep['accuracy']:.4f}, within one "
+                         f"{rep['within_one_accuracy']:.4f}, balanced "
+                         f"{rep['balanced_accuracy']:.4f}")
+            with writer.as_default():
+                tf.summary.scalar("val/accuracy", rep["accuracy"], step=int(step_var))
+                tf.summary.scalar("val/within_one_accuracy", rep["within_one_accuracy"],
+                                  step=int(step_var))
+        if val_id_ds is not None:
+            auc = validation_auc(alexnet, val_id_ds, val_pairs, config.verification_layer)
+            parts.append(auc)
+            shown.append(f"{config.verification_layer} verification AUC {auc:.4f} "
+                         f"({int(val_pairs[2].sum())} same / {int((~val_pairs[2]).sum())} "
+                         "different pairs)")
+            with writer.as_default():
+                tf.summary.scalar("val/verification_auc", auc, step=int(step_var))
+        acc = float(np.mean(parts))  # the selection score: mean of what was measured
         improved = acc > float(best_acc) + config.min_delta
         if improved:
             best_acc.assign(acc)
@@ -773,12 +951,9 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             write_alexnet_checkpoint(alexnet, pretrained_dir, int(step_var))
         else:
             bad_evals.assign_add(1)
-        with writer.as_default():
-            tf.summary.scalar("val/accuracy", acc, step=int(step_var))
-            tf.summary.scalar("val/within_one_accuracy", rep["within_one_accuracy"],
-                              step=int(step_var))
-        print_fn(f"validation at step {int(step_var)}: accuracy {acc:.4f}, within one "
-                 f"{rep['within_one_accuracy']:.4f}, balanced {rep['balanced_accuracy']:.4f}"
+        if len(parts) > 1:
+            shown.append(f"score {acc:.4f}")
+        print_fn(f"validation at step {int(step_var)}: " + "; ".join(shown)
                  + (" (best, saved)" if improved else
                     f" (best {float(best_acc):.4f} at step {int(best_step)}; "
                     f"{int(bad_evals)}/{config.patience} without improvement)"))
@@ -877,9 +1052,13 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     if not os.path.exists(best + ".index"):
         best = checkpoints.resolve_checkpoint(pretrained_dir)
     checkpoints.load_alexnet_layers(best, alexnet, checkpoints.ALEXNET_LAYERS)
-    labels, preds = predict(alexnet, make_eval_dataset(test_e, root, config.eval_batch_size,
-                                                       cache=False))
-    report = classification_report(labels, preds, config.age_groups, names)
+    report: Dict = {}
+    if test_e:
+        labels, preds = predict(alexnet, make_eval_dataset(test_e, root, config.eval_batch_size,
+                                                           cache=False))
+        report = classification_report(labels, preds, config.age_groups, names)
+    report["verification"] = verification_reports(alexnet, data.verification_pairs,
+                                                  config.verification_layer, print_fn)
     train_seconds = float(elapsed)
     steps = int(step_var)
     report.update({
@@ -887,22 +1066,29 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
         "checkpoint": best,
         "best_step": int(best_step),
         "best_validation_accuracy": float(best_acc) if val_e else None,
+        "validation_score": ("mean of age accuracy and verification AUC" if val_ds is not None
+                             and val_id_ds is not None else "verification AUC"
+                             if val_id_ds is not None else "age accuracy"),
         "steps": steps,
         "batch_size": config.batch_size,
         "training_seconds": train_seconds,
         "images_per_second": steps * config.batch_size / train_seconds if train_seconds else None,
         "stop_reason": stop_reason,
         "train_images": len(train_e), "validation_images": len(val_e),
-        "identity_trained": use_identity,
+        "identity_trained": use_identity, "identities": num_ids if use_identity else 0,
+        "trained_layers": list(layers), "list_dirs": data.list_dirs,
         "init": config.init_from or "scratch",
     })
-    write_report(report, os.path.join(out, "report.json"), os.path.join(out, "report.png"),
-                 title=f"AlexNet age classifier, test split ({len(test_e)} images), "
-                       f"step {int(best_step)}")
-    print_fn(f"test: accuracy {report['accuracy']:.4f}, within one "
-             f"{report['within_one_accuracy']:.4f}, per-group recall "
-             + ", ".join(f"{g['name']} {g['recall']:.3f}" if g["recall"] is not None
-                         else f"{g['name']} -" for g in report["per_group"]))
+    if test_e:
+        write_report(report, os.path.join(out, "report.json"), os.path.join(out, "report.png"),
+                     title=f"AlexNet age classifier, test split ({len(test_e)} images), "
+                           f"step {int(best_step)}")
+        print_fn(f"test: accuracy {report['accuracy']:.4f}, within one "
+                 f"{report['within_one_accuracy']:.4f}, per-group recall "
+                 + ", ".join(f"{g['name']} {g['recall']:.3f}" if g["recall"] is not None
+                             else f"{g['name']} -" for g in report["per_group"]))
+    else:
+        write_json_atomic(os.path.join(out, "report.json"), report)
     print_fn(f"wrote {best} (use --alexnet_pretrained_model={best} "
              f"--age_pretrained_model={best}) and {os.path.join(out, 'report.json')}")
     return report

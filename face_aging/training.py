@@ -11,7 +11,7 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
-from face_aging import losses, pixels
+from face_aging import losses, pixels, precision
 from face_aging.models import FEATURE_LAYERS, build_models, one_hot_age
 
 #: ``step_structure`` values: "reuse" computes the fake faces and the source features once a
@@ -61,8 +61,10 @@ class IPCGANTrainer:
         same losses and updates as the release) or ``"release"`` (recomputed for the G
         update, as the release's graph ran; slower, kept for benchmarks).
       jit_compile: compile the step with XLA.
-      mixed_precision: wrap both optimizers in loss scaling (the models must have been
-        built under a ``mixed_float16`` policy).
+      mixed_precision: ``"none"``, ``"float16"`` or ``"bfloat16"`` (``face_aging.precision``;
+        a bool is read as the old flag: True = float16). The models must have been built under
+        the matching Keras policy; float16 wraps both optimizers in dynamic loss scaling,
+        bfloat16 needs none.
       strategy: a ``tf.distribute`` strategy whose scope the models and this trainer were
         created in (None: one device). ``train_step`` then takes a distributed batch
         (``strategy.experimental_distribute_dataset``) of the *global* batch; gradients are
@@ -78,7 +80,7 @@ class IPCGANTrainer:
     def __init__(self, generator, discriminator, alexnet, gan_loss_weight=75.0,
                  fea_loss_weight=0.5e-4, age_loss_weight=30.0, fea_layer_name="conv5",
                  learning_rate=1e-3, step_structure="reuse", jit_compile=False,
-                 mixed_precision=False, nan_guard=True, strategy=None):
+                 mixed_precision="none", nan_guard=True, strategy=None):
         if fea_layer_name not in FEATURE_LAYERS:
             raise ValueError(f"fea_layer_name {fea_layer_name!r}: choose from {FEATURE_LAYERS}")
         if step_structure not in STEP_STRUCTURES:
@@ -91,9 +93,10 @@ class IPCGANTrainer:
         self.fea_w = float(fea_loss_weight)
         self.age_w = float(age_loss_weight)
         self.fea_layer_name = fea_layer_name
-        self.mixed_precision = mixed_precision
-        self.g_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
-        self.d_optimizer = make_adam(learning_rate, loss_scale=mixed_precision)
+        self.mixed_precision = precision.parse_mode(mixed_precision)
+        self.loss_scaling = precision.uses_loss_scaling(self.mixed_precision)
+        self.g_optimizer = make_adam(learning_rate, loss_scale=self.loss_scaling)
+        self.d_optimizer = make_adam(learning_rate, loss_scale=self.loss_scaling)
         self.step_structure = step_structure
         self.nan_guard = nan_guard
         if generator.built and discriminator.built:
@@ -148,7 +151,7 @@ class IPCGANTrainer:
             d_fake_true = d((tf.stop_gradient(fake), age_t), training=True)
             d_loss = losses.lsgan_discriminator_loss(d_real_true, d_real_false, d_fake_true)
             d_total = self.gan_w * d_loss
-            if self.mixed_precision:
+            if self.loss_scaling:
                 d_total = self.d_optimizer.scale_loss(d_total)
         d_grads = d_tape.gradient(d_total, d.trainable_variables)
         self.d_optimizer.apply_gradients(zip(d_grads, d.trainable_variables))
@@ -179,7 +182,7 @@ class IPCGANTrainer:
             with g_tape.stop_recording():
                 d_loss = self._discriminator_update(batch, fake, age_t, age_f)
             g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
-            if self.mixed_precision:
+            if self.loss_scaling:
                 g_total = self.g_optimizer.scale_loss(g_total)
         self._apply_generator(g_tape, g_total)
         return self._logged(d_loss, g_adv, fea, age)
@@ -194,7 +197,7 @@ class IPCGANTrainer:
         with tf.GradientTape() as g_tape:
             fake = self.generator((batch["source_128"], age_t), training=True)
             g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
-            if self.mixed_precision:
+            if self.loss_scaling:
                 g_total = self.g_optimizer.scale_loss(g_total)
         self._apply_generator(g_tape, g_total)
         return self._logged(d_loss, g_adv, fea, age)
@@ -214,7 +217,7 @@ class IPCGANTrainer:
                     d((batch["real"], age_f), training=True),
                     d((tf.stop_gradient(fake), age_t), training=True))
                 d_total = self.gan_w * d_loss
-                if self.mixed_precision:
+                if self.loss_scaling:
                     d_total = self.d_optimizer.scale_loss(d_total)
             grads = tape.gradient(d_total, d.trainable_variables)
             return d_loss, tf.distribute.get_replica_context().all_reduce(mean, grads)
@@ -226,7 +229,7 @@ class IPCGANTrainer:
                 fake = self.generator((batch["source_128"], age_t), training=True)
                 g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features,
                                                                   age_t)
-                if self.mixed_precision:
+                if self.loss_scaling:
                     g_total = self.g_optimizer.scale_loss(g_total)
             grads = tape.gradient(g_total, self.generator.trainable_variables)
             return (g_adv, fea, age), tf.distribute.get_replica_context().all_reduce(mean, grads)

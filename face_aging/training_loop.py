@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from face_aging import checkpoints, distribute, pixels, sampling
+from face_aging import checkpoints, distribute, pixels, precision, sampling
 from face_aging.config import TrainConfig
 from face_aging.data.pipeline import make_train_dataset
 from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
@@ -185,17 +185,12 @@ class _StopSignal:
 
 
 def _build(config: TrainConfig, synchronized_bn: bool = False):
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
+    with precision.keras_policy(config.mixed_precision):
         generator = Generator(config.age_groups, config.bn_epsilon, synchronized_bn)
         discriminator = Discriminator(config.age_groups, config.bn_epsilon,
                                       config.d_output_channels, synchronized_bn)
         alexnet = AlexNet(config.age_groups)
         build_models(generator, discriminator, alexnet, config.image_size)
-    finally:
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("float32")
     return generator, discriminator, alexnet
 
 

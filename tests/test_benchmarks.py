@@ -126,6 +126,9 @@ def test_quick_run_writes_every_section(tmp_path):
     for row in results["pipeline"]["results"]:
         assert _positive(row["images_per_s"])
     assert _positive(results["memory"]["peak_rss_mb"])
+    web = results["demo"]  # the web demo's response: skipped only without the [demo] extra
+    assert "skipped" in web or (_positive(web["upload_to_strip"]["median_s"])
+                                and _positive(web["age_photo"]["median_s"]) and web["faces"] == 1)
     assert "generator inference" in proc.stdout and "training step" in proc.stdout
     # batch 2 at 32x32 says nothing about the targets: no verdict is printed
     assert "targets: not judged (--quick" in proc.stdout and "MET" not in proc.stdout

@@ -16,7 +16,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from face_aging import export, pixels
+from face_aging import export, litert, pixels
 from face_aging.checkpoints import CheckpointMismatchError
 from face_aging.cyclegan import inference as cyclegan_inference
 from face_aging.cyclegan.config import CycleGANConfig
@@ -195,7 +195,7 @@ def test_export_saved_model_and_tflite_equal_the_keras_generators(run, tmp_path,
         got = loaded.signatures[name](images=tf.constant(faces))[key].numpy()
         assert got.dtype == np.uint8 and got.shape == (2, SIZE, SIZE, 3)
         assert np.abs(got.astype(int) - expected(generator, faces).astype(int)).max() <= 1
-    interpreter = tf.lite.Interpreter(model_path=str(output / "generator.tflite"))
+    interpreter = litert.tflite_interpreter(str(output / "generator.tflite"))
     lite = interpreter.get_signature_runner("young_to_old")(images=x)["output"]
     np.testing.assert_allclose(lite, model.g_a(x).numpy(), atol=1e-4, rtol=0)
     # The export runs in test.py like a checkpoint.

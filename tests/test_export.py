@@ -1,4 +1,5 @@
-"""Export (issue 5): SavedModel and TF Lite, loaded in a fresh process, equal to Keras to 1/255."""
+"""Export (issues 5, 20): SavedModel, TF Lite (LiteRT) and ONNX, loaded in a fresh process,
+equal to Keras to 1/255."""
 import json
 import os
 import subprocess
@@ -56,11 +57,12 @@ def exported(tmp_path_factory):
                                max_to_keep=None).save(checkpoint_number=3)
     result = subprocess.run(
         [sys.executable, "-m", "face_aging.export", f"--checkpoint_dir={work / 'ckpt'}",
-         f"--output={work / 'saved'}", "--tflite"],
+         f"--output={work / 'saved'}", "--tflite", "--onnx"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wrote SavedModel" in result.stdout
+    assert "model.onnx" in result.stdout and "model_age_vector.onnx" in result.stdout
     return generator, work
 
 
@@ -75,12 +77,16 @@ def test_saved_model_and_tflite_in_a_fresh_process_match_keras(exported):
     np.savez(work / "inputs.npz", **{f"{k}_images": v for k, v in cases.items()},
              **{f"{k}_groups": v for k, v in groups.items()},
              **{f"{k}_vectors": v for k, v in vectors.items()})
-    _run_python(f"""
+    result = _run_python(f"""
         import warnings; warnings.filterwarnings("ignore")
-        import numpy as np, tensorflow as tf
+        import numpy as np, onnxruntime, tensorflow as tf
+        from face_aging import litert
         data = np.load({str(work / 'inputs.npz')!r})
         loaded = tf.saved_model.load({str(work / 'saved')!r})
-        interpreter = tf.lite.Interpreter(model_path={str(work / 'saved' / 'generator.tflite')!r})
+        interpreter = litert.tflite_interpreter({str(work / 'saved' / 'generator.tflite')!r})
+        print("interpreter:", type(interpreter).__module__)
+        by_group = onnxruntime.InferenceSession({str(work / 'saved' / 'model.onnx')!r})
+        by_vector = onnxruntime.InferenceSession({str(work / 'saved' / 'model_age_vector.onnx')!r})
         out = {{}}
         for case in ("small", "square"):
             images = data[case + "_images"]
@@ -94,8 +100,15 @@ def test_saved_model_and_tflite_in_a_fresh_process_match_keras(exported):
                 images=images, target_group=data[case + "_groups"])["aged"]
             out[case + "_lite_vector"] = interpreter.get_signature_runner("serve_age_vector")(
                 images=images, age_vector=data[case + "_vectors"])["aged"]
+            out[case + "_onnx_group"], = by_group.run(
+                ["aged"], {{"images": images, "target_group": data[case + "_groups"]}})
+            out[case + "_onnx_vector"], = by_vector.run(
+                ["aged"], {{"images": images, "age_vector": data[case + "_vectors"]}})
         np.savez({str(work / 'outputs.npz')!r}, **out)
     """)
+    import importlib.util
+    if importlib.util.find_spec("ai_edge_litert") is not None:  # LiteRT's, not the deprecated one
+        assert "interpreter: ai_edge_litert" in result.stdout, result.stdout
     results = np.load(work / "outputs.npz")
     worst = {}
     for case, images in cases.items():
@@ -103,7 +116,8 @@ def test_saved_model_and_tflite_in_a_fresh_process_match_keras(exported):
         by_vector = inference.age_faces(generator, images, vectors[case])
         for name, want in (("sm_group", by_group), ("sm_default", by_group),
                            ("sm_vector", by_vector), ("lite_group", by_group),
-                           ("lite_vector", by_vector)):
+                           ("lite_vector", by_vector), ("onnx_group", by_group),
+                           ("onnx_vector", by_vector)):
             got = results[f"{case}_{name}"]
             assert got.dtype == np.uint8 and got.shape == want.shape == (len(images), SIZE, SIZE, 3)
             worst[f"{case}_{name}"] = int(np.abs(got.astype(int) - want.astype(int)).max())
@@ -157,3 +171,113 @@ def test_unit_range_to_uint8_matches_pixels():
     values = np.linspace(-1.2, 1.2, 1001, dtype=np.float32)
     np.testing.assert_array_equal(export.unit_range_to_uint8(tf.constant(values)).numpy(),
                                   pixels.to_uint8(values))
+
+
+# --------------------------------------------------------------------------- LiteRT, ONNX
+
+
+def test_litert_interpreter_is_preferred_and_tf_lite_still_works(exported, monkeypatch):
+    """LiteRT's interpreter where installed; without it tf.lite's, with the same outputs."""
+    import importlib.util
+
+    from face_aging import litert
+
+    _, work = exported
+    path = str(work / "saved" / "generator.tflite")
+    faces = np.random.default_rng(9).integers(0, 256, (1, 40, 40, 3), dtype=np.uint8)
+    groups = np.array([2], np.int32)
+    if importlib.util.find_spec("ai_edge_litert") is not None:
+        from ai_edge_litert.interpreter import Interpreter
+        assert litert.interpreter_class() is Interpreter
+    preferred = litert.tflite_interpreter(path).get_signature_runner("serve")(
+        images=faces, target_group=groups)["aged"]
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    assert litert.interpreter_class() is tf.lite.Interpreter
+    fallback = litert.tflite_interpreter(path).get_signature_runner("serve")(
+        images=faces, target_group=groups)["aged"]
+    np.testing.assert_array_equal(preferred, fallback)
+
+
+def _export_in_process(args, capsys):
+    from absl import flags
+
+    flag_values = flags.FlagValues()
+    export.define_flags(flag_values)
+    flag_values(["export"] + args)
+    saved, export.FLAGS = export.FLAGS, flag_values
+    try:
+        status = export._main([])
+    finally:
+        export.FLAGS = saved
+    return status, capsys.readouterr()
+
+
+def test_onnx_without_tf2onnx_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx -> ImportError
+    status, captured = _export_in_process([f"--output={tmp_path / 'out'}", "--onnx"], capsys)
+    assert status == 2
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error:") and "[onnx]" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+CYCLEGAN_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    """Random CycleGAN generators as a train_cyclegan.py checkpoint directory."""
+    from face_aging.cyclegan.networks import ResnetGenerator, build_networks
+
+    work = tmp_path_factory.mktemp("cyclegan_onnx")
+    tf.keras.utils.set_random_seed(3)
+    g_a, g_b = ResnetGenerator(1, 8, name="g_a"), ResnetGenerator(1, 8, name="g_b")
+    build_networks(g_a, g_b)
+    tf.train.CheckpointManager(tf.train.Checkpoint(g_a=g_a, g_b=g_b), str(work / "ckpt"),
+                               max_to_keep=None).save(checkpoint_number=1)
+    (work / "ckpt" / "training_options.json").write_text(
+        json.dumps({"crop_size": CYCLEGAN_SIZE, "n_blocks": 1, "ngf": 8}))
+    return g_a, g_b, work
+
+
+def test_cyclegan_onnx_in_a_fresh_process_matches_keras(cyclegan_run):
+    """Both directions' uint8 ONNX models (the antialiased bicubic resize mapped to ONNX Resize),
+    down- and upscaling, against the Keras generators on test.py's pixels."""
+    from face_aging.cyclegan.inference import translate_faces
+
+    g_a, g_b, work = cyclegan_run
+    result = subprocess.run(
+        [sys.executable, "-m", "face_aging.export", "--model=cyclegan",
+         f"--checkpoint_dir={work / 'ckpt'}", f"--output={work / 'saved'}", "--onnx"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model.onnx" in result.stdout and "model_old_to_young.onnx" in result.stdout
+    rng = np.random.default_rng(4)
+    cases = {"down": rng.integers(0, 256, (2, 90, 75, 3), dtype=np.uint8),
+             "up": rng.integers(0, 256, (1, 20, 24, 3), dtype=np.uint8)}
+    np.savez(work / "inputs.npz", **cases)
+    _run_python(f"""
+        import numpy as np, onnxruntime
+        data = np.load({str(work / 'inputs.npz')!r})
+        young_to_old = onnxruntime.InferenceSession({str(work / 'saved' / 'model.onnx')!r})
+        old_to_young = onnxruntime.InferenceSession(
+            {str(work / 'saved' / 'model_old_to_young.onnx')!r})
+        out = {{}}
+        for case in ("down", "up"):
+            out[case + "_aged"], = young_to_old.run(["aged"], {{"images": data[case]}})
+            out[case + "_rejuvenated"], = old_to_young.run(["rejuvenated"], {{"images": data[case]}})
+        np.savez({str(work / 'outputs.npz')!r}, **out)
+    """)
+    results = np.load(work / "outputs.npz")
+    worst = {}
+    for case, faces in cases.items():
+        for name, generator in (("aged", g_a), ("rejuvenated", g_b)):
+            want = translate_faces(lambda x, g=generator: g(x), faces, CYCLEGAN_SIZE)
+            got = results[f"{case}_{name}"]
+            assert got.dtype == np.uint8 and got.shape == want.shape
+            assert want.std() > 5  # the generator's output is not flat
+            worst[f"{case}_{name}"] = int(np.abs(got.astype(int) - want.astype(int)).max())
+    print("max |onnx - keras| in uint8 levels:", json.dumps(worst))
+    assert max(worst.values()) <= 1, worst

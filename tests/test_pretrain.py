@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from conftest import REPO, make_list_dataset, write_tf1_checkpoint
 from face_aging import checkpoints, pretrained_formats, pretraining
@@ -372,15 +373,114 @@ def test_class_weights_and_validation_split(tmp_path):
     lists.write_image_list(str(data / lists.TEST_LIST), [("faces/g0_0.png", 0)])
     config = pretraining.PretrainConfig(list_dir=str(data), output_dir=str(tmp_path / "o"),
                                         val_fraction=0.25)
-    train, val, test, identity, _ = pretraining.read_split_entries(config)
-    assert identity is None and len(test) == 1
+    split = pretraining.read_datasets(config)
+    train, val = split.train, split.val
+    assert not split.has_identity and len(split.test) == 1
     assert len(train) + len(val) == 100 and 10 <= len(val) <= 40
     assert not {p for p, _, _ in train} & {p for p, _, _ in val}
-    again = pretraining.read_split_entries(config)
-    assert again[1] == val  # deterministic
+    assert pretraining.read_datasets(config).val == val  # deterministic
     # identities: a person never straddles train and validation
     ids = [(p, k % 7) for k, (p, _) in enumerate(lists.read_image_list(str(data / "train.txt")))]
     lists.write_image_list(str(data / "train_identity.txt"), ids)
-    train, val, _, identity, count = pretraining.read_split_entries(config)
-    assert count == 7 and identity is not None
-    assert not {i for _, _, i in train} & {i for _, _, i in val}
+    split = pretraining.read_datasets(config)
+    assert split.identities == 7 and split.has_identity
+    assert not {i for _, _, i in split.train} & {i for _, _, i in split.val}
+
+
+def _identity_folder(root, people, per_person, offset):
+    """An identity-only prepared folder (as --dataset=lag writes): train_identity.txt and a
+    verification_pairs.txt, no age lists; person k's images are grey level 20 + 30 k."""
+    rng = np.random.default_rng(offset)
+    entries = []
+    for person in range(people):
+        for n in range(per_person):
+            rel = f"images/p{person}_{n}.png"
+            (root / "images").mkdir(parents=True, exist_ok=True)
+            level = 20 + 30 * person + offset
+            image = np.clip(level + rng.normal(0, 3, (40, 40, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(root / rel)
+            entries.append((rel, person))
+    lists.write_image_list(str(root / "train_identity.txt"), entries)
+    with open(root / "verification_pairs.txt", "w") as f:
+        f.write("# pair_id fold same path_0 path_1\n")
+        for k in range(people - 1):
+            f.write(f"{2 * k} {1 + k % 2} 1 images/p{k}_0.png images/p{k}_1.png\n")
+            f.write(f"{2 * k + 1} {1 + k % 2} 0 images/p{k}_0.png images/p{k + 1}_1.png\n")
+    return root
+
+
+def test_several_folders_give_ages_and_identities_without_sharing_either(tmp_path):
+    """--list_dir=ages,people_a,people_b: the age folder's images have no identity, the identity
+    folders' images no age (-1); identities are numbered over the folders without clashes;
+    every folder's verification pairs reach the report."""
+    ages = make_list_dataset(tmp_path / "ages", per_group=2, size=8)
+    lists.write_image_list(str(ages / lists.TEST_LIST), [("faces/g0_0.png", 0)])
+    people_a = _identity_folder(tmp_path / "a", people=3, per_person=2, offset=0)
+    people_b = _identity_folder(tmp_path / "b", people=4, per_person=2, offset=5)
+    config = pretraining.PretrainConfig(list_dir=f"{ages},{people_a},{people_b}",
+                                        output_dir=str(tmp_path / "o"), val_fraction=0.0)
+    data = pretraining.read_datasets(config)
+    by_path = {p: (g, i) for p, g, i in data.train}
+    assert len(by_path) == 10 + 6 + 8 and data.identities == 7
+    assert by_path[os.path.join(str(ages), "faces/g3_1.png")] == (3, -1)
+    assert by_path[os.path.join(str(people_a), "images/p2_0.png")] == (-1, 2)
+    assert by_path[os.path.join(str(people_b), "images/p0_1.png")] == (-1, 3)  # after a's 0..2
+    assert data.has_age and data.has_identity
+    assert data.verification_pairs == [str(people_a / "verification_pairs.txt"),
+                                       str(people_b / "verification_pairs.txt")]
+    assert [p for p, _, _ in data.test] == [os.path.join(str(ages), "faces/g0_0.png")]
+    assert pretraining.trained_layers(True, True) == (checkpoints.ALEXNET_TRUNK
+                                                      + checkpoints.ALEXNET_AGE
+                                                      + checkpoints.ALEXNET_IDENTITY)
+    assert pretraining.trained_layers(True, False) == (checkpoints.ALEXNET_TRUNK
+                                                       + checkpoints.ALEXNET_IDENTITY)
+    assert pretraining.trained_layers(True, True, "age_head") == checkpoints.ALEXNET_AGE
+    with pytest.raises(pretraining.PretrainError, match="needs a single --list_dir"):
+        pretraining.read_datasets(pretraining.PretrainConfig(
+            list_dir=f"{ages},{people_a}", output_dir="o", root_folder=str(ages)))
+    with pytest.raises(pretraining.PretrainError, match="no train.txt or train_identity.txt"):
+        pretraining.read_datasets(pretraining.PretrainConfig(
+            list_dir=f"{ages},{tmp_path}", output_dir="o"))
+
+
+def test_validation_pairs_are_within_and_across_people():
+    entries = [(f"x{k}", -1, k // 3) for k in range(12)] + [("age_only", 2, -1)]
+    i0, i1, same, images = pretraining.validation_pairs(entries, seed=0)
+    assert len(images) == 12  # the age-only image has no identity
+    assert same.sum() == 4 * 3 and (~same).sum() == same.sum()
+    people = np.array([e[2] for e in images])
+    assert (people[i0[same]] == people[i1[same]]).all()
+    assert (people[i0[~same]] != people[i1[~same]]).all()
+
+
+def test_identity_pretraining_masks_the_age_loss_and_reports_verification(tmp_path):
+    """Two identity folders, no ages: the trunk and identity head train (the age head is left
+    as it was), the validation score is the verification AUC, and the report holds each
+    folder's cross-validated verification."""
+    people_a = _identity_folder(tmp_path / "a", people=5, per_person=3, offset=0)
+    people_b = _identity_folder(tmp_path / "b", people=4, per_person=3, offset=5)
+    start = built_alexnet()
+    pretraining.initialise_alexnet(start, pretraining.PretrainConfig(list_dir="", output_dir=""))
+    init_prefix = checkpoints.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
+    config = pretraining.PretrainConfig(
+        list_dir=f"{people_a},{people_b}", output_dir=str(tmp_path / "run"), batch_size=4,
+        max_steps=4, warmup_steps=1, augment=False, val_fraction=0.3, eval_every=2,
+        save_every=4, log_every=2, jit_compile=False, patience=0, init_from=init_prefix)
+    lines = []
+    report = pretraining.pretrain(config, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "training conv1, conv2, conv3, conv4, conv5, fc6, fc7, new_1, new_2" in text
+    assert "conv5 verification AUC" in text
+    assert report["validation_score"] == "verification AUC"
+    assert "accuracy" not in report  # no age test set: no age report
+    assert set(report["verification"]) == {str(people_a / "verification_pairs.txt"),
+                                           str(people_b / "verification_pairs.txt")}
+    for result in report["verification"].values():
+        assert 0.0 <= result["mean_accuracy"] <= 1.0 and result["layer"] == "conv5"
+        assert [f["fold"] for f in result["folds"]] == [1, 2]
+    # the age head was not trained: it still holds its initial weights; the identity net moved
+    trained = built_alexnet()
+    checkpoints.load_alexnet_layers(report["checkpoint"], trained, checkpoints.ALEXNET_LAYERS)
+    np.testing.assert_array_equal(trained.age_fc8.kernel.numpy(), start.age_fc8.kernel.numpy())
+    assert not np.array_equal(trained.new_2.kernel.numpy(), start.new_2.kernel.numpy())
+    assert not np.array_equal(trained.conv5.kernel.numpy(), start.conv5.kernel.numpy())

@@ -58,6 +58,7 @@ class CycleGANConfig:
     seed: int = 0
     deterministic: bool = False
     nan_policy: str = "stop"                   # stop | skip
+    mixed_precision: str = "none"              # none | float16 | bfloat16 (face_aging.precision)
 
     def resolved(self) -> "CycleGANConfig":
         """A copy with the derived defaults filled in."""

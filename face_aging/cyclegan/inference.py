@@ -127,7 +127,8 @@ class CycleGANModel:
 
 def load_cyclegan(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
                   saved_model: Optional[str] = None, image_size: Optional[int] = None,
-                  load_old_to_young: bool = True) -> CycleGANModel:
+                  load_old_to_young: bool = True,
+                  mixed_precision: str = "none") -> CycleGANModel:
     """Builds the generators and reads their weights from exactly one source.
 
     Args:
@@ -139,6 +140,8 @@ def load_cyclegan(checkpoint_dir: Optional[str] = None, model_index: Optional[in
       image_size: override the side faces are resized to (a multiple of 4; the networks
         are fully convolutional). Ignored for a SavedModel, whose signatures fix it.
       load_old_to_young: also read ``g_b``.
+      mixed_precision: compute in this ``face_aging.precision`` mode (``bfloat16``: about 2x
+        faster on CPUs with AVX-512 BF16; the weights are float32 in every mode).
     Raises:
       CycleGANLoadError, FileNotFoundError, checkpoints.CheckpointMismatchError: one line.
     """
@@ -154,10 +157,13 @@ def load_cyclegan(checkpoint_dir: Optional[str] = None, model_index: Optional[in
     prefix = resolve_checkpoint(checkpoint_dir, model_index)
     options = recorded_options(checkpoint_dir)
     size = check_image_size(image_size or options["crop_size"])
-    g_a = ResnetGenerator(options["n_blocks"], options["ngf"], name="g_a")
-    g_b = ResnetGenerator(options["n_blocks"], options["ngf"], name="g_b") \
-        if load_old_to_young else None
-    build_networks(g_a, g_b)
+    from face_aging import precision
+
+    with precision.keras_policy(mixed_precision):
+        g_a = ResnetGenerator(options["n_blocks"], options["ngf"], name="g_a")
+        g_b = ResnetGenerator(options["n_blocks"], options["ngf"], name="g_b") \
+            if load_old_to_young else None
+        build_networks(g_a, g_b)
     parts = {k: v for k, v in (("g_a", g_a), ("g_b", g_b)) if v is not None}
     try:
         status = tf.train.Checkpoint(**parts).read(prefix)
@@ -240,6 +246,16 @@ def translate_image_files(model: CycleGANModel, image_paths: Sequence[str], save
     ``inference.process_image_files``. Returns its ``RunSummary``."""
     from face_aging import inference
 
+    return inference.process_image_files(image_paths, save_dir, columns,
+                                         face_renderer(model, columns, batch_size),
+                                         detect_faces=detect_faces, all_faces=all_faces,
+                                         face_margin=face_margin, log=log)
+
+
+def face_renderer(model: CycleGANModel, columns: Sequence[Direction], batch_size: int = 32):
+    """``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], translated uint8 [len(columns), S, S,
+    3])``, one output per direction: the ``render`` of ``inference.process_image_files``, the
+    video tool and the demo."""
     generators = [model.generator(c.tag) for c in columns]
 
     def render(face):
@@ -248,6 +264,4 @@ def translate_image_files(model: CycleGANModel, image_paths: Sequence[str], save
                                                      batch_size) for g in generators])
         return shown, translated
 
-    return inference.process_image_files(image_paths, save_dir, columns, render,
-                                         detect_faces=detect_faces, all_faces=all_faces,
-                                         face_margin=face_margin, log=log)
+    return render

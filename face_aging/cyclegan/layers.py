@@ -43,8 +43,9 @@ def instance_norm(x: tf.Tensor, epsilon: float = INSTANCE_NORM_EPSILON) -> tf.Te
     Args:
       x: ``[B, H, W, C]``.
     """
-    mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(variance + epsilon)
+    x32 = tf.cast(x, tf.float32)  # statistics in float32 under a mixed policy (no-op in float32)
+    mean, variance = tf.nn.moments(x32, axes=[1, 2], keepdims=True)
+    return tf.cast((x32 - mean) * tf.math.rsqrt(variance + epsilon), x.dtype)
 
 
 def reflection_pad(x: tf.Tensor, pad: int) -> tf.Tensor:

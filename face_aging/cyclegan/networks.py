@@ -28,6 +28,7 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
+from face_aging import precision
 from face_aging.cyclegan.layers import (INIT_GAIN, TransposedConv, conv, instance_norm,
                                         normal_init, receptive_field, reflection_pad)
 
@@ -85,7 +86,7 @@ class ResnetGenerator(keras.Model):
 
     def call(self, images, stages: bool = False):
         out: Dict[str, tf.Tensor] = {}
-        x = tf.cast(images, tf.float32)
+        x = tf.cast(images, self.compute_dtype)
         out["c7s1_64"] = x = tf.nn.relu(instance_norm(self.c7s1_64(reflection_pad(x, 3))))
         out["d128"] = x = tf.nn.relu(instance_norm(self.d128(x)))
         out["d256"] = x = tf.nn.relu(instance_norm(self.d256(x)))
@@ -93,7 +94,7 @@ class ResnetGenerator(keras.Model):
             out[f"block_{i}"] = x = block(x)
         out["u128"] = x = tf.nn.relu(instance_norm(self.u128(x)))
         out["u64"] = x = tf.nn.relu(instance_norm(self.u64(x)))
-        out["c7s1_3"] = x = tf.tanh(self.c7s1_3(reflection_pad(x, 3)))
+        out["c7s1_3"] = x = tf.cast(tf.tanh(self.c7s1_3(reflection_pad(x, 3))), tf.float32)
         return out if stages else x
 
 
@@ -124,12 +125,12 @@ class PatchDiscriminator(keras.Model):
     def call(self, images, stages: bool = False):
         lrelu = lambda t: tf.nn.leaky_relu(t, 0.2)
         out: Dict[str, tf.Tensor] = {}
-        x = tf.cast(images, tf.float32)
+        x = tf.cast(images, self.compute_dtype)
         out["c64"] = x = lrelu(self.c64(x))
         out["c128"] = x = lrelu(instance_norm(self.c128(x)))
         out["c256"] = x = lrelu(instance_norm(self.c256(x)))
         out["c512"] = x = lrelu(instance_norm(self.c512(x)))
-        out["scores"] = x = self.scores(x)
+        out["scores"] = x = tf.cast(self.scores(x), tf.float32)
         return out if stages else x
 
 
@@ -142,14 +143,17 @@ def build_networks(*models, image_size: int = 32) -> None:
 
 
 def make_networks(n_blocks: Optional[int] = None, ngf: int = 64, ndf: int = 64,
-                  crop_size: int = 256, init_gain: float = INIT_GAIN):
+                  crop_size: int = 256, init_gain: float = INIT_GAIN,
+                  mixed_precision: str = "none"):
     """``(g_a, g_b, d_a, d_b)``, built: young->old, old->young, judge of old faces, judge of
     young faces (the reference's netG_A, netG_B, netD_A, netD_B). ``n_blocks`` None: by
-    ``crop_size`` (:func:`default_n_blocks`)."""
+    ``crop_size`` (:func:`default_n_blocks`). ``mixed_precision``: a ``face_aging.precision``
+    mode; the networks then compute in it (variables and outputs stay float32)."""
     n_blocks = default_n_blocks(crop_size) if n_blocks is None else n_blocks
-    g_a = ResnetGenerator(n_blocks, ngf, init_gain=init_gain, name="g_a")
-    g_b = ResnetGenerator(n_blocks, ngf, init_gain=init_gain, name="g_b")
-    d_a = PatchDiscriminator(ndf, init_gain, name="d_a")
-    d_b = PatchDiscriminator(ndf, init_gain, name="d_b")
-    build_networks(g_a, g_b, d_a, d_b)
+    with precision.keras_policy(mixed_precision):
+        g_a = ResnetGenerator(n_blocks, ngf, init_gain=init_gain, name="g_a")
+        g_b = ResnetGenerator(n_blocks, ngf, init_gain=init_gain, name="g_b")
+        d_a = PatchDiscriminator(ndf, init_gain, name="d_a")
+        d_b = PatchDiscriminator(ndf, init_gain, name="d_b")
+        build_networks(g_a, g_b, d_a, d_b)
     return g_a, g_b, d_a, d_b

@@ -28,7 +28,7 @@ from typing import Callable, Dict
 import numpy as np
 import tensorflow as tf
 
-from face_aging import pixels, sampling
+from face_aging import pixels, precision, sampling
 from face_aging.cyclegan import losses, schedule
 from face_aging.cyclegan.config import CycleGANConfig
 from face_aging.cyclegan.data import (DataError, load_domains, make_unaligned_dataset,
@@ -55,13 +55,15 @@ class CycleGANTrainer:
       pool_size: images per pool (50); 0 turns the pools off.
       lr, beta1, beta2: Adam (2e-4, 0.5, 0.999; epsilon 1e-8 as PyTorch's).
       seed: seeds the two pools' random generators.
+      mixed_precision: the ``face_aging.precision`` mode the networks were built in; float16
+        wraps both optimizers in dynamic loss scaling (bfloat16 needs none).
       nan_guard: if any loss or updated weight is not finite, undo the whole step (networks,
         optimizers, pools) and report ``finite=False``.
     """
 
     def __init__(self, g_a, g_b, d_a, d_b, image_shape, lambda_a=10.0, lambda_b=10.0,
                  lambda_identity=0.5, gan_mode="lsgan", pool_size=50, lr=2e-4, beta1=0.5,
-                 beta2=0.999, seed=0, nan_guard=True):
+                 beta2=0.999, seed=0, nan_guard=True, mixed_precision="none"):
         if gan_mode not in losses.GAN_MODES:
             raise ValueError(f"gan_mode {gan_mode!r}: choose from {losses.GAN_MODES}")
         for name, value in (("lambda_a", lambda_a), ("lambda_b", lambda_b),
@@ -71,8 +73,9 @@ class CycleGANTrainer:
         self.g_a, self.g_b, self.d_a, self.d_b = g_a, g_b, d_a, d_b
         self.lambda_a, self.lambda_b = float(lambda_a), float(lambda_b)
         self.lambda_identity, self.gan_mode = float(lambda_identity), gan_mode
-        self.g_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2)
-        self.d_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2)
+        self.loss_scaling = precision.uses_loss_scaling(mixed_precision)
+        self.g_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2, loss_scale=self.loss_scaling)
+        self.d_optimizer = make_adam(lr, beta_1=beta1, beta_2=beta2, loss_scale=self.loss_scaling)
         self.pool_a = ImagePool(pool_size, image_shape, seed=seed * 10 + 1, name="pool_a")
         self.pool_b = ImagePool(pool_size, image_shape, seed=seed * 10 + 2, name="pool_b")
         self.nan_guard = nan_guard
@@ -122,8 +125,9 @@ class CycleGANTrainer:
             g = losses.generator_losses(real_a, real_b, fake_a, fake_b, rec_a, rec_b, idt_a,
                                         idt_b, self.d_a(fake_b), self.d_b(fake_a), self.lambda_a,
                                         self.lambda_b, self.lambda_identity, self.gan_mode)
+            g_total = self.g_optimizer.scale_loss(g["G"]) if self.loss_scaling else g["G"]
         g_vars = self.g_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g["G"], g_vars), g_vars))
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_total, g_vars), g_vars))
 
         pooled_b = self.pool_b.query(tf.stop_gradient(fake_b))
         pooled_a = self.pool_a.query(tf.stop_gradient(fake_a))
@@ -133,6 +137,8 @@ class CycleGANTrainer:
             d_b_loss = losses.discriminator_loss(self.d_b(real_a), self.d_b(pooled_a),
                                                  self.gan_mode)
             d_total = d_a_loss + d_b_loss
+            if self.loss_scaling:
+                d_total = self.d_optimizer.scale_loss(d_total)
         d_vars = self.d_variables
         self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_total, d_vars), d_vars))
         out = {"D_A": d_a_loss, "D_B": d_b_loss}
@@ -229,13 +235,15 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
     dataset = make_unaligned_dataset(domains, config.batch_size, config.crop_size,
                                      config.load_size, not config.no_flip, config.seed)
     g_a, g_b, d_a, d_b = make_networks(config.n_blocks, config.ngf, config.ndf,
-                                       config.crop_size, config.init_gain)
+                                       config.crop_size, config.init_gain,
+                                       config.mixed_precision)
     probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir],
                    _checkpoint_bytes(config, g_a, g_b, d_a, d_b))
     trainer = CycleGANTrainer(g_a, g_b, d_a, d_b, (config.crop_size, config.crop_size, 3),
                               config.lambda_a, config.lambda_b, config.lambda_identity,
                               config.gan_mode, config.pool_size, config.lr, config.beta1,
-                              config.beta2, config.seed)
+                              config.beta2, config.seed,
+                              mixed_precision=config.mixed_precision)
 
     step = tf.Variable(0, dtype=tf.int64, name="step")
     epoch = tf.Variable(0, dtype=tf.int64, name="epoch")

@@ -44,6 +44,7 @@ import numpy as np
 from face_aging import faces
 from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
+from face_aging.data.framing import FractionBox
 from face_aging.data.sources import Drop, Record, SourceResult
 
 IMAGES_DIR = "images"
@@ -195,6 +196,8 @@ def process_one(task) -> Tuple[int, str, str, List[str]]:
         return index, "existing", "", []
     try:
         image, notes = load_rgb(source, apply_exif=box is None or settings.crop != "metadata")
+        if isinstance(box, FractionBox):
+            box = box.pixels(image.shape[1], image.shape[0])
         crop = make_crop(image, box, settings)
         write_jpeg_atomic(output, crop, settings.jpeg_quality)
     except ImageProblem as e:
@@ -306,9 +309,12 @@ class Progress:
 
 # ---------------------------------------------------------------- the run
 
-def _check_config(out_dir: str, settings: CropSettings, overwrite: bool) -> None:
+def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
+                  extra: Optional[dict] = None) -> None:
+    """Records the crop settings (plus ``extra``, e.g. a dataset's framing) in
+    ``prepare_config.json``; refuses a folder whose crops were made otherwise."""
     path = os.path.join(out_dir, CONFIG_JSON)
-    wanted = settings.as_dict()
+    wanted = {**settings.as_dict(), **(extra or {})}
     if os.path.isfile(path) and not overwrite:
         try:
             with open(path, encoding="utf-8") as f:
@@ -332,6 +338,58 @@ def _examples(drops: Sequence[Drop]) -> dict:
                      "examples": [{"item": d.item, "detail": d.detail}
                                   for d in items[:EXAMPLES_PER_REASON]]}
             for reason, items in sorted(by_reason.items())}
+
+
+def write_crops(records: Sequence[Record], out_dir: str, settings: CropSettings,
+                num_workers: int = 1, overwrite: bool = False, progress_stream=None):
+    """Crops every record into ``out_dir/images/...`` (in ``num_workers`` processes).
+
+    ``crop='auto'`` means the record's box (``metadata``) if it has one, else ``whole``.
+    Returns ``(rel_of, status, drops, notes)``: the output path (relative to ``out_dir``)
+    of each record index, its status (``written``, ``existing`` or a drop reason), the
+    ``Drop`` of every failed image and the conversions made (as ``Drop`` notes).
+    """
+    outputs: Dict[str, int] = {}
+    tasks = []
+    for i, r in enumerate(records):
+        rel = output_name(r.name)
+        if rel in outputs:  # two dataset names mapping to one output: keep them apart
+            rel = rel[:-4] + "_" + hashlib.sha1(r.source.encode("utf-8")).hexdigest()[:8] + ".jpg"
+        outputs[rel] = i
+        record_settings = settings
+        if settings.crop == "auto":
+            record_settings = CropSettings(**{**settings.as_dict(),
+                                              "crop": "metadata" if r.box is not None else "whole"})
+        tasks.append((i, r.source, os.path.join(out_dir, rel), r.box, record_settings, overwrite))
+    rel_of = {i: rel for rel, i in outputs.items()}
+
+    status: Dict[int, str] = {}
+    drops: List[Drop] = []
+    notes: List[Drop] = []
+    progress = Progress(len(tasks), progress_stream)
+    pool = None
+    try:
+        if num_workers > 1 and len(tasks) > 1:
+            ctx = multiprocessing.get_context("spawn")
+            pool = ctx.Pool(num_workers, initializer=_worker_init)
+            chunk = max(1, min(64, len(tasks) // (num_workers * 8) or 1))
+            results_iter = pool.imap_unordered(process_one, tasks, chunksize=chunk)
+        else:
+            results_iter = map(process_one, tasks)
+        for done, (i, state, detail, image_notes) in enumerate(results_iter, 1):
+            status[i] = state
+            r = records[i]
+            if state not in ("written", "existing"):
+                drops.append(Drop(r.name, state, detail))
+            for n in image_notes:
+                notes.append(Drop(r.name, n, ""))
+            progress.update(done)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    progress.close()
+    return rel_of, status, drops, notes
 
 
 def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(20, 30, 40, 50),
@@ -377,46 +435,10 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
 
     os.makedirs(out_dir, exist_ok=True)
     _check_config(out_dir, settings, overwrite)
-    outputs: Dict[str, int] = {}
-    tasks = []
-    for i, r in enumerate(records):
-        rel = output_name(r.name)
-        if rel in outputs:  # two dataset names mapping to one output: keep them apart
-            rel = rel[:-4] + "_" + hashlib.sha1(r.source.encode("utf-8")).hexdigest()[:8] + ".jpg"
-        outputs[rel] = i
-        record_settings = settings
-        if settings.crop == "auto":
-            record_settings = CropSettings(**{**settings.as_dict(),
-                                              "crop": "metadata" if r.box is not None else "whole"})
-        tasks.append((i, r.source, os.path.join(out_dir, rel), r.box, record_settings, overwrite))
-    rel_of = {i: rel for rel, i in outputs.items()}
-
-    status: Dict[int, str] = {}
-    notes: List[Drop] = list(source.notes)
-    progress = Progress(len(tasks), progress_stream)
-    results_iter = None
-    pool = None
-    try:
-        if num_workers > 1 and len(tasks) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            pool = ctx.Pool(num_workers, initializer=_worker_init)
-            chunk = max(1, min(64, len(tasks) // (num_workers * 8) or 1))
-            results_iter = pool.imap_unordered(process_one, tasks, chunksize=chunk)
-        else:
-            results_iter = map(process_one, tasks)
-        for done, (i, state, detail, image_notes) in enumerate(results_iter, 1):
-            status[i] = state
-            r = records[i]
-            if state not in ("written", "existing"):
-                drops.append(Drop(r.name, state, detail))
-            for n in image_notes:
-                notes.append(Drop(r.name, n, ""))
-            progress.update(done)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    progress.close()
+    rel_of, status, crop_drops, crop_notes = write_crops(records, out_dir, settings, num_workers,
+                                                         overwrite, progress_stream)
+    drops.extend(crop_drops)
+    notes: List[Drop] = list(source.notes) + crop_notes
 
     # Lists: only images that exist now, written last and atomically.
     kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
@@ -484,7 +506,7 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         "test_fraction": test_fraction,
         "split_seed": split_seed,
         "seconds": round(elapsed, 2),
-        "images_per_second": round(len(tasks) / elapsed, 1) if elapsed > 0 else None,
+        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
     }
     warnings = []
     empty = [g for g in range(num_groups) if counts["train"][g] == 0]

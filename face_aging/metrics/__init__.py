@@ -13,6 +13,7 @@ name                 function                                              modul
 ``inception_score``  ``inception_score(probabilities, splits) -> (m, s)``  inception_score
 ``age_table``        ``age_table(generated_ages, input_ages, real, bins)``  age_identity
 ``identity_table``   ``identity_table(inp, out, imp_a, imp_b, threshold)``  age_identity
+``verification``     ``cross_validate(distances, same, folds) -> dict``    verification
 ===================  ====================================================  ==========
 """
 from __future__ import annotations
@@ -24,12 +25,23 @@ from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
 
+
+
+def _verification(distances, same, folds):
+    """``verification.cross_validate``, imported when called: that module is also a command
+    (``python -m face_aging.metrics.verification``), which importing it here would shadow."""
+    from face_aging.metrics.verification import cross_validate
+
+    return cross_validate(distances, same, folds)
+
+
 _REGISTRY: Dict[str, Callable] = {
     "fid": fid_from_activations,
     "kid": kid_from_activations,
     "inception_score": inception_score,
     "age_table": age_table,
     "identity_table": identity_table,
+    "verification": _verification,
 }
 
 

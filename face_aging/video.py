@@ -1,0 +1,334 @@
+"""Age the faces of a video: detection on every frame, boxes smoothed over time, paste-back.
+
+``test.py --video=IN.mp4 --target_groups=...`` runs :func:`age_video`; it is model-independent
+(IPCGAN and CycleGAN give it their ``render``). For every frame:
+
+1. faces are found with ``face_aging.faces`` (Haar cascade; eyes for the roll angle), as
+   ``test.py --detect_faces`` finds them in photos;
+2. each face's box and angle are smoothed over time by a :class:`FaceTracker` (an alpha-beta
+   filter: no lag on steady motion, detector jitter damped), so the aged face does not jitter;
+   a face missed for up to ``max_missing`` frames moves on at its last speed;
+3. the face is cropped at the smoothed box exactly as training crops were cut
+   (``faces.crop_with_margin``), aged (``render``), and blended back with the soft-edged
+   mask of ``outputs.paste_face``: pixels outside the crop square are left as they were.
+
+Outputs: one video per target, the input's frame rate and size, every frame written (frames
+without a face unchanged), no audio (OpenCV writes none). Codec by the output's extension
+(:data:`FOURCC_BY_EXTENSION`: ``.mp4`` mp4v, ``.avi`` MJPG, ``.mkv`` FFV1 lossless). Each
+file is written under a temporary name in its folder and renamed at the end, so an
+interrupted run leaves no half-written video under a final name. Boxes are
+``(x1, y1, x2, y2)`` frame pixels; angles degrees (``faces``' conventions).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from face_aging import faces, outputs
+
+#: Fraction of the detector's jitter the box filter suppresses, 0 (raw detections) .. <1.
+DEFAULT_SMOOTHING = 0.6
+#: Frames a face may go undetected before its track (and its paste-back) ends.
+DEFAULT_MAX_MISSING = 5
+#: A detection continues a track when their boxes overlap at least this much (IoU).
+MIN_TRACK_IOU = 0.3
+#: OpenCV fourcc per output extension; others: mp4v.
+FOURCC_BY_EXTENSION = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG",
+                       ".mkv": "FFV1"}
+#: Frame rate written when the input does not say (frames per second).
+FALLBACK_FPS = 25.0
+
+Box = Tuple[float, float, float, float]
+
+
+class BadVideoError(ValueError):
+    """A video that cannot be read or written; the message is the reason (one line)."""
+
+
+@dataclasses.dataclass
+class VideoInfo:
+    """What OpenCV reports of a video: ``frame_count`` (0 if unknown), ``fps`` (frames per
+    second; 0 if unknown), ``width`` and ``height`` in pixels."""
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """What :func:`age_video` did.
+
+    Attributes:
+      frames: frames read and written (each output has this many).
+      fps: frame rate written.
+      width, height: frame size in pixels (input = output).
+      frames_with_faces: frames in which at least one face was pasted.
+      boxes: per frame, the smoothed boxes pasted (``[(track_id, box, angle)]``).
+      detections: per frame, the detector's raw boxes (largest first).
+      outputs: the video files written, one per target.
+      notes: short phrases about the input (unknown frame rate, fewer frames than announced).
+    """
+    frames: int
+    fps: float
+    width: int
+    height: int
+    frames_with_faces: int
+    boxes: List[List[Tuple[int, Box, float]]]
+    detections: List[List[Box]]
+    outputs: List[str]
+    notes: List[str]
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes (0..1)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class _Track:
+    """One face over time: centre x, centre y, side as an alpha-beta filter state."""
+
+    def __init__(self, track_id: int, box: Box, angle: float):
+        self.id = track_id
+        self.state = np.array(_centre_side(box), np.float64)
+        self.velocity = np.zeros(3)
+        self.angle = float(angle)
+        self.missing = 0
+
+    def box(self) -> Box:
+        cx, cy, side = self.state
+        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def _centre_side(box: Sequence[float]) -> Tuple[float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1)
+
+
+class FaceTracker:
+    """Smooths face boxes over frames and keeps faces apart (greedy IoU matching).
+
+    Per track, centre and side follow an alpha-beta filter with ``alpha = 1 - smoothing`` and
+    Benedict-Bordner's ``beta = alpha**2 / (2 - alpha)``: a face moving at constant speed is
+    followed without lag, frame-to-frame jitter of the detector is damped. The roll angle is
+    smoothed exponentially with the same ``alpha`` (an eye pair not found keeps the angle).
+
+    Args:
+      smoothing: 0 (boxes = detections) .. < 1 (heavier smoothing, slower to follow).
+      max_missing: frames a track survives without a matching detection (its box moves on at
+        the track's last velocity).
+      all_faces: track every face; else only the largest detection, one track (a jump to a
+        face elsewhere starts it anew).
+    """
+
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING,
+                 max_missing: int = DEFAULT_MAX_MISSING, all_faces: bool = False,
+                 min_iou: float = MIN_TRACK_IOU):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"box smoothing must be in [0, 1), got {smoothing}")
+        if max_missing < 0:
+            raise ValueError(f"max_missing must be >= 0, got {max_missing}")
+        self.alpha = 1.0 - smoothing
+        self.beta = self.alpha ** 2 / (2.0 - self.alpha)
+        self.max_missing = max_missing
+        self.all_faces = all_faces
+        self.min_iou = min_iou
+        self.tracks: List[_Track] = []
+        self._next_id = 0
+
+    def _new_track(self, box, angle) -> _Track:
+        track = _Track(self._next_id, box, angle if angle is not None else 0.0)
+        self._next_id += 1
+        return track
+
+    def _correct(self, track: _Track, box, angle) -> None:
+        predicted = track.state + track.velocity
+        residual = np.array(_centre_side(box)) - predicted
+        track.state = predicted + self.alpha * residual
+        track.velocity = track.velocity + self.beta * residual
+        if angle is not None:
+            track.angle += self.alpha * (float(angle) - track.angle)
+        track.missing = 0
+
+    def update(self, detections: Sequence[Tuple[Box, Optional[float]]]
+               ) -> List[Tuple[int, Box, float]]:
+        """One frame's detections ``[(box, angle or None)]``, largest first -> the faces to
+        paste in this frame ``[(track_id, smoothed box, smoothed angle)]`` by track id."""
+        if not self.all_faces:
+            detections = list(detections)[:1]
+        unmatched = list(self.tracks)
+        updated = []
+        for box, angle in detections:
+            best = max(unmatched, key=lambda t: box_iou(t.box(), box), default=None)
+            if best is not None and box_iou(best.box(), box) >= self.min_iou:
+                unmatched.remove(best)
+                self._correct(best, box, angle)
+                updated.append(best)
+            else:
+                updated.append(self._new_track(box, angle))
+        if not self.all_faces and detections and updated[0] not in self.tracks:
+            unmatched = []  # the one face moved elsewhere: the old track ends at once
+        for track in unmatched:
+            track.missing += 1
+            track.state = track.state + track.velocity  # coast: the face moves on unseen
+            if track.missing <= self.max_missing:
+                updated.append(track)
+        self.tracks = sorted(updated, key=lambda t: t.id)
+        return [(t.id, t.box(), t.angle) for t in self.tracks]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def probe_video(path: str) -> VideoInfo:
+    """Frame count, rate and size of a video file.
+
+    Raises:
+      BadVideoError: missing, a directory, or not a video OpenCV can decode (one line).
+    """
+    if os.path.isdir(path):
+        raise BadVideoError("is a directory")
+    if not os.path.exists(path):
+        raise BadVideoError("no such file")
+    if not os.access(path, os.R_OK):
+        raise BadVideoError("unreadable (permission denied)")
+    if os.path.getsize(path) == 0:
+        raise BadVideoError("empty file (0 bytes)")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise BadVideoError("not a video OpenCV can read (unknown format or corrupt)")
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            raise BadVideoError("no frame could be decoded (corrupt or empty video)")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        return VideoInfo(int(count) if math.isfinite(count) and count > 0 else 0,
+                         float(fps) if math.isfinite(fps) and fps > 0 else 0.0,
+                         int(frame.shape[1]), int(frame.shape[0]))
+    finally:
+        capture.release()
+
+
+def fourcc_for(path: str) -> str:
+    """The codec written for an output path (:data:`FOURCC_BY_EXTENSION`)."""
+    return FOURCC_BY_EXTENSION.get(os.path.splitext(path)[1].lower(), "mp4v")
+
+
+def _open_writer(final_path: str, fps: float, width: int, height: int, fourcc: Optional[str]):
+    directory = os.path.dirname(os.path.abspath(final_path))
+    base, extension = os.path.splitext(os.path.basename(final_path))
+    # The temporary name keeps the extension: OpenCV picks the container from it.
+    fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{extension}", dir=directory)
+    os.close(fd)
+    code = fourcc or fourcc_for(final_path)
+    writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*code), fps, (width, height))
+    if not writer.isOpened():
+        writer.release()
+        os.unlink(temporary)
+        raise BadVideoError(f"{final_path}: OpenCV cannot write {code!r} video into a "
+                            f"{extension or 'extensionless'} file")
+    return writer, temporary
+
+
+def age_video(input_path: str, output_paths: Sequence[str],
+              render: Callable[[np.ndarray], np.ndarray], all_faces: bool = False,
+              margin: Optional[float] = None, smoothing: float = DEFAULT_SMOOTHING,
+              max_missing: int = DEFAULT_MAX_MISSING, align: bool = True,
+              fourcc: Optional[str] = None, progress: Optional[bool] = None) -> VideoResult:
+    """Ages the faces of ``input_path`` and writes one video per target.
+
+    Args:
+      output_paths: one file per target, in the order of ``render``'s outputs.
+      render: ``face crop uint8 RGB [H, W, 3] -> uint8 RGB [len(output_paths), S, S, 3]``,
+        the face aged to each target (e.g. ``inference.face_renderer(...)`` minus the shown
+        input).
+      all_faces: every face of each frame; else the largest.
+      margin: crop margin per side, fraction of the box (default ``faces.DEFAULT_MARGIN``).
+      smoothing, max_missing: of the :class:`FaceTracker`.
+      align: level the eyes (the angle is smoothed too); False crops upright.
+      fourcc: OpenCV codec (default by extension, :func:`fourcc_for`).
+      progress: a tqdm bar on stderr with frames/s and ETA; None: only when stderr is a
+        terminal.
+    Raises:
+      BadVideoError: the input cannot be read or an output cannot be written (one line);
+        no output file is left behind.
+      faces.FaceDetectionUnavailable: this OpenCV cannot detect faces.
+    """
+    from tqdm import tqdm
+
+    if not output_paths:
+        raise ValueError("no output video to write")
+    margin = faces.DEFAULT_MARGIN if margin is None else margin
+    info = probe_video(input_path)
+    notes = []
+    fps = info.fps
+    if not fps:
+        fps = FALLBACK_FPS
+        notes.append(f"frame rate unknown, written at {FALLBACK_FPS:g} fps")
+    tracker = FaceTracker(smoothing, max_missing, all_faces)
+    capture = cv2.VideoCapture(input_path)
+    writers, temporaries = [], []
+    result = VideoResult(0, fps, info.width, info.height, 0, [], [], list(output_paths), notes)
+    bar = tqdm(total=info.frame_count or None, unit="frame", desc=os.path.basename(input_path),
+               disable=None if progress is None else not progress, dynamic_ncols=True)
+    try:
+        for path in output_paths:
+            writer, temporary = _open_writer(path, fps, info.width, info.height, fourcc)
+            writers.append(writer)
+            temporaries.append(temporary)
+        while True:
+            ok, frame_bgr = capture.read()
+            if not ok or frame_bgr is None:
+                break
+            if frame_bgr.shape[:2] != (info.height, info.width):
+                raise BadVideoError(f"frame {result.frames} is {frame_bgr.shape[1]}x"
+                                    f"{frame_bgr.shape[0]}, the video {info.width}x{info.height}")
+            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+            boxes = faces.detect_faces(frame)
+            detections = []
+            for box in (boxes if all_faces else boxes[:1]):
+                eyes = faces.find_eyes(frame, box) if align else None
+                detections.append((box, faces.eye_roll_angle(*eyes) if eyes else None))
+            tracked = tracker.update(detections)
+            pasted = [frame] * len(writers)
+            for _, box, angle in tracked:
+                angle = angle if align else 0.0
+                aged = render(faces.crop_with_margin(frame, box, margin, angle=angle))
+                square = faces.square_with_margin(box, margin)
+                pasted = [outputs.paste_face(image, face, square, angle)
+                          for image, face in zip(pasted, aged)]
+            for writer, image in zip(writers, pasted):
+                writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            result.frames += 1
+            result.frames_with_faces += bool(tracked)
+            result.boxes.append(tracked)
+            result.detections.append(list(boxes))
+            bar.update(1)
+        for writer in writers:
+            writer.release()
+        if info.frame_count and result.frames != info.frame_count:
+            notes.append(f"{result.frames} frames decoded, the file announced {info.frame_count}")
+        for temporary, path in zip(temporaries, output_paths):
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        temporaries = []
+    finally:
+        bar.close()
+        capture.release()
+        for writer in writers:
+            writer.release()
+        for temporary in temporaries:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    return result
