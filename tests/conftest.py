@@ -108,7 +108,7 @@ class LoggedProcess:
     def send_signal(self, sig):
         self.process.send_signal(sig)
 
-    def wait(self, timeout=600) -> int:
+    def wait(self, timeout=1200) -> int:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -118,7 +118,12 @@ class LoggedProcess:
                                  f"stderr ends: {self.err[-2000:]}") from None
 
 
-def wait_for(condition, run: LoggedProcess, timeout=300, what="the awaited moment"):
+#: Generous limits for child processes: a training process's start-up takes ~15 s on a quiet
+#: 2-core machine and many times that when other work shares the cores.
+WAIT_LIMIT = 900
+
+
+def wait_for(condition, run: LoggedProcess, timeout=WAIT_LIMIT, what="the awaited moment"):
     """Polls ``condition()`` every 5 ms while ``run`` is alive."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -182,14 +187,42 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Under ``CI=true`` a skipped test fails: CI installs every optional extra and has the
-    ../shared data, so a skip there means a check silently did not run."""
-    report = yield
+def _fail_a_skip(report):
     if report.skipped and not hasattr(report, "wasxfail") and running_in_ci():
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         reason = str(reason).removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"skipped, and CI=true allows no skip: {reason}"
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``CI=true`` a skipped test fails: CI installs every optional extra and has the
+    ../shared data, so a skip there means a check silently did not run."""
+    return _fail_a_skip((yield))
+
+
+#: Modules skipped while collected under CI=true (``pytest.importorskip`` at module level).
+_SKIPPED_MODULES = []
+
+
+def pytest_collectreport(report):
+    """A module skipped while collected (``pytest.importorskip``) fails the run too, under
+    ``CI=true``: recorded here (with xdist, in the controller, which sees every worker's
+    skipped collection), turned into the exit status and a summary line at the end. Failing the
+    collection itself would stop pytest from running the other modules."""
+    if report.skipped and running_in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        _SKIPPED_MODULES.append(f"{report.nodeid}: {str(reason).removeprefix('Skipped: ')}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _SKIPPED_MODULES:
+        terminalreporter.write_line(f"FAILED {line} (skipped, and CI=true allows no skip)",
+                                    red=True, bold=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED_MODULES and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
