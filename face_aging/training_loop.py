@@ -235,6 +235,10 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         strategy = None
     info = distribute.worker_info(strategy)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if config.reconstruction_steps and strategy is not None:
+        raise TrainingSetupError("--reconstruction_steps runs on one device; start the "
+                                 "distributed run from its checkpoint with "
+                                 "--source_checkpoint_dir")
     if config.batch_size % replicas:
         raise TrainingSetupError(f"batch_size {config.batch_size} (the global batch) does not "
                                  f"divide over {replicas} replicas")
@@ -261,11 +265,16 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                                 config.fea_layer_name, config.learning_rate,
                                 config.step_structure, config.jit_compile,
                                 config.mixed_precision, strategy=strategy)
+        if config.reconstruction_steps:
+            trainer.enable_reconstruction(config.reconstruction_learning_rate,
+                                          l1_weight=config.reconstruction_l1_weight)
 
     step = tf.Variable(0, dtype=tf.int64, name="step")
     iterator = iter(dataset)
     models = dict(generator=generator, discriminator=discriminator,
                   g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer, step=step)
+    if config.reconstruction_steps:
+        models["r_optimizer"] = trainer.r_optimizer
     # With --cache the iterator's state would hold the whole decoded dataset (its shuffle
     # buffer: 3.9 GB at 64 px on UTKFace), so it stays out of the checkpoint; a resumed run
     # then reshuffles from seed + step (reproducible, not the uninterrupted run's order).
@@ -332,8 +341,14 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
             batch = next(iterator)
             if strategy is not None:
                 batch = distribute.split_batch(strategy, batch, info["local_replicas"])
-            out = trainer.train_step(batch)
-            current = int(step.numpy()) + 1
+            done = int(step.numpy())
+            if done < config.reconstruction_steps:
+                out = trainer.reconstruction_step(batch, [config.seed, done])
+            else:
+                if done == config.reconstruction_steps > 0:
+                    print_fn(f"step {done}: reconstruction start done; GAN training from here")
+                out = trainer.train_step(batch)
+            current = done + 1
             if not bool(out.pop("finite")):
                 bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
                 line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
