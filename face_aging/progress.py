@@ -74,8 +74,10 @@ class TrainingProgress:
     def compiling_line(self) -> str:
         """The line to print before a step that compiles (the first one of a process, or
         after :meth:`expect_compile`)."""
-        return (f"compiling the training step (step {self.step + 1}/{self.total_steps} traces "
-                "and compiles it: slow, and left out of the rate)...")
+        # "step N of M", not "step N/M": progress lines start with "step N/M", and logs are
+        # searched for them (a step is done when its line is there).
+        return (f"compiling the training step (step {self.step + 1} of {self.total_steps} "
+                "traces and compiles it: slow, and left out of the rate)...")
 
     def expect_compile(self) -> None:
         """The next step compiles again (e.g. a new input shape): it is left out of the rate,

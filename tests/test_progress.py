@@ -48,8 +48,8 @@ def test_the_first_eta_leaves_the_compiling_step_out():
     the remaining steps at 2 steps/s (not 21 steps in 30 s = 0.7 steps/s)."""
     clock = FakeClock()
     p = TrainingProgress(1000, 0, log_interval=100, line_seconds=10.0, clock=clock)
-    assert p.compiling_line() == ("compiling the training step (step 1/1000 traces and compiles "
-                                  "it: slow, and left out of the rate)...")
+    assert p.compiling_line() == ("compiling the training step (step 1 of 1000 traces and "
+                                  "compiles it: slow, and left out of the rate)...")
     lines = _run(p, clock, [20.0] + [0.5] * 30)
     assert lines[0] == (1, "first step 20.0 s (compiling)  ETA ?")
     # the next line comes from the wall clock: 10 s after step 1, at step 21
@@ -80,7 +80,7 @@ def test_a_recompile_restarts_the_rate():
     _run(p, clock, [10.0] + [1.0] * 4)  # 1 steps/s at the first input size
     assert p.rate == pytest.approx(1.0)
     p.expect_compile()
-    assert p.compiling_line().startswith("compiling the training step (step 6/100 ")
+    assert p.compiling_line().startswith("compiling the training step (step 6 of 100 ")
     lines = _run(p, clock, [15.0] + [0.25] * 4)  # a new size: compiled again, then 4 steps/s
     assert lines == [(6, "first step 15.0 s (compiling)  ETA ?")]
     assert p.rate == pytest.approx(4.0) and p.eta_seconds() == pytest.approx(90 / 4)

@@ -46,7 +46,7 @@ def test_trains_writes_everything_and_resumes(tiny_dataset, tmp_path, tf2_alexne
     assert first.returncode == 0, first.stderr
     assert "step 2/2" in first.stdout and "steps/s" in first.stdout and "ETA" in first.stdout
     lines = first.stdout.splitlines()
-    compiling = lines.index("compiling the training step (step 1/2 traces and compiles it: "
+    compiling = lines.index("compiling the training step (step 1 of 2 traces and compiles it: "
                             "slow, and left out of the rate)...")
     step_1 = next(i for i, line in enumerate(lines) if line.startswith("step 1/2 "))
     assert compiling < step_1 and "| first step " in lines[step_1] \
