@@ -11,11 +11,9 @@ import os
 
 from absl import flags
 
+# TF-free imports only: --help and bad flags answer before TensorFlow loads.
 from face_aging import precision
-from face_aging.config import TrainConfig
-from face_aging.distribute import DISTRIBUTIONS
-from face_aging.models import FEATURE_LAYERS
-from face_aging.training import STEP_STRUCTURES
+from face_aging.config import DISTRIBUTIONS, FEATURE_LAYERS, STEP_STRUCTURES, TrainConfig
 
 _D = TrainConfig()
 

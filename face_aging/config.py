@@ -4,6 +4,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+# The choices of enumerated options, here (no TensorFlow) so that flag modules and --help
+# need not import the modules that use them (models, training, distribute, training_loop).
+#: AlexNet layers the identity feature loss can use (``fea_layer_name``).
+FEATURE_LAYERS = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+#: ``step_structure``: reuse G's output for the G update, or recompute it as the release did.
+STEP_STRUCTURES = ("reuse", "release")
+#: ``distribution``: one device, all local GPUs, or several hosts (tf.distribute).
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+#: ``nan_policy``: what a non-finite step does (every training loop).
+NAN_POLICIES = ("stop", "skip")
+
 
 @dataclasses.dataclass
 class TrainConfig:

@@ -16,7 +16,7 @@ from face_aging.models import FEATURE_LAYERS, build_models, one_hot_age
 
 #: ``step_structure`` values: "reuse" computes the fake faces and the source features once a
 #: step; "release" recomputes them for the G update as the release's two ``sess.run`` calls did.
-STEP_STRUCTURES = ("reuse", "release")
+from face_aging.config import STEP_STRUCTURES  # TF-free home; still importable from here
 
 
 def make_adam(learning_rate: float, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
