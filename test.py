@@ -232,6 +232,7 @@ def _main_video():
     if FLAGS["test_data_dir"].present:
         _fail("give --video or --test_data_dir, not both")
     margin = FLAGS.face_margin
+    crop_line = None
     if FLAGS.model == "cyclegan":
         model = _load_cyclegan()
         columns = cyclegan_inference.directions(model.old_to_young is not None)
@@ -240,7 +241,8 @@ def _main_video():
         generator, columns, _, references = _setup(list_inputs=False)
         render = inference.face_renderer(generator, columns, FLAGS.bn_mode, references,
                                          FLAGS.batch_size)
-        print(_face_crop_line(inference.generator_face_crop(generator), margin))
+        # Said after the video is read, so a video that cannot be read stays one line.
+        crop_line = _face_crop_line(inference.generator_face_crop(generator), margin)
         if margin is None:
             margin = inference.generator_face_crop(generator).margin
     from face_aging import faces
@@ -266,6 +268,8 @@ def _main_video():
     detail = f" ({'; '.join(result.notes)})" if result.notes else ""
     print(f"ok: {FLAGS.video}{detail}: {result.frames} frames, {result.fps:g} fps, "
           f"{result.width}x{result.height}, faces in {result.frames_with_faces} frames")
+    if crop_line:
+        print(crop_line)
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -111,7 +111,7 @@ BAD_FLAGS = [
      "must have a value other than None. (see --helpshort)"),
     ("face_aging.data.prepare", ["--dataset=celeba", "--input={tmp}", "--output_dir={tmp}/o"],
      "prepare: error: flag --dataset=celeba: value should be one of "
-     "<imdb_wiki|cacd|utkface|folder> (see --helpshort)"),
+     "<imdb_wiki|cacd|utkface|folder|cacd_vs|lag> (see --helpshort)"),
     ("face_aging.checkpoints", ["--output_dir={tmp}"], "error: flag --tf1_checkpoint=None: Flag "
      "--tf1_checkpoint must have a value other than None. (see --helpshort)"),
     ("face_aging.pretrained_formats", ["--bvlc_npy=x.npy", "--output_dir={tmp}",

@@ -318,8 +318,8 @@ def test_pretrain_cli_bad_input_is_one_line(tmp_path):
                          f"--output_dir={tmp_path / 'out'}", timeout=120)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines()[-1:] == [
-        f"pretrain: error: missing {tmp_path / 'nothing' / 'train.txt'} (prepare the dataset "
-        "with python -m face_aging.data.prepare)"]
+        f"pretrain: error: {tmp_path / 'nothing'}: no train.txt or train_identity.txt (prepare "
+        "the dataset with python -m face_aging.data.prepare)"]
     bad_flag = run_module("face_aging.pretrain", f"--list_dir={tmp_path}",
                           f"--output_dir={tmp_path / 'out'}", "--class_balance=magic",
                           timeout=120)

@@ -102,7 +102,7 @@ def test_cli_reconstruction_steps_then_gan_steps(tmp_path):
 
     def iterations(step, name):
         reader = tf.train.load_checkpoint(str(ckpt / f"ckpt-{step}"))
-        return int(reader.get_tensor(f"{name}/iteration/.ATTRIBUTES/VARIABLE_VALUE"))
+        return int(reader.get_tensor(f"{name}/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
     assert [iterations(2, n) for n in ("r_optimizer", "g_optimizer", "d_optimizer")] == [2, 0, 0]
     assert [iterations(3, n) for n in ("r_optimizer", "g_optimizer", "d_optimizer")] == [2, 1, 1]
