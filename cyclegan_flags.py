@@ -12,10 +12,10 @@ import os
 
 from absl import flags
 
+# TF-free imports only: --help and bad flags answer before TensorFlow loads.
 from face_aging import precision
-from face_aging.cyclegan.config import CycleGANConfig
-from face_aging.cyclegan.losses import GAN_MODES
-from face_aging.training_loop import NAN_POLICIES
+from face_aging.config import NAN_POLICIES
+from face_aging.cyclegan.config import GAN_MODES, CycleGANConfig
 
 _D = CycleGANConfig()
 

@@ -13,7 +13,10 @@ Writes ``report.json`` and ``report.html`` (+ PNGs) into ``--output_dir``.
 Needs the evaluation extra: ``pip install '.[eval]'``. Example::
 
   python evaluate.py --checkpoint_dir=checkpoints/run1 --list_dir=data/utk \
-      --root_folder=/data/utkface --output_dir=eval/run1 --max_faces_per_group=100
+      --output_dir=eval/run1 --max_faces_per_group=100
+
+(``--root_folder`` defaults to ``--list_dir``, as in train_ipcgan.py: the data tool writes
+the images and the lists into one folder.)
 
 ``--cross_age_pairs=data/lag/test_cross_age.txt`` is the cross-age mode: each held-out
 person's young photo is aged to the oldest groups and verified against their adult photo,
@@ -31,7 +34,7 @@ input vs output at the same 0.6 threshold, and KID/FID of the outputs against th
 faces (ages >= ``--old_min_age``, or ``--old_dir``). See docs/CYCLEGAN.md::
 
   python evaluate.py --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki128 \
-      --list_dir=data/utk --root_folder=data/utk --output_dir=eval/cyclegan
+      --list_dir=data/utk --output_dir=eval/cyclegan
 """
 from __future__ import annotations
 
@@ -41,11 +44,12 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
+
+from face_aging import cli, progress
 
 # TensorFlow is imported only after the flags, lists, images and judges are checked, so
-# bad input fails with one line; this quiets its C++ INFO lines once it loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# bad input fails with one line (cli.run keeps its C++ start-up lines quiet once it loads).
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"], "ipcgan: age every test face to "
@@ -56,7 +60,9 @@ flags.DEFINE_string("checkpoint_dir", None, "Generator: TF2 checkpoint dir/prefi
                     "checkpoint directory or ckpt-N prefix.")
 flags.DEFINE_integer("model_index", None, "Checkpoint step inside --checkpoint_dir (default latest).")
 flags.DEFINE_string("list_dir", None, "Folder with test.txt and test_age_group_k.txt.")
-flags.DEFINE_string("root_folder", None, "Folder the list paths are relative to.")
+flags.DEFINE_string("root_folder", None, "Folder the list paths are relative to (default: "
+                    "--list_dir, as train_ipcgan.py: the data tool writes images and lists "
+                    "into one folder).")
 flags.DEFINE_string("output_dir", None, "Where report.json, report.html and PNGs go.")
 flags.DEFINE_integer("max_faces_per_group", 100, "Cap on input faces per source group and on real "
                      "faces per group (the first lines of each list); 0 = no cap.")
@@ -197,6 +203,22 @@ def _age_fn(generator, bn_mode, reference_faces, batch_size):
     return aged_128, how
 
 
+def _counted(fn, total, desc):
+    """``fn(faces, ...)`` that also counts the faces on a progress bar (a terminal only),
+    closed when ``total`` faces are done (the judges' lines follow it)."""
+    bar = progress.bar(total, desc, unit="face")
+
+    def counted(faces, *args):
+        out = fn(faces, *args)
+        if bar.n < total:
+            bar.update(len(faces))
+            if bar.n >= total:
+                bar.close()
+        return out
+
+    return counted
+
+
 def _features(inception_weights, alexnet_checkpoint, checkpoint_dir, batch_size, age_groups):
     from face_aging.metrics import features
 
@@ -246,10 +268,10 @@ def evaluate(checkpoint_dir, model_index, list_dir, root_folder, output_dir, max
     from face_aging.metrics import evaluation, judges, report as report_lib
 
     started = time.time()
-    for name, value in (("list_dir", list_dir), ("root_folder", root_folder),
-                        ("output_dir", output_dir)):
+    for name, value in (("list_dir", list_dir), ("output_dir", output_dir)):
         if not value:
             raise UsageError(f"--{name} is required")
+    root_folder = root_folder or list_dir
     if not os.path.isdir(list_dir):
         raise UsageError(f"--list_dir {list_dir}: not a folder")
     if not os.path.isdir(root_folder):
@@ -271,6 +293,7 @@ def evaluate(checkpoint_dir, model_index, list_dir, root_folder, output_dir, max
     generator, model_info = _build_generator(checkpoint_dir, model_index,
                                              allow_untrained_generator, groups)
     age_fn, generator_path = _age_fn(generator, bn_mode, reference, batch_size)
+    age_fn = _counted(age_fn, len(inputs) * groups, "aging")
     feats = _features(inception_weights, alexnet_checkpoint, checkpoint_dir, batch_size, groups)
     results, arrays = evaluation.run_evaluation(
         age_fn, inputs, real, age_judge=age_judge, identity_judge=identity_judge,
@@ -303,9 +326,9 @@ def _young_old_entries(list_dir, root_folder, young_dir, old_dir, young_max_age,
         young = [(p, -1) for p in list_images(young_dir, "--young_dir")][:max_faces]
         old = [(p, -1) for p in list_images(old_dir, "--old_dir")][:max_faces]
         return young, old, "", f"--young_dir {young_dir}, --old_dir {old_dir}"
-    for name, value in (("list_dir", list_dir), ("root_folder", root_folder)):
-        if not value:
-            raise UsageError(f"--{name} is required (or --young_dir and --old_dir)")
+    if not list_dir:
+        raise UsageError("--list_dir is required (or --young_dir and --old_dir)")
+    root_folder = root_folder or list_dir
     if not os.path.isdir(list_dir):
         raise UsageError(f"--list_dir {list_dir}: not a folder")
     if not os.path.isdir(root_folder):
@@ -356,8 +379,8 @@ def evaluate_cyclegan(checkpoint_dir, model_index, list_dir, root_folder, output
     inputs = evaluation.load_faces(root, young, size, resize=resize)
     real_old = evaluation.load_faces(root, old, size, resize=resize)
     feats = _features(inception_weights, alexnet_checkpoint, None, batch_size, len(age_bins) + 1)
-    translate = lambda faces: cyclegan_inference.translate_faces(model.young_to_old, faces, size,
-                                                                 batch_size)
+    translate = _counted(lambda faces: cyclegan_inference.translate_faces(
+        model.young_to_old, faces, size, batch_size), len(inputs), "young -> old")
     results, arrays = evaluation.run_translation_evaluation(
         translate, inputs, real_old, age_judge=age_judge, identity_judge=identity_judge,
         features=feats, old_min_age=old_min_age, batch_size=batch_size,
@@ -451,9 +474,9 @@ def _check_model_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"evaluate.py: error: unexpected arguments {argv[1:]}")
     try:
+        if len(argv) > 1:
+            raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         _check_model_flags()
         if not FLAGS.cross_age_pairs:
             given = [f"--{n}" for n in ("cross_age_groups", "max_cross_age_people")
@@ -496,4 +519,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, prog="evaluate.py", log_level="1")

@@ -11,11 +11,9 @@ import os
 
 from absl import flags
 
+# TF-free imports only: --help and bad flags answer before TensorFlow loads.
 from face_aging import precision
-from face_aging.config import TrainConfig
-from face_aging.distribute import DISTRIBUTIONS
-from face_aging.models import FEATURE_LAYERS
-from face_aging.training import STEP_STRUCTURES
+from face_aging.config import DISTRIBUTIONS, FEATURE_LAYERS, STEP_STRUCTURES, TrainConfig
 
 _D = TrainConfig()
 
@@ -86,6 +84,16 @@ flags.DEFINE_bool("per_sample_targets", False, "Not the release: draw a (target,
                   "norm after G's first conv subtracts the batch-constant condition map "
                   "(only the zero-padded borders leave a trace); mixed targets let G learn the "
                   "condition much sooner.")
+flags.DEFINE_integer("reconstruction_steps", _D.reconstruction_steps, "Not the release (0 = "
+                     "its random start): the first N steps train G alone to give back its "
+                     "input face whatever the target age (L1 + the feature loss, no "
+                     "discriminator, its own Adam), then GAN training continues from there. "
+                     "--max_steps counts both phases.", lower_bound=0)
+flags.DEFINE_float("reconstruction_learning_rate", _D.reconstruction_learning_rate,
+                   "Adam learning rate (beta1 0.5) of the reconstruction steps.", lower_bound=0)
+flags.DEFINE_float("reconstruction_l1_weight", _D.reconstruction_l1_weight,
+                   "Weight of the L1 term of the reconstruction loss (the feature term keeps "
+                   "--fea_loss_weight).", lower_bound=0)
 flags.DEFINE_bool("cache", False, "Keep decoded, resized faces in memory after their first use "
                   "(about 0.8 MB a training image; for datasets that fit in RAM).")
 flags.DEFINE_enum("nan_policy", "stop", ["stop", "skip"], "A step with a non-finite loss, "
@@ -186,5 +194,9 @@ def config_from_flags() -> TrainConfig:
         deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
         bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
-        cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets, nan_policy=FLAGS.nan_policy, distribution=FLAGS.distribution,
+        cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets,
+        reconstruction_steps=FLAGS.reconstruction_steps,
+        reconstruction_learning_rate=FLAGS.reconstruction_learning_rate,
+        reconstruction_l1_weight=FLAGS.reconstruction_l1_weight,
+        nan_policy=FLAGS.nan_policy, distribution=FLAGS.distribution,
         synchronized_bn=FLAGS.synchronized_bn, logical_cpu_devices=FLAGS.logical_cpu_devices)

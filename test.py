@@ -19,12 +19,11 @@ could run (no weights, bad flags). See docs/INFERENCE.md.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from face_aging import inference, outputs, precision, video  # noqa: E402
-from face_aging.cyclegan import inference as cyclegan_inference  # noqa: E402
+# None of these imports TensorFlow: --help and bad flags answer before it loads.
+from face_aging import cli, inference, outputs, precision, progress, video
+from face_aging.cyclegan import inference as cyclegan_inference
 
 BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
 #: train_cyclegan.py's default --checkpoint_dir: the default of --model=cyclegan.
@@ -62,10 +61,10 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("save_dir", "output/test", "Output folder (created; existing files other "
                         "than this run's outputs are kept).", **where)
     flags.DEFINE_enum("bn_mode", "moving", inference.BN_MODES,
-                      "Batch norm at test time. moving: the checkpoint's moving statistics, each "
-                      "face independent of the others (default for now). batch: the release's test "
-                      "script, each face normalised in a batch completed with --batch_size - 1 "
-                      "faces of --train_data_dir.", **where)
+                      "Batch norm at test time. moving (the default): the checkpoint's moving "
+                      "statistics, each face independent of the others. batch: the release's "
+                      "test script, each face normalised in a batch completed with "
+                      "--batch_size - 1 faces of --train_data_dir.", **where)
     flags.DEFINE_integer("batch_size", 32, "Generator batch size; in --bn_mode=batch the face "
                          "plus batch_size - 1 reference faces (the release: 32).", lower_bound=1,
                          **where)
@@ -81,8 +80,10 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_bool("all_faces", False,
                       "With --detect_faces: every face, not only the largest.", **where)
     flags.DEFINE_float("face_margin", None, "With --detect_faces: crop margin per side as a "
-                       "fraction of the face box (default: the training crops' margin, "
-                       "face_aging.faces.DEFAULT_MARGIN).", lower_bound=0.0, **where)
+                       "fraction of the face box. Default: the margin recorded beside the "
+                       "weights (model.json's face_crop, e.g. the bundled model's, or the "
+                       "training dataset's summary.json), else the data tool's "
+                       "face_aging.faces.DEFAULT_MARGIN (0.4).", lower_bound=0.0, **where)
     flags.DEFINE_integer("image_size", None, "Generator input side in pixels (default: recorded "
                          "beside the checkpoint, else 128; CycleGAN: the run's --crop_size).",
                          **where)
@@ -213,10 +214,11 @@ def _main_cyclegan():
     model = _load_cyclegan()
     columns = cyclegan_inference.directions(model.old_to_young is not None)
     paths = _input_paths_and_output_folder()
-    summary = cyclegan_inference.translate_image_files(
-        model, paths, FLAGS.save_dir, columns, batch_size=FLAGS.batch_size,
-        detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
-        face_margin=FLAGS.face_margin)
+    with progress.bar(len(paths), "test.py", unit="file") as files:
+        summary = cyclegan_inference.translate_image_files(
+            model, paths, FLAGS.save_dir, columns, batch_size=FLAGS.batch_size,
+            detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
+            face_margin=FLAGS.face_margin, log=files.write, progress=files)
     sheet = outputs.write_contact_sheet(
         FLAGS.save_dir, summary.strips, ["input"] + [c.label for c in columns], summary.failed,
         title="Face aging (CycleGAN)", panel_size=model.image_size)
@@ -229,6 +231,8 @@ def _main_video():
     """--video: one aged video per target; 0 written, 1 the video could not be read/written."""
     if FLAGS["test_data_dir"].present:
         _fail("give --video or --test_data_dir, not both")
+    margin = FLAGS.face_margin
+    crop_line = None
     if FLAGS.model == "cyclegan":
         model = _load_cyclegan()
         columns = cyclegan_inference.directions(model.old_to_young is not None)
@@ -237,6 +241,10 @@ def _main_video():
         generator, columns, _, references = _setup(list_inputs=False)
         render = inference.face_renderer(generator, columns, FLAGS.bn_mode, references,
                                          FLAGS.batch_size)
+        # Said after the video is read, so a video that cannot be read stays one line.
+        crop_line = _face_crop_line(inference.generator_face_crop(generator), margin)
+        if margin is None:
+            margin = inference.generator_face_crop(generator).margin
     from face_aging import faces
 
     available, reason = faces.detector_status()
@@ -252,7 +260,7 @@ def _main_video():
     paths = [os.path.join(FLAGS.save_dir, f"{stem}_{c.tag}{extension}") for c in columns]
     try:
         result = video.age_video(FLAGS.video, paths, lambda face: render(face)[1],
-                                 all_faces=FLAGS.all_faces, margin=FLAGS.face_margin,
+                                 all_faces=FLAGS.all_faces, margin=margin,
                                  smoothing=FLAGS.box_smoothing)
     except video.BadVideoError as e:
         print(f"FAILED: {FLAGS.video}: {e}")
@@ -260,9 +268,20 @@ def _main_video():
     detail = f" ({'; '.join(result.notes)})" if result.notes else ""
     print(f"ok: {FLAGS.video}{detail}: {result.frames} frames, {result.fps:g} fps, "
           f"{result.width}x{result.height}, faces in {result.frames_with_faces} frames")
+    if crop_line:
+        print(crop_line)
     for path in paths:
         print(f"wrote {path}")
     return 0
+def _face_crop_line(recorded, face_margin):
+    """The line saying how --detect_faces cuts faces, and where that comes from."""
+    if face_margin is not None:
+        return f"--detect_faces: crop margin {face_margin:g} (--face_margin)"
+    if recorded.recorded_in:
+        return (f"--detect_faces: crop margin {recorded.margin:g}, as recorded in "
+                f"{recorded.recorded_in} (--face_margin overrides it)")
+    return (f"--detect_faces: crop margin {recorded.margin:g}, the data tool's default (nothing "
+            "is recorded beside the weights; --face_margin sets it)")
 
 
 def main(argv):
@@ -274,11 +293,14 @@ def main(argv):
     if FLAGS.model == "cyclegan":
         return _main_cyclegan()
     generator, targets, paths, references = _setup()
-    summary = inference.age_image_files(
-        generator, paths, FLAGS.save_dir, targets, bn_mode=FLAGS.bn_mode,
-        reference_faces=references, batch_size=FLAGS.batch_size,
-        detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
-        face_margin=FLAGS.face_margin)
+    if FLAGS.detect_faces:
+        print(_face_crop_line(inference.generator_face_crop(generator), FLAGS.face_margin))
+    with progress.bar(len(paths), "test.py", unit="file") as files:
+        summary = inference.age_image_files(
+            generator, paths, FLAGS.save_dir, targets, bn_mode=FLAGS.bn_mode,
+            reference_faces=references, batch_size=FLAGS.batch_size,
+            detect_faces=FLAGS.detect_faces, all_faces=FLAGS.all_faces,
+            face_margin=FLAGS.face_margin, log=files.write, progress=files)
     sheet = outputs.write_contact_sheet(
         FLAGS.save_dir, summary.strips, ["input"] + [t.label for t in targets], summary.failed,
         panel_size=inference.generator_image_size(generator))
@@ -289,4 +311,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -15,9 +15,12 @@ from face_aging.runtime_env import prepare_tf_environment  # imports no TensorFl
 
 prepare_tf_environment(sys.argv)  # before TensorFlow is imported
 
-from absl import app, logging
+from absl import app, flags, logging
 
 import cyclegan_flags
+from face_aging import cli  # noqa: E402 -- like the flag modules, imports no TensorFlow
+
+flags.adopt_module_key_flags(cyclegan_flags)  # --help / --helpshort list them
 
 
 def main(argv):
@@ -55,4 +58,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, log_level="1")

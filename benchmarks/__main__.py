@@ -32,8 +32,10 @@ def _ints(text):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from face_aging.cli import ArgumentParser
+
+    p = ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", default=os.path.join("benchmarks", "results.json"),
                    help="JSON results file (written atomically)")
     p.add_argument("--only", default=",".join(SECTIONS),

@@ -9,7 +9,6 @@ The findings this measures are in docs/BENCHMARKS.md, "Determinism".
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import hashlib
 import os
@@ -30,7 +29,10 @@ COMPARED = ("generator", "discriminator", "g_optimizer", "d_optimizer", "step")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from face_aging.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m benchmarks.determinism",
+                            description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=12, help="fresh processes")
     parser.add_argument("--jobs", type=int, default=2, help="processes at a time")
     parser.add_argument("--steps", type=int, default=1)

@@ -6,14 +6,18 @@ module writes those into a folder (``checkpoints/bundled`` by default, the folde
 and the export tool read when given nothing) together with:
 
 - ``model.json``: ``image_size`` and ``age_groups`` (read by ``inference.load_generator``),
-  the step, where it came from, and the training options recorded by the run;
+  the crop geometry of the training faces (``face_crop``: the detector margin and eye
+  alignment ``test.py --detect_faces`` and the export tool use; from ``--face_margin``, else
+  the training dataset's record, ``inference.dataset_face_crop``), the step, where it came
+  from, and the training options recorded by the run;
 - ``reference.npz``: a fixed input face (``source_uint8``, RGB 0..255) and the generator's
   raw outputs for it, one per target group (``outputs``, float32 in [-1, 1], moving
   statistics) -- recorded at bundling time, so a test can prove the shipped weights still
   give the same numbers (``check_reference``).
 
   python -m face_aging.bundle --checkpoint_dir=RUN_DIR [--model_index=STEP] \\
-      [--output_dir=checkpoints/bundled] [--reference_image=images/test/astronaut.jpg]
+      [--output_dir=checkpoints/bundled] [--reference_image=images/test/astronaut.jpg] \\
+      [--face_margin=0]   # UTKFace-like crops: measure with scripts/measure_face_margin.py
 
 The folder is written under a temporary name and renamed into place, so an interrupted
 run never leaves a half-written bundle where the old one was.
@@ -60,8 +64,58 @@ def check_reference(bundle_dir: str, generator, atol: float = 1e-4) -> float:
     return diff
 
 
+#: Corner squares examined for artefacts, as a fraction of the output side.
+CORNER_FRACTION = 3 / 8
+#: An output pixel counts as an artefact when its chroma (max - min channel, 0..255) exceeds
+#: this while the input's chroma at that pixel is below :data:`QUIET_INPUT_CHROMA`.
+ARTEFACT_CHROMA = 180
+QUIET_INPUT_CHROMA = 100
+#: Artefact pixels a corner of a good output may have (of 24 x 24 at 64 px). The bundled
+#: step-5000 model's bottom-left blotch has up to 89 (group 0) and 13 (group 1); its other
+#: corners, and outputs without the blotch, at most 4 (docs/INFERENCE.md, "Known artefacts").
+CORNER_ARTEFACT_LIMIT = 8
+
+
+def corner_artefacts(generator, faces_uint8, age=None) -> np.ndarray:
+    """Saturated-colour artefact pixels in each corner of each output (moving statistics).
+
+    For every face and every age group: the pixels of the output's four corner squares
+    (side ``CORNER_FRACTION`` of the output) whose chroma is above ``ARTEFACT_CHROMA`` where
+    the input's (resized to the output's side) is below ``QUIET_INPUT_CHROMA`` -- colour the
+    generator made up, like the bundled model's red/green blotch bottom left.
+
+    Args:
+      faces_uint8: uint8 RGB faces (any sizes; resized as ``test.py`` does).
+      age: ``age(copies of one face, groups) -> uint8 [groups, S, S, 3]``, default
+        ``inference.age_faces(generator, ...)`` (what ``test.py`` does); other ways of running
+        the generator (batch statistics, a mirrored input) for scripts/measure_corner_artefact.py.
+    Returns:
+      int ``[faces, age_groups, 4]``: counts in the top-left, top-right, bottom-left and
+      bottom-right corners.
+    """
+    from face_aging import inference, pixels
+
+    size = inference.generator_image_size(generator)
+    corner = int(round(size * CORNER_FRACTION))
+    groups = generator.age_groups
+    counts = np.zeros((len(faces_uint8), groups, 4), np.int64)
+    for i, face in enumerate(faces_uint8):
+        shown = pixels.resize_cv2(np.asarray(face)[None], (size, size)).numpy()[0]
+        quiet = np.ptp(shown, axis=-1) < QUIET_INPUT_CHROMA
+        copies, targets = [face] * groups, np.arange(groups)
+        aged = (age(copies, targets) if age is not None
+                else inference.age_faces(generator, copies, targets))
+        for k in range(groups):
+            made_up = (np.ptp(aged[k].astype(np.int16), axis=-1) > ARTEFACT_CHROMA) & quiet
+            counts[i, k] = [made_up[:corner, :corner].sum(), made_up[:corner, -corner:].sum(),
+                            made_up[-corner:, :corner].sum(), made_up[-corner:, -corner:].sum()]
+    return counts
+
+
 def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
-                     reference_image: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+                     reference_image: Optional[str] = None, extra: Optional[dict] = None,
+                     face_margin: Optional[float] = None, face_crop_note: Optional[str] = None
+                     ) -> dict:
     """Writes the generator of a training checkpoint as a bundle (see the module docstring).
 
     Args:
@@ -70,9 +124,16 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
       model_index: the step to take (default: the latest checkpoint).
       reference_image: the fixed face of the regression guard (default: a seeded noise face).
       extra: more entries for ``model.json`` (e.g. a note on the training phases).
+      face_margin: the detector margin whose crops frame faces as the training crops did
+        (``model.json``'s ``face_crop``); default: what the run's dataset records
+        (``inference.dataset_face_crop``), else none is written (inference then uses
+        ``faces.DEFAULT_MARGIN``).
+      face_crop_note: where ``face_margin`` comes from (stored beside it).
     Returns:
       the ``model.json`` contents.
     """
+    if face_margin is not None and not face_margin >= 0:
+        raise ValueError(f"face_margin must be >= 0, got {face_margin}")
     import tensorflow as tf
 
     from face_aging import inference
@@ -96,6 +157,14 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
             "source_checkpoint": os.path.abspath(prefix), "bn_mode": "moving",
             "parameters": int(sum(np.prod(v.shape) for v in generator.variables)),
             "training_options": training_options, **(extra or {})}
+    if face_margin is not None:
+        info["face_crop"] = {"margin": float(face_margin), "align": True,
+                             "source": face_crop_note or "given when bundling (--face_margin)"}
+    else:
+        recorded = inference.dataset_face_crop(training_options.get("list_dir"))
+        if recorded is not None:
+            info["face_crop"] = dict(recorded.as_dict(),
+                                     source=f"the training dataset's {recorded.recorded_in}")
 
     parent = os.path.dirname(os.path.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
@@ -127,21 +196,28 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
 
 
 def main(argv=None) -> int:
-    import argparse
     import sys
 
+    from face_aging.cli import ArgumentParser
     from face_aging.inference import BUNDLED_CHECKPOINT_DIR
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m face_aging.bundle",
+                            description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint_dir", required=True)
     parser.add_argument("--model_index", type=int, default=None)
     parser.add_argument("--output_dir", default=BUNDLED_CHECKPOINT_DIR)
     parser.add_argument("--reference_image", default=None)
     parser.add_argument("--note", default=None, help="free text stored in model.json")
+    parser.add_argument("--face_margin", type=float, default=None,
+                        help="detector margin matching the training crops' framing (model.json "
+                             "face_crop); default: the training dataset's record, if any")
+    parser.add_argument("--face_crop_note", default=None,
+                        help="where --face_margin comes from (stored beside it)")
     args = parser.parse_args(argv)
     try:
         info = bundle_generator(args.checkpoint_dir, args.output_dir, args.model_index,
-                                args.reference_image, {"note": args.note} if args.note else None)
+                                args.reference_image, {"note": args.note} if args.note else None,
+                                args.face_margin, args.face_crop_note)
     except (FileNotFoundError, ValueError) as e:
         print(f"bundle: {e}", file=sys.stderr)
         return 1
@@ -149,6 +225,15 @@ def main(argv=None) -> int:
                for f in os.listdir(args.output_dir))
     print(f"wrote {args.output_dir}: step {info['step']}, {info['image_size']} px, "
           f"{info['parameters']:,} values, {size / 1e6:.1f} MB")
+    test_faces = os.path.join(os.path.dirname(BUNDLED_CHECKPOINT_DIR), os.pardir, "images", "test")
+    if os.path.isdir(test_faces):
+        from face_aging import inference
+
+        faces = [inference.read_image_rgb(p)[0] for p in inference.list_image_files(test_faces)]
+        worst = int(corner_artefacts(inference.load_generator(args.output_dir), faces).max())
+        verdict = "ok" if worst <= CORNER_ARTEFACT_LIMIT else "ARTEFACTS (see docs/INFERENCE.md)"
+        print(f"corner artefacts on images/test: at most {worst} px a corner (limit "
+              f"{CORNER_ARTEFACT_LIMIT}): {verdict}")
     return 0
 
 

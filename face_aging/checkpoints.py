@@ -15,9 +15,24 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf
+if __name__ == "__main__":  # the CLI: flags defined and parsed (--help, bad flags) before TF loads
+    from absl import flags as _absl_flags
+
+    from face_aging import cli as _cli
+
+    _absl_flags.DEFINE_string("tf1_checkpoint", None,
+                              "Release checkpoint prefix (e.g. pre_trained/alexnet.model-292000) "
+                              "or a directory holding one.")
+    _absl_flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint.")
+    _absl_flags.DEFINE_integer("image_size", 128, "Generator/discriminator input size.")
+    _absl_flags.DEFINE_integer("age_groups", 5, "Number of age groups.")
+    _absl_flags.mark_flags_as_required(["tf1_checkpoint", "output_dir"])
+    _cli.parse_flags_now(sys.argv)
+
+import tensorflow as tf  # noqa: E402
 
 #: AlexNet layer groups: the shared trunk, the identity net's fc layers and head, the age head.
 ALEXNET_TRUNK = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -313,14 +328,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app
-    from absl import flags as absl_flags
-
-    absl_flags.DEFINE_string("tf1_checkpoint", None,
-                             "Release checkpoint prefix (e.g. pre_trained/alexnet.model-292000) "
-                             "or a directory holding one.")
-    absl_flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint.")
-    absl_flags.DEFINE_integer("image_size", 128, "Generator/discriminator input size.")
-    absl_flags.DEFINE_integer("age_groups", 5, "Number of age groups.")
-    absl_flags.mark_flags_as_required(["tf1_checkpoint", "output_dir"])
-    app.run(_main)
+    _cli.run(_main)  # the flags are defined at the top

@@ -4,6 +4,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+# The choices of enumerated options, here (no TensorFlow) so that flag modules and --help
+# need not import the modules that use them (models, training, distribute, training_loop).
+#: AlexNet layers the identity feature loss can use (``fea_layer_name``).
+FEATURE_LAYERS = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+#: ``step_structure``: reuse G's output for the G update, or recompute it as the release did.
+STEP_STRUCTURES = ("reuse", "release")
+#: ``distribution``: one device, all local GPUs, or several hosts (tf.distribute).
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+#: ``nan_policy``: what a non-finite step does (every training loop).
+NAN_POLICIES = ("stop", "skip")
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -54,6 +65,9 @@ class TrainConfig:
     bn_epsilon: float = 1e-3
     d_output_channels: int = 512
     per_sample_targets: bool = False             # one (target, false) pair per face, not per batch
+    reconstruction_steps: int = 0                # first N steps: G alone reproduces its input
+    reconstruction_learning_rate: float = 2e-4   # their Adam (beta1 0.5), not the GAN's
+    reconstruction_l1_weight: float = 1.0        # L1 weight; the feature loss keeps fea_loss_weight
 
     def resolved(self) -> "TrainConfig":
         """A copy with the derived defaults filled in."""

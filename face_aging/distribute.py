@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
-DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+from face_aging.config import DISTRIBUTIONS  # TF-free home; still importable from here
 
 
 class DistributionError(ValueError):

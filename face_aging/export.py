@@ -36,14 +36,16 @@ in the SavedModel directory: ``face_aging.onnx_export``.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-import keras
-import tensorflow as tf
-
-from face_aging import pixels
+# TensorFlow and Keras are imported inside the functions: ``python -m face_aging.export
+# --help`` (and a bad flag) answers before they load.
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 #: Signatures a TF Lite file gets (the uint8 in, uint8 out ones).
 TFLITE_SIGNATURES = ("serve", "serve_age_vector")
@@ -51,10 +53,14 @@ TFLITE_SIGNATURES = ("serve", "serve_age_vector")
 
 def unit_range_to_uint8(images: tf.Tensor) -> tf.Tensor:
     """[-1, 1] -> uint8, as ``pixels.to_uint8``: (x + 1) * 127.5, clipped, truncated."""
+    import tensorflow as tf
+
     return tf.cast(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0), tf.uint8)
 
 
 def _uint8_faces_to_source(images: tf.Tensor, image_size: int) -> tf.Tensor:
+    from face_aging import pixels
+
     return pixels.subtract_mean(pixels.resize_cv2(images, (image_size, image_size)))
 
 
@@ -68,6 +74,9 @@ def export_saved_model(generator, output_dir: str, image_size: int = 128) -> str
     Returns:
       ``output_dir``.
     """
+    import keras
+    import tensorflow as tf
+
     age_groups = int(generator.age_groups)
 
     def aged_uint8(images, age_vector):
@@ -114,6 +123,8 @@ def convert_to_tflite(saved_model_dir: str, tflite_path: str,
     Returns:
       the file's size in bytes.
     """
+    import tensorflow as tf
+
     loaded = tf.saved_model.load(saved_model_dir)
     functions = [getattr(loaded, name).concrete_functions[0] for name in signatures]
     converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, loaded)
@@ -124,16 +135,48 @@ def convert_to_tflite(saved_model_dir: str, tflite_path: str,
     return len(data)
 
 
+#: Written beside the SavedModel: the model's side, groups and crop geometry, which
+#: ``inference.load_generator(saved_model=DIR)`` (and so ``test.py --detect_faces``) reads.
+EXPORT_MODEL_JSON = "model.json"
+
+
+def write_export_record(output_dir: str, generator, source: str) -> dict:
+    """Writes ``OUTPUT/model.json``: ``image_size``, ``age_groups``, ``face_crop`` (the crop
+    geometry recorded beside the weights, if any) and the ``source_checkpoint``."""
+    from face_aging.outputs import atomic_write_bytes
+
+    record = {"image_size": int(generator.image_size), "age_groups": int(generator.age_groups),
+              "source_checkpoint": os.path.abspath(source)}
+    face_crop = getattr(generator, "face_crop", None)
+    if face_crop is not None:
+        record["face_crop"] = face_crop.as_dict()
+    atomic_write_bytes(os.path.join(output_dir, EXPORT_MODEL_JSON),
+                       (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    return record
+
+
+@contextlib.contextmanager
+def _stage(stages, name: str):
+    """One stage of an export on a progress bar (``face_aging.progress.bar``; None: none)."""
+    if stages is not None:
+        stages.set_description(f"export: {name}")
+    yield
+    if stages is not None:
+        stages.update(1)
+
+
 def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
            tflite: bool = False, image_size: Optional[int] = None,
            age_groups: Optional[int] = None, onnx: bool = False,
-           mixed_precision: str = "none") -> dict:
-    """Loads weights (see ``inference.load_generator``) and writes the SavedModel (+ .tflite).
+           mixed_precision: str = "none", stages=None) -> dict:
+    """Loads weights (see ``inference.load_generator``) and writes the SavedModel (+ .tflite,
+    + ONNX) and ``OUTPUT/model.json`` (:func:`write_export_record`).
 
     ``image_size`` / ``age_groups``: default, what is recorded beside the checkpoint (the
     bundled model's ``model.json``, a run's ``training_options.json``), else 128 / 5.
     ``mixed_precision``: the graph computes in this ``face_aging.precision`` mode (inputs and
     outputs keep their dtypes; ``bfloat16`` serves about 2x faster on CPUs with AVX-512 BF16).
+    ``stages``: a progress bar counting the stages (2, plus one each for ``tflite``, ``onnx``).
 
     Returns:
       ``{"saved_model": DIR, "tflite": PATH or None, "tflite_bytes": int or None,
@@ -142,17 +185,23 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
     """
     from face_aging.inference import load_generator
 
-    generator = load_generator(checkpoint_dir=checkpoint_dir, model_index=model_index,
-                               image_size=image_size, age_groups=age_groups,
-                               mixed_precision=mixed_precision)
-    export_saved_model(generator, output_dir, generator.image_size)
+    with _stage(stages, "loading the weights"):
+        generator = load_generator(checkpoint_dir=checkpoint_dir, model_index=model_index,
+                                   image_size=image_size, age_groups=age_groups,
+                                   mixed_precision=mixed_precision)
+    with _stage(stages, "writing the SavedModel"):
+        export_saved_model(generator, output_dir, generator.image_size)
+        write_export_record(output_dir, generator, checkpoint_dir)
     result = {"saved_model": output_dir, "tflite": None, "tflite_bytes": None}
     if tflite:
-        path = os.path.join(output_dir, "generator.tflite")
-        result["tflite_bytes"] = convert_to_tflite(output_dir, path)
-        result["tflite"] = path
-    result["onnx"] = _convert_onnx(output_dir, "ipcgan", ["serve", "serve_age_vector"]) \
-        if onnx else {}
+        with _stage(stages, "converting to TF Lite"):
+            path = os.path.join(output_dir, "generator.tflite")
+            result["tflite_bytes"] = convert_to_tflite(output_dir, path)
+            result["tflite"] = path
+    result["onnx"] = {}
+    if onnx:
+        with _stage(stages, "converting to ONNX"):
+            result["onnx"] = _convert_onnx(output_dir, "ipcgan", ["serve", "serve_age_vector"])
     return result
 
 
@@ -189,6 +238,10 @@ def export_cyclegan_saved_model(g_a, output_dir: str, image_size: int, g_b=None)
       g_a, g_b: built ``cyclegan.networks.ResnetGenerator`` s (young -> old, old -> young).
       image_size: S, the side faces are resized to (the run's ``crop_size``).
     """
+    import keras
+    import tensorflow as tf
+
+    from face_aging import pixels
     from face_aging.cyclegan.data import resize_rounded
 
     image_size = int(image_size)
@@ -224,10 +277,10 @@ def export_cyclegan_saved_model(g_a, output_dir: str, image_size: int, g_b=None)
 def export_cyclegan(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = None,
                     tflite: bool = False, image_size: Optional[int] = None,
                     old_to_young: bool = True, onnx: bool = False,
-                    mixed_precision: str = "none") -> dict:
+                    mixed_precision: str = "none", stages=None) -> dict:
     """Loads a ``train_cyclegan.py`` checkpoint (``cyclegan.inference.load_cyclegan``: n_blocks,
     ngf and the image size from its ``training_options.json``) and writes the SavedModel
-    (+ ``DIR/generator.tflite`` with the float signatures).
+    (+ ``DIR/generator.tflite`` with the float signatures). ``stages``: as :func:`export`.
 
     Returns:
       ``{"saved_model", "signatures", "tflite", "tflite_bytes", "image_size", "onnx"}``
@@ -235,20 +288,26 @@ def export_cyclegan(checkpoint_dir: str, output_dir: str, model_index: Optional[
     """
     from face_aging.cyclegan.inference import load_cyclegan
 
-    model = load_cyclegan(checkpoint_dir=checkpoint_dir, model_index=model_index,
-                          image_size=image_size, load_old_to_young=old_to_young,
-                          mixed_precision=mixed_precision)
-    export_cyclegan_saved_model(model.g_a, output_dir, model.image_size, model.g_b)
+    with _stage(stages, "loading the weights"):
+        model = load_cyclegan(checkpoint_dir=checkpoint_dir, model_index=model_index,
+                              image_size=image_size, load_old_to_young=old_to_young,
+                              mixed_precision=mixed_precision)
+    with _stage(stages, "writing the SavedModel"):
+        export_cyclegan_saved_model(model.g_a, output_dir, model.image_size, model.g_b)
     signatures = ["serve", "young_to_old"] + (["serve_old_to_young", "old_to_young"]
                                               if model.g_b is not None else [])
     result = {"saved_model": output_dir, "signatures": signatures, "tflite": None,
               "tflite_bytes": None, "image_size": model.image_size}
     if tflite:
-        path = os.path.join(output_dir, "generator.tflite")
-        lite = [s for s in CYCLEGAN_TFLITE_SIGNATURES if s in signatures]
-        result["tflite_bytes"] = convert_to_tflite(output_dir, path, lite)
-        result.update(tflite=path, tflite_signatures=lite)
-    result["onnx"] = _convert_onnx(output_dir, "cyclegan", signatures) if onnx else {}
+        with _stage(stages, "converting to TF Lite"):
+            path = os.path.join(output_dir, "generator.tflite")
+            lite = [s for s in CYCLEGAN_TFLITE_SIGNATURES if s in signatures]
+            result["tflite_bytes"] = convert_to_tflite(output_dir, path, lite)
+            result.update(tflite=path, tflite_signatures=lite)
+    result["onnx"] = {}
+    if onnx:
+        with _stage(stages, "converting to ONNX"):
+            result["onnx"] = _convert_onnx(output_dir, "cyclegan", signatures)
     return result
 
 
@@ -259,6 +318,9 @@ FLAGS = None
 
 
 def _main(argv):
+    import tensorflow as tf
+
+    from face_aging import progress
     from face_aging.checkpoints import CheckpointMismatchError
     from face_aging.cyclegan.inference import CycleGANLoadError
     from face_aging.onnx_export import OnnxUnavailable, check_available
@@ -274,22 +336,23 @@ def _main(argv):
     try:
         if F.onnx:  # before anything is written
             check_available()
-        if F.model == "cyclegan":
-            from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
+        if F.model == "cyclegan" and F["age_groups"].present:
+            raise ValueError("--age_groups cannot be used with --model=cyclegan")
+        if F.model == "ipcgan" and F["old_to_young"].present:
+            raise ValueError("--old_to_young cannot be used with --model=ipcgan")
+        with progress.bar(2 + int(F.tflite) + int(F.onnx), "export", unit="stage") as stages:
+            if F.model == "cyclegan":
+                from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
 
-            if F["age_groups"].present:
-                raise ValueError("--age_groups cannot be used with --model=cyclegan")
-            checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
-                else DEFAULT_CHECKPOINT_DIR
-            result = export_cyclegan(checkpoint_dir, F.output, F.model_index, F.tflite,
-                                     F.image_size, F.old_to_young, F.onnx,
-                                     mixed_precision=F.mixed_precision)
-        else:
-            if F["old_to_young"].present:
-                raise ValueError("--old_to_young cannot be used with --model=ipcgan")
-            result = export(F.checkpoint_dir, F.output, F.model_index, F.tflite,
-                            F.image_size, F.age_groups, F.onnx,
-                            mixed_precision=F.mixed_precision)
+                checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
+                    else DEFAULT_CHECKPOINT_DIR
+                result = export_cyclegan(checkpoint_dir, F.output, F.model_index, F.tflite,
+                                         F.image_size, F.old_to_young, F.onnx,
+                                         mixed_precision=F.mixed_precision, stages=stages)
+            else:
+                result = export(F.checkpoint_dir, F.output, F.model_index, F.tflite,
+                                F.image_size, F.age_groups, F.onnx,
+                                mixed_precision=F.mixed_precision, stages=stages)
     except (FileNotFoundError, CheckpointMismatchError, CycleGANLoadError, ValueError,
             OnnxUnavailable, NotImplementedError, tf.errors.OpError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
@@ -361,7 +424,7 @@ _define_flags = define_flags  # the name before define_flags took a FlagValues
 
 
 if __name__ == "__main__":
-    from absl import app
+    from face_aging import cli
 
     define_flags()
-    app.run(_main)
+    cli.run(_main)

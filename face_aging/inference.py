@@ -19,6 +19,9 @@ Pixel scales (spec §3, ``face_aging.pixels``): callers pass and receive uint8 R
 release resized test faces with ``cv2.resize``), shifted by ``pixels.subtract_mean``,
 and the generator's [-1, 1] output is mapped back with ``pixels.to_uint8``.
 
+TensorFlow is imported by the functions that run a network, not by this module: test.py's
+``--help`` and its checks of the input answer before TensorFlow loads.
+
 Batch normalisation (spec §1.4, §8), ``bn_mode``:
 
 - ``"moving"``: the moving statistics stored in the checkpoint. Deterministic; a
@@ -33,13 +36,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+import sys
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from face_aging import pixels
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 #: Age-group names of the release (IMDB-WIKI variant; CACD's first group is 11-20).
 DEFAULT_GROUP_LABELS = ("0-20", "21-30", "31-40", "41-50", "51+")
@@ -67,6 +71,8 @@ class SavedModelGenerator:
     """
 
     def __init__(self, path: str):
+        import tensorflow as tf
+
         self.path = path
         self._loaded = tf.saved_model.load(path)
         for endpoint in ("generate", "generate_batch_stats"):
@@ -79,6 +85,8 @@ class SavedModelGenerator:
         self.age_groups = int(age_spec.shape[-1])
 
     def __call__(self, inputs, training=False, batch_stats=None):
+        import tensorflow as tf
+
         if training:
             raise ValueError("a SavedModel generator cannot be trained")
         source, age_vector = inputs
@@ -96,10 +104,11 @@ BUNDLED_CHECKPOINT_DIR = os.path.join(
 RECORDED_OPTIONS_FILES = ("model.json", "training_options.json")
 
 
-def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
-    """``image_size`` and ``age_groups`` recorded beside a checkpoint (empty if none)."""
+def _recorded_options_file(checkpoint_dir: Optional[str]) -> Tuple[Optional[str], dict]:
+    """``(path, contents)`` of the first of :data:`RECORDED_OPTIONS_FILES` beside a checkpoint,
+    ``(None, {})`` if there is none."""
     if not checkpoint_dir:
-        return {}
+        return None, {}
     folder = checkpoint_dir if os.path.isdir(checkpoint_dir) else os.path.dirname(checkpoint_dir)
     for name in RECORDED_OPTIONS_FILES:
         path = os.path.join(folder, name)
@@ -110,8 +119,80 @@ def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
                     options = json.load(f)
             except (OSError, ValueError) as e:
                 raise ValueError(f"{path}: not readable JSON ({e})") from None
-            return {k: int(options[k]) for k in ("image_size", "age_groups") if k in options}
-    return {}
+            return path, options if isinstance(options, dict) else {}
+    return None, {}
+
+
+def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
+    """``image_size`` and ``age_groups`` recorded beside a checkpoint (empty if none)."""
+    _, options = _recorded_options_file(checkpoint_dir)
+    return {k: int(options[k]) for k in ("image_size", "age_groups") if k in options}
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceCrop:
+    """How a model's training faces were framed, so that ``test.py --detect_faces`` cuts
+    faces the same way (``faces.crop_with_margin``).
+
+    Attributes:
+      margin: added on each side of the detector's box, as a fraction of its larger side.
+      align: eyes levelled before cropping.
+      recorded_in: the file it was read from (for messages).
+    """
+    margin: float
+    align: bool = True
+    recorded_in: Optional[str] = None
+
+    def as_dict(self) -> dict:
+        """The ``face_crop`` entry of ``model.json`` (without ``recorded_in``)."""
+        return {"margin": float(self.margin), "align": bool(self.align)}
+
+
+#: The data tool's record of a prepared dataset (``face_aging.data.build``).
+DATASET_SUMMARY = "summary.json"
+
+
+def dataset_face_crop(list_dir: Optional[str]) -> Optional[FaceCrop]:
+    """The crop geometry a prepared dataset records (``LIST_DIR/summary.json``), if its faces
+    were cut around face boxes (``--crop=detect`` or ``metadata``, or ``auto`` on IMDB-WIKI's
+    boxes); None for whole-image crops (e.g. UTKFace's own aligned crops, whose framing only a
+    measurement can give: scripts/measure_face_margin.py) or when there is no summary."""
+    if not list_dir:
+        return None
+    path = os.path.join(list_dir, DATASET_SUMMARY)
+    try:
+        import json
+        with open(path) as f:
+            summary = json.load(f)
+        settings = summary["settings"]
+        crop, margin = settings["crop"], float(settings["margin"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if crop in ("detect", "metadata") or (crop == "auto" and summary.get("dataset") == "imdb_wiki"):
+        return FaceCrop(margin, bool(settings.get("align", True)), path)
+    return None
+
+
+def recorded_face_crop(checkpoint_dir: Optional[str]) -> Optional[FaceCrop]:
+    """The crop geometry recorded beside a checkpoint or export: ``model.json``'s ``face_crop``
+    (the bundled model, an export), else the dataset of the run's ``training_options.json``
+    (:func:`dataset_face_crop` of its ``list_dir``); None if nothing says.
+
+    Raises:
+      ValueError: one line, if the recorded entry is malformed.
+    """
+    path, options = _recorded_options_file(checkpoint_dir)
+    entry = options.get("face_crop")
+    if entry is not None:
+        try:
+            margin = float(entry["margin"])
+            if margin < 0:
+                raise ValueError(margin)
+            return FaceCrop(margin, bool(entry.get("align", True)), path)
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: face_crop must be {{\"margin\": a number >= 0, "
+                             f"\"align\": true or false}}, got {entry!r}") from None
+    return dataset_face_crop(options.get("list_dir"))
 
 
 def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
@@ -134,7 +215,8 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
         are float32 in every mode). Ignored for a SavedModel.
     Returns:
       a ``models.Generator`` (or :class:`SavedModelGenerator`) with attributes
-      ``age_groups`` and ``image_size``.
+      ``age_groups``, ``image_size`` and ``face_crop`` (the :class:`FaceCrop` recorded
+      beside the weights, :func:`recorded_face_crop`, or None).
     Raises:
       ValueError: none or both sources given, or unreadable recorded options.
       FileNotFoundError, checkpoints.CheckpointMismatchError: one line naming the path.
@@ -144,12 +226,16 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
     if saved_model is not None:
         if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
             raise FileNotFoundError(f"{saved_model}: no SavedModel here (no saved_model.pb)")
-        return SavedModelGenerator(saved_model)
+        face_crop = recorded_face_crop(saved_model)  # before TensorFlow: a bad file stops early
+        generator = SavedModelGenerator(saved_model)
+        generator.face_crop = face_crop
+        return generator
     from face_aging import precision
     from face_aging.checkpoints import restore_models
     from face_aging.models import Generator, build_models
 
     recorded = recorded_model_options(checkpoint_dir)
+    face_crop = recorded_face_crop(checkpoint_dir)
     image_size = image_size or recorded.get("image_size", 128)
     age_groups = age_groups or recorded.get("age_groups", 5)
     with precision.keras_policy(mixed_precision):
@@ -157,12 +243,24 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
         build_models(generator=generator, image_size=image_size)
     restore_models(checkpoint_dir, generator=generator, model_index=model_index)
     generator.image_size = image_size
+    generator.face_crop = face_crop
     return generator
 
 
 def generator_image_size(generator, default: int = 128) -> int:
     """The side length a generator expects (``image_size`` attribute, else ``default``)."""
     return int(getattr(generator, "image_size", default))
+
+
+def generator_face_crop(generator) -> FaceCrop:
+    """How to cut detected faces for a generator: its recorded ``face_crop``, else the data
+    tool's default (``faces.DEFAULT_MARGIN``, eyes levelled)."""
+    face_crop = getattr(generator, "face_crop", None)
+    if face_crop is not None:
+        return face_crop
+    from face_aging import faces
+
+    return FaceCrop(faces.DEFAULT_MARGIN, True, None)
 
 
 # --------------------------------------------------------------------------- targets
@@ -229,6 +327,10 @@ def age_targets(target_groups: Sequence[int], age_groups: int = 5, interpolate: 
 def preprocess_faces(faces_uint8, image_size: int) -> tf.Tensor:
     """uint8 RGB faces (an array ``[N, H, W, 3]`` or a list of ``[H, W, 3]`` of any sizes)
     -> float32 ``[N, image_size, image_size, 3]``, RGB 0..255 minus the mean (G's input)."""
+    import tensorflow as tf
+
+    from face_aging import pixels
+
     if isinstance(faces_uint8, np.ndarray) and faces_uint8.ndim == 4:
         batch = [pixels.resize_cv2(faces_uint8, (image_size, image_size))]
     else:
@@ -277,6 +379,10 @@ def age_faces(generator, faces_uint8, target_groups_or_age_vectors, bn_mode: str
     Returns:
       uint8 ``[N, S, S, 3]`` RGB aged faces, S = the generator's ``image_size``.
     """
+    import tensorflow as tf
+
+    from face_aging import pixels
+
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
     if batch_size < 1:
@@ -460,7 +566,7 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
                     targets: Sequence[AgeTarget], bn_mode: str = "moving",
                     reference_faces=None, batch_size: int = 32, detect_faces: bool = False,
                     all_faces: bool = False, face_margin: Optional[float] = None,
-                    log: Callable[[str], None] = print) -> RunSummary:
+                    log: Callable[[str], None] = print, progress=None) -> RunSummary:
     """Ages every file and writes its outputs (see ``face_aging.outputs`` for the layout).
 
     One line per file goes to ``log``: ``ok`` (with any conversion), or ``FAILED`` and
@@ -471,11 +577,15 @@ def age_image_files(generator, image_paths: Sequence[str], save_dir: str,
       targets: from :func:`age_targets`.
       detect_faces: find faces in each photo (``face_aging.faces``), age the largest (or
         all, ``all_faces``) and paste them back into the photo.
-      face_margin: crop margin for detected faces (default: ``faces``' training margin).
+      face_margin: crop margin for detected faces; default: the generator's recorded
+        ``face_crop`` (:func:`recorded_face_crop`), else ``faces.DEFAULT_MARGIN``.
     """
+    recorded = generator_face_crop(generator)
+    if face_margin is None:
+        face_margin = recorded.margin
     render = face_renderer(generator, targets, bn_mode, reference_faces, batch_size)
     return process_image_files(image_paths, save_dir, targets, render, detect_faces,
-                               all_faces, face_margin, log)
+                               all_faces, face_margin, log, progress, face_align=recorded.align)
 
 
 def face_renderer(generator, targets: Sequence[AgeTarget], bn_mode: str = "moving",
@@ -484,6 +594,8 @@ def face_renderer(generator, targets: Sequence[AgeTarget], bn_mode: str = "movin
     """``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], aged uint8 [len(targets), S, S, 3])``:
     the face as the generator saw it and aged to each target (:func:`age_faces`). The
     ``render`` of :func:`process_image_files`, the video tool and the demo."""
+    from face_aging import pixels
+
     vectors = np.stack([t.vector for t in targets])
 
     def render(face):
@@ -499,7 +611,8 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
                         render: Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]],
                         detect_faces: bool = False, all_faces: bool = False,
                         face_margin: Optional[float] = None,
-                        log: Callable[[str], None] = print) -> RunSummary:
+                        log: Callable[[str], None] = print, progress=None,
+                        face_align: bool = True) -> RunSummary:
     """The test-script run of any model: read, (detect,) render, write, one line per file.
 
     Shared by :func:`age_image_files` (IPCGAN) and ``cyclegan.inference``: reading with
@@ -510,6 +623,8 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
       targets: one per output column; ``tag`` names its files (``NAME_{tag}.png``).
       render: ``face uint8 [H, W, 3] -> (shown uint8 [S, S, 3], outputs uint8
         [len(targets), S, S, 3])``: the input as the model saw it and one output per target.
+      progress: e.g. a ``face_aging.progress.bar``; ``progress.update(1)`` after each file.
+      face_align: level the eyes of detected faces before cropping.
     """
     from face_aging import outputs
 
@@ -519,7 +634,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
         try:
             image, notes = read_image_rgb(path)
             if detect_faces:
-                located = detected_face_crops(image, all_faces, face_margin)
+                located = detected_face_crops(image, all_faces, face_margin, face_align)
                 if not located:
                     raise BadImageError("no face found")
                 names = [f"{stem}_face{i}" for i in range(len(located))]
@@ -547,11 +662,23 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
         except BadImageError as e:
             summary.failed.append((path, str(e)))
             log(f"FAILED: {path}: {e}")
-        except (tf.errors.OpError, ValueError, OSError) as e:
+        except (_tensorflow_op_error(), ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             summary.failed.append((path, reason))
             log(f"FAILED: {path}: {reason}")
+        if progress is not None:
+            progress.update(1)
     return summary
+
+
+class _NoTensorFlowError(Exception):
+    """Stands for ``tf.errors.OpError`` while TensorFlow is not loaded (nothing raises it)."""
+
+
+def _tensorflow_op_error():
+    """``tf.errors.OpError`` if TensorFlow is loaded (a network ran), else a class never raised."""
+    tf = sys.modules.get("tensorflow")
+    return tf.errors.OpError if tf is not None else _NoTensorFlowError
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from face_aging import pixels
 from face_aging.layers import BatchNorm, Conv, Deconv, Dense, broadcast_condition, lrelu
 
 #: AlexNet outputs a perceptual (identity) feature may be taken from (flag ``fea_layer_name``).
-FEATURE_LAYERS = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+from face_aging.config import FEATURE_LAYERS  # TF-free home; still importable from here
 ALEXNET_OUTPUTS = FEATURE_LAYERS + ("identity_logits", "age_logits")
 
 

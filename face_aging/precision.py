@@ -18,6 +18,10 @@ import contextlib
 
 from absl import flags
 
+# A flag-defining helper: the flag belongs to (and is listed in the --help of) the module that
+# calls define_flag, not this one.
+flags.disclaim_key_flags()
+
 MODES = ("none", "float16", "bfloat16")
 KERAS_POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 _TRUE = ("true", "t", "1", "yes", "y")

@@ -23,9 +23,10 @@ NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
 
 from absl import app, flags  # noqa: E402
 
-from face_aging import precision, pretraining  # noqa: E402
+from face_aging import cli, precision, pretrain_config  # noqa: E402 (no TensorFlow: --help stays fast)
+from face_aging.config import FEATURE_LAYERS  # noqa: E402
 
-_D = pretraining.PretrainConfig(list_dir="", output_dir="")
+_D = pretrain_config.PretrainConfig(list_dir="", output_dir="")
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("list_dir", None, "Prepared dataset folder(s), comma-separated: "
@@ -36,16 +37,15 @@ flags.DEFINE_string("list_dir", None, "Prepared dataset folder(s), comma-separat
 flags.DEFINE_string("root_folder", None, "Root of the image paths (default: --list_dir).")
 flags.DEFINE_string("output_dir", None, "Where checkpoints, TensorBoard logs and the report go.")
 flags.DEFINE_integer("age_groups", _D.age_groups, "Age groups (age head width).")
-flags.DEFINE_enum("identity", _D.identity, list(pretraining.IDENTITY_MODES),
+flags.DEFINE_enum("identity", _D.identity, list(pretrain_config.IDENTITY_MODES),
                   "Train the identity head (fc6, fc7, new_1, new_2) on train_identity.txt: "
                   "auto = where that file exists.")
 flags.DEFINE_float("identity_weight", _D.identity_weight, "Weight of the identity loss.")
-flags.DEFINE_enum("train_layers", _D.train_layers, list(pretraining.TRAIN_LAYERS),
+flags.DEFINE_enum("train_layers", _D.train_layers, list(pretrain_config.TRAIN_LAYERS),
                   "auto: the trunk (conv1-5) and every head the data has labels for; "
                   "age_head: only age_fc6-8 on the trunk of --init_from, frozen (how the "
                   "release's age classifier sat on its identity net).")
-flags.DEFINE_enum("verification_layer", _D.verification_layer,
-                  ["conv3", "conv4", "conv5", "pool5", "fc6", "fc7"],
+flags.DEFINE_enum("verification_layer", _D.verification_layer, list(FEATURE_LAYERS),
                   "Layer whose features face verification judges (validation of the identity "
                   "part, and the CACD-VS figure of the report): train_ipcgan.py's "
                   "--fea_layer_name.")
@@ -58,7 +58,7 @@ flags.DEFINE_integer("max_steps", _D.max_steps, "Training steps (the schedule's 
 flags.DEFINE_float("time_budget_minutes", _D.time_budget_minutes,
                    "Stop after this much training time; the LR schedule then runs on "
                    "max(step / max_steps, time / budget). 0: no budget.")
-flags.DEFINE_enum("optimizer", _D.optimizer, list(pretraining.OPTIMIZERS),
+flags.DEFINE_enum("optimizer", _D.optimizer, list(pretrain_config.OPTIMIZERS),
                   "adamw (decoupled weight decay) or sgd (Nesterov momentum, L2).")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "Peak learning rate.")
 flags.DEFINE_float("momentum", _D.momentum, "SGD momentum.")
@@ -68,7 +68,7 @@ flags.DEFINE_float("final_lr_fraction", _D.final_lr_fraction,
                    "Cosine decay ends at this fraction of the peak learning rate.")
 flags.DEFINE_float("label_smoothing", _D.label_smoothing, "Label smoothing.")
 flags.DEFINE_float("dropout", _D.dropout, "Dropout rate on the fc layers (pretraining only).")
-flags.DEFINE_enum("class_balance", _D.class_balance, list(pretraining.CLASS_BALANCE),
+flags.DEFINE_enum("class_balance", _D.class_balance, list(pretrain_config.CLASS_BALANCE),
                   "weights: loss weights ~ (1/frequency)**power; sampling: equal draws "
                   "per group; none.")
 flags.DEFINE_float("class_balance_power", _D.class_balance_power,
@@ -133,8 +133,8 @@ flags.register_validator("lowres_prob", lambda v: 0 <= v <= 1,
                          message="--lowres_prob must be in [0, 1]")
 
 
-def config_from_flags() -> pretraining.PretrainConfig:
-    return pretraining.PretrainConfig(
+def config_from_flags() -> pretrain_config.PretrainConfig:
+    return pretrain_config.PretrainConfig(
         list_dir=FLAGS.list_dir, output_dir=FLAGS.output_dir, root_folder=FLAGS.root_folder,
         age_groups=FLAGS.age_groups, identity=FLAGS.identity,
         identity_weight=FLAGS.identity_weight, train_layers=FLAGS.train_layers,
@@ -171,6 +171,7 @@ def main(argv):
     import tensorflow as tf
     from absl import logging
 
+    from face_aging import pretraining
     from face_aging.checkpoints import CheckpointMismatchError
     from face_aging.training_loop import NonFiniteLossError, TrainingSetupError
 
@@ -193,4 +194,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, prog="pretrain")

@@ -270,7 +270,9 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    from face_aging import cli
 
     flags.DEFINE_string("bvlc_npy", None, "bvlc_alexnet.npy (pickled dict layer -> [W, b]).")
     flags.DEFINE_string("output_dir", None, "Directory for the TF2 checkpoint alexnet-0.")
@@ -279,4 +281,4 @@ if __name__ == "__main__":
                          "filters for RGB input); default keeps them as stored, as the release.")
     flags.mark_flags_as_required(["bvlc_npy", "output_dir"])
     flags.register_validator("age_groups", lambda v: v >= 2, "--age_groups must be >= 2")
-    app.run(_main)
+    cli.run(_main)

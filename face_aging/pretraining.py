@@ -46,71 +46,21 @@ import tensorflow as tf
 
 from face_aging import checkpoints, pixels, precision
 from face_aging.data import lists
+from face_aging.pretrain_config import (CLASS_BALANCE, IDENTITY_MODES, OPTIMIZERS,  # noqa: F401
+                                        TRAIN_LAYERS,
+                                        PretrainConfig)
 from face_aging.pretrain_report import classification_report, write_report
+from face_aging.progress import TrainingProgress
 from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, _StopSignal,
                                       configure_determinism, probe_writable, write_json_atomic)
 
 SIZE = pixels.ALEXNET_SIZE
-CLASS_BALANCE = ("weights", "sampling", "none")
-OPTIMIZERS = ("adamw", "sgd")
-IDENTITY_MODES = ("auto", "on", "off")
-TRAIN_LAYERS = ("auto", "age_head")
 IDENTITY_LIST = "train_identity.txt"
 VERIFICATION_PAIRS = "verification_pairs.txt"
 
 
 class PretrainError(ValueError):
     """The run cannot start or go on as configured (the message says why, in one line)."""
-
-
-@dataclasses.dataclass
-class PretrainConfig:
-    list_dir: str
-    output_dir: str
-    root_folder: Optional[str] = None       # default: list_dir
-    age_groups: int = 5
-    identities: int = 2000                  # new_2 width; train_ipcgan's AlexNet has 2000
-    identity: str = "auto"                  # train new_1/new_2 (+fc6/fc7) on identity labels
-    identity_weight: float = 1.0
-    train_layers: str = "auto"              # auto: trunk + the heads with labels; age_head
-    verification_layer: str = "conv5"       # features judged by face verification
-    init_from: Optional[str] = None         # None: scratch; .npy: bvlc; else TF1/TF2 checkpoint
-    conv1_rgb: bool = False                 # bvlc only: reverse conv1 input channels
-    batch_size: int = 32
-    max_steps: int = 3000
-    time_budget_minutes: float = 0.0        # 0: none; else stop (and end the schedule) by then
-    optimizer: str = "adamw"
-    learning_rate: float = 2e-4
-    momentum: float = 0.9                   # sgd
-    weight_decay: float = 0.05              # adamw: decoupled (lr * wd a step); sgd: L2 (~5e-4)
-    warmup_steps: int = 100
-    final_lr_fraction: float = 0.02         # cosine decay to this fraction of the peak
-    label_smoothing: float = 0.1
-    dropout: float = 0.5
-    class_balance: str = "weights"
-    class_balance_power: float = 0.5        # weights ~ (1 / frequency) ** power
-    val_fraction: float = 0.1
-    split_seed: int = 0
-    eval_every: int = 200
-    patience: int = 4                       # evaluations without improvement before stopping
-    min_delta: float = 0.0
-    save_every: int = 200                   # training checkpoints (resume)
-    log_every: int = 10
-    augment: bool = True
-    crop_scale_min: float = 0.8
-    color_jitter: float = 0.2
-    lowres_prob: float = 0.3
-    data_scale_init: bool = True            # scratch: rescale each layer to unit activations
-    seed: int = 0
-    max_images: int = 0                     # 0: all; else a seeded sample of N (quick tries)
-    low_res_size: int = 0                   # >0: train at this side first (cheaper), see forward
-    low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
-    jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
-    mixed_precision: str = "none"           # none | float16 | bfloat16 (face_aging.precision)
-    eval_batch_size: int = 64
-    deterministic: bool = False             # op determinism, one intra-op thread (see module doc)
-    nan_policy: str = "stop"                # a non-finite step is undone; stop: raise; skip: go on
-    nan_at_steps: Tuple[int, ...] = ()      # tests only: these steps' loss is NaN (1 = first)
 
 
 # ----------------------------------------------------------------------------- data
@@ -564,13 +514,6 @@ def lr_at(step: int, progress: float, config: PretrainConfig) -> float:
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _format_eta(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def validation_pairs(entries, seed: int, max_same: int = 1000):
     """Verification pairs among the validation people: up to ``max_same`` same-person pairs
     (every pair of a person's images, seeded sample beyond that) and as many different-person
@@ -892,7 +835,7 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
     budget = config.time_budget_minutes * 60.0
     start_step = int(step_var)
     t_start, elapsed_start = time.time(), float(elapsed)
-    window_t, window_steps = time.time(), 0
+    step_progress = TrainingProgress(config.max_steps, start_step, config.log_every)
     losses, accs = [], []
     stop_reason = None
 
@@ -983,6 +926,8 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             size = config.low_res_size if low_res_now() else SIZE
             if size != current_size:
                 print_fn(f"step {step}: training at {size}x{size}")
+                step_progress.expect_compile()  # a new input side traces the step again
+                print_fn(step_progress.compiling_line())
                 current_size = size
             x, age, identity, w = next(iterator)
             loss, id_loss, acc, finite, flags = train_step(x, age, identity, w, size, step)
@@ -997,31 +942,29 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
             step_var.assign_add(1)
             samples_seen.assign_add(config.batch_size)
             step = int(step_var)
-            window_steps += 1
             if step >= config.max_steps:
                 stop_reason = f"reached max_steps={config.max_steps}"
             elif budget > 0 and run_elapsed() >= budget:
                 stop_reason = f"time budget of {config.time_budget_minutes:g} minutes used"
             final = stop_reason is not None
-            if step % config.log_every == 0 or final:
-                now = time.time()
-                rate = window_steps / max(now - window_t, 1e-9)
-                window_t, window_steps = now, 0
-                left_steps = (config.max_steps - step) / rate
-                left = min(left_steps, budget - run_elapsed()) if budget > 0 else left_steps
+            if step_progress.step_done(step) or final:  # every log_every steps and every few seconds
+                left = step_progress.eta_seconds()
+                if budget > 0 and left is not None:
+                    left = min(left, budget - run_elapsed())
                 mean_loss = float(np.mean(losses)) if losses else float("nan")
                 mean_acc = float(np.mean(accs)) if accs else float("nan")
                 shown = (f"loss {mean_loss:.4f} train acc {mean_acc:.3f}" if losses
                          else "loss - train acc - (skipped)")
-                print_fn(f"step {step}/{config.max_steps} {shown} lr {lr:.2e} | {rate:.3f} steps/s "
-                         f"{rate * config.batch_size:.1f} img/s ETA {_format_eta(left)}")
+                print_fn(f"step {step}/{config.max_steps} {shown} lr {lr:.2e} | "
+                         + step_progress.status(config.batch_size, left))
                 with writer.as_default():
                     if losses:
                         tf.summary.scalar("train/loss", mean_loss, step=step)
                         tf.summary.scalar("train/accuracy", mean_acc, step=step)
                     tf.summary.scalar("train/learning_rate", lr, step=step)
-                    tf.summary.scalar("train/images_per_second", rate * config.batch_size,
-                                      step=step)
+                    if step_progress.rate is not None:
+                        tf.summary.scalar("train/images_per_second",
+                                          step_progress.rate * config.batch_size, step=step)
                     if use_identity:
                         tf.summary.scalar("train/identity_loss", float(id_loss), step=step)
                 losses, accs = [], []

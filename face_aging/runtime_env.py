@@ -1,8 +1,41 @@
-"""Environment settings that must be made before TensorFlow is imported (no TF import here)."""
+"""Environment settings that must be made before TensorFlow is imported (no TF import here).
+
+- :func:`prepare_tf_environment`: the environment variables a run needs before TF loads
+  (oneDNN off under ``--deterministic``; the C++ log level as a default).
+- :func:`quiet_tensorflow`: TensorFlow's C++ start-up lines (oneDNN notices, "Could not find
+  cuda drivers", "failed call to cuInit", the CPU-instructions notice) are written to file
+  descriptor 2 by C++ code before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL``
+  cannot hide them; this hides them unless ``--verbose`` or ``FACE_AGING_VERBOSE=1``.
+"""
+import importlib.abc
+import importlib.util
 import os
+import re
+import sys
+import tempfile
 from typing import Sequence
 
 DETERMINISTIC_FLAGS = ("--deterministic", "--deterministic=true", "--deterministic=True")
+#: ``FACE_AGING_VERBOSE=1`` shows TensorFlow's start-up lines, as ``--verbose`` does.
+VERBOSE_ENV = "FACE_AGING_VERBOSE"
+VERBOSE_FLAGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
+
+#: Lines TensorFlow writes to stderr while it loads and probes for GPUs that say nothing
+#: about the run: absl's pre-initialisation warning, and I/W lines (and the CUDA probe's E
+#: lines) of the start-up sources. Anything else captured is passed on.
+_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:.]+\s+\d+ \S+\.cc:\d+\] .*"
+    r"|E\d{4} [\d:.]+\s+\d+ (cuda_\w+|gpu_\w+|cudart_stub|dso_loader)\.cc:\d+\] .*"
+    r"|To enable the following instructions: .* with the appropriate compiler flags\.)$")
+
+
+def verbose_requested(argv: Sequence[str] = ()) -> bool:
+    """True if ``argv`` (after the program name) has ``--verbose`` or ``FACE_AGING_VERBOSE``
+    is set to 1/true/yes/on."""
+    if any(a in VERBOSE_FLAGS for a in list(argv)[1:]):
+        return True
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def prepare_tf_environment(argv: Sequence[str], log_level: str = "1") -> None:
@@ -10,7 +43,107 @@ def prepare_tf_environment(argv: Sequence[str], log_level: str = "1") -> None:
 
     oneDNN's CPU convolution gradients can change with thread scheduling, even under TF's op
     determinism; TF's own kernels cannot. Call before the first ``import tensorflow``.
+    ``TF_CPP_MIN_LOG_LEVEL`` is only a default (a user's setting stays), and is not set at all
+    when verbose output is asked for (:func:`verbose_requested`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", log_level)
+    if not verbose_requested(argv):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", log_level)
     if any(a in DETERMINISTIC_FLAGS for a in argv[1:]):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+
+def without_startup_noise(text: str) -> str:
+    """``text`` without the lines of :data:`_STARTUP_NOISE` (the rest, in order)."""
+    kept = [line for line in text.splitlines(keepends=True)
+            if not _STARTUP_NOISE.match(line.rstrip("\r\n"))]
+    return "".join(kept)
+
+
+class _CapturedStderr:
+    """File descriptor 2 sent to a temporary file while active; on exit, what was written
+    there that is not start-up noise goes to the real stderr (everything, on an error)."""
+
+    def __enter__(self):
+        self._saved = None
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable fd 2: capture nothing
+            return self
+        self._file = tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._saved is None:
+            return False
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        text = self._file.read().decode("utf-8", errors="replace")
+        self._file.close()
+        rest = text if exc_type is not None else without_startup_noise(text)
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
+        return False
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs TensorFlow's import (and its GPU probe) with stderr captured; else delegates."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _CapturedStderr():
+            self._loader.exec_module(module)
+            # The CUDA probe ("failed call to cuInit") runs when devices are first listed.
+            # Listing physical devices does not initialise the runtime: thread counts and
+            # logical devices can still be configured afterwards.
+            module.config.list_physical_devices()
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as usual, once, and gives its spec the quiet loader."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow(verbose: bool = False, log_level: str = "2") -> bool:
+    """Hides TensorFlow's C++ start-up lines in this process unless ``verbose``.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL`` to ``log_level`` as a default and arranges that the first
+    ``import tensorflow`` (wherever it happens) runs with stderr captured; captured lines
+    other than start-up notices are printed when the import ends. Imports nothing of
+    TensorFlow itself. With ``verbose`` (or ``FACE_AGING_VERBOSE=1``) nothing changes.
+
+    Returns:
+      True if the quiet import is armed (TensorFlow not imported yet, not verbose).
+    """
+    if verbose or verbose_requested():
+        return False
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", log_level)
+    if "tensorflow" in sys.modules:
+        return False
+    if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    return True

@@ -6,7 +6,7 @@ update (Adam on G) against the discriminator *just updated*.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import keras
 import tensorflow as tf
@@ -16,7 +16,7 @@ from face_aging.models import FEATURE_LAYERS, build_models, one_hot_age
 
 #: ``step_structure`` values: "reuse" computes the fake faces and the source features once a
 #: step; "release" recomputes them for the G update as the release's two ``sess.run`` calls did.
-STEP_STRUCTURES = ("reuse", "release")
+from face_aging.config import STEP_STRUCTURES  # TF-free home; still importable from here
 
 
 def make_adam(learning_rate: float, beta_1=0.5, beta_2=0.999, epsilon=1e-8,
@@ -137,6 +137,67 @@ class IPCGANTrainer:
         return guarded_step(self._step_fn, batch, self._state(),
                             self.generator.trainable_variables
                             + self.discriminator.trainable_variables)
+
+    # -- the reconstruction start (not the release) ----------------------------------------
+    def enable_reconstruction(self, learning_rate: float = 2e-4, beta_1: float = 0.5,
+                              l1_weight: float = 1.0, fea_weight: Optional[float] = None):
+        """Makes :meth:`reconstruction_step` available: G alone learns to give back its input.
+
+        Not in the release: a better start for G than random weights (``train_ipcgan.py
+        --reconstruction_steps``). Its own Adam (``r_optimizer``: ``learning_rate``, ``beta_1``,
+        epsilon 1e-8), so the GAN phase after it starts with fresh moments, as the release's
+        transfer from another run did. ``fea_weight`` defaults to the GAN's ``fea_loss_weight``.
+        """
+        self.r_l1_w = float(l1_weight)
+        self.r_fea_w = self.fea_w if fea_weight is None else float(fea_weight)
+        self.r_optimizer = make_adam(learning_rate, beta_1=beta_1, loss_scale=self.loss_scaling)
+        if self.generator.built:
+            self.r_optimizer.build(self.generator.trainable_variables)
+        self._compiled_reconstruction = tf.function(self._guarded_reconstruction)
+
+    def reconstruction_step(self, batch, seed) -> Dict[str, tf.Tensor]:
+        """One generator update towards reproducing its input, the discriminator untouched.
+
+        Each face gets its own random target age (``seed``: int64 ``[2]``, a stateless seed,
+        e.g. ``(run seed, step)``, so a resumed run draws the same ages), so that G learns to
+        keep the face whatever the condition. With ``target = source`` scaled to [-1, 1]::
+
+            rec_loss = l1_w * mean|G(source, age) - target| + fea_w * msum(feat(G), feat(source))
+
+        ``feat`` is the frozen AlexNet's ``fea_layer_name`` (the GAN's identity loss), batch
+        norm uses batch statistics and updates the moving ones, as in the GAN step.
+        Returns ``rec_l1`` and ``fea_loss`` (unweighted) and ``finite``.
+        """
+        if not self.r_optimizer.built:
+            self.r_optimizer.build(self.generator.trainable_variables)
+        return self._compiled_reconstruction(batch, tf.convert_to_tensor(seed, tf.int64))
+
+    def _guarded_reconstruction(self, batch, seed):
+        step = lambda b: self._reconstruction(b, seed)
+        if not self.nan_guard:
+            return step(batch)
+        state = list(self.generator.variables) + list(self.r_optimizer.variables)
+        return guarded_step(step, batch, state, self.generator.trainable_variables)
+
+    def _reconstruction(self, batch, seed) -> Dict[str, tf.Tensor]:
+        source = batch["source_128"]
+        count = tf.shape(source)[0]
+        groups = tf.random.stateless_uniform([count], seed, 0, self.generator.age_groups,
+                                             dtype=tf.int32)
+        target = pixels.to_unit_range(pixels.generator_input_to_0_255(source))
+        source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
+        g = self.generator
+        with tf.GradientTape() as tape:
+            fake = g((source, one_hot_age(groups, g.age_groups)), training=True)
+            l1 = tf.reduce_mean(tf.abs(fake - target))
+            fake_features = self._alexnet_features(pixels.generated_to_alexnet(fake))
+            fea = losses.msum(fake_features[self.fea_layer_name], source_features)
+            total = self.r_l1_w * l1 + self.r_fea_w * fea
+            if self.loss_scaling:
+                total = self.r_optimizer.scale_loss(total)
+        grads = tape.gradient(total, g.trainable_variables)
+        self.r_optimizer.apply_gradients(zip(grads, g.trainable_variables))
+        return {"rec_l1": l1, "fea_loss": fea}
 
     # -- pieces shared by both structures ------------------------------------------------
     def _alexnet_features(self, images_227, with_age=False):

@@ -19,12 +19,10 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import signal
 import tempfile
-import time
 from typing import Callable, Dict, Optional
 
 import keras
@@ -32,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from face_aging import checkpoints, distribute, pixels, precision, sampling
+from face_aging.progress import TrainingProgress
 from face_aging.config import TrainConfig
 from face_aging.data.pipeline import make_train_dataset
 from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
@@ -39,7 +38,7 @@ from face_aging.training import IPCGANTrainer
 
 log = logging.getLogger("face_aging")
 
-NAN_POLICIES = ("stop", "skip")
+from face_aging.config import NAN_POLICIES  # TF-free home; still importable from here
 
 
 class TrainingSetupError(ValueError):
@@ -116,13 +115,6 @@ def probe_writable(directories, needed_bytes: int = 0) -> None:
         if free < needed_bytes:
             raise TrainingSetupError(f"{directory}: {free / 2**20:.0f} MiB free, a checkpoint "
                                      f"needs about {needed_bytes / 2**20:.0f} MiB")
-
-
-def _format_eta(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def write_json_atomic(path: str, payload) -> None:
@@ -235,6 +227,10 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         strategy = None
     info = distribute.worker_info(strategy)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if config.reconstruction_steps and strategy is not None:
+        raise TrainingSetupError("--reconstruction_steps runs on one device; start the "
+                                 "distributed run from its checkpoint with "
+                                 "--source_checkpoint_dir")
     if config.batch_size % replicas:
         raise TrainingSetupError(f"batch_size {config.batch_size} (the global batch) does not "
                                  f"divide over {replicas} replicas")
@@ -261,11 +257,16 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                                 config.fea_layer_name, config.learning_rate,
                                 config.step_structure, config.jit_compile,
                                 config.mixed_precision, strategy=strategy)
+        if config.reconstruction_steps:
+            trainer.enable_reconstruction(config.reconstruction_learning_rate,
+                                          l1_weight=config.reconstruction_l1_weight)
 
     step = tf.Variable(0, dtype=tf.int64, name="step")
     iterator = iter(dataset)
     models = dict(generator=generator, discriminator=discriminator,
                   g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer, step=step)
+    if config.reconstruction_steps:
+        models["r_optimizer"] = trainer.r_optimizer
     # With --cache the iterator's state would hold the whole decoded dataset (its shuffle
     # buffer: 3.9 GB at 64 px on UTKFace), so it stays out of the checkpoint; a resumed run
     # then reshuffles from seed + step (reproducible, not the uninterrupted run's order).
@@ -326,14 +327,21 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         print_fn(f"already at step {start_step} >= max_steps {config.max_steps}: nothing to do")
         return {"step": start_step}
     logged: Dict[str, float] = {}
-    t0, timed_from = time.perf_counter(), start_step
+    progress = TrainingProgress(config.max_steps, start_step, config.log_interval)
+    print_fn(progress.compiling_line())
     with _StopSignal() as stop:
         while int(step.numpy()) < config.max_steps:
             batch = next(iterator)
             if strategy is not None:
                 batch = distribute.split_batch(strategy, batch, info["local_replicas"])
-            out = trainer.train_step(batch)
-            current = int(step.numpy()) + 1
+            done = int(step.numpy())
+            if done < config.reconstruction_steps:
+                out = trainer.reconstruction_step(batch, [config.seed, done])
+            else:
+                if done == config.reconstruction_steps > 0:
+                    print_fn(f"step {done}: reconstruction start done; GAN training from here")
+                out = trainer.train_step(batch)
+            current = done + 1
             if not bool(out.pop("finite")):
                 bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
                 line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
@@ -343,20 +351,16 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                 print_fn(line + "; skipping it (--nan_policy=skip)")
             step.assign(current)
             last = current == config.max_steps
-            if current % config.log_interval == 0 or last or current == start_step + 1:
+            if progress.step_done(current):  # every log_interval steps and every few seconds
                 logged = {k: float(v) for k, v in out.items()}
-                elapsed = time.perf_counter() - t0
-                rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
-                eta = (config.max_steps - current) / rate if rate > 0 else float("nan")
                 print_fn(f"step {current}/{config.max_steps}  "
                          + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
-                         + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta)}")
+                         + f"  | {progress.status()}")
                 with summary_writer.as_default():
                     for name, value in logged.items():
                         tf.summary.scalar(f"loss/{name}", value, step=current)
-                    tf.summary.scalar("steps_per_second", rate, step=current)
-                if current == start_step + 1:  # exclude tracing from the rate
-                    t0, timed_from = time.perf_counter(), current
+                    if progress.rate is not None:
+                        tf.summary.scalar("steps_per_second", progress.rate, step=current)
             if info["is_chief"] and (current % config.sample_interval == 0 or last):
                 samples.write(current)
             stopping = distribute.any_worker(strategy, stop.received is not None)

@@ -23,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -197,4 +197,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from face_aging import cli
+
+    cli.run(main)

@@ -10,11 +10,12 @@ lineage of the final weights.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import sys
 from typing import Dict, List, Sequence, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LOSS_TAGS = ("loss/d_loss", "loss/g_loss", "loss/fea_loss", "loss/age_loss")
 
@@ -70,7 +71,9 @@ def plot(scalars, output: str, phases: Sequence[Tuple[int, str]] = (), title: st
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from face_aging.cli import ArgumentParser
+
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("log_dirs", nargs="+")
     parser.add_argument("--output", required=True)
     parser.add_argument("--phase", action="append", default=[],

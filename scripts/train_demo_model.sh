@@ -55,8 +55,11 @@ phase 5000 --fea_loss_weight=1e-2 --age_loss_weight=30 --per_sample_targets
 python scripts/plot_training_curves.py "$RUN/logs" --output="$WORK/training_curves.png" \
   --phase="792:fea 1e-2" --phase="2072:age 100" --phase="2250:age 30" \
   --phase="2500:per-sample targets"
+# --face_margin=0: UTKFace's own crops (kept whole by the data tool, so it records no margin)
+# are as tight as the Haar face box; test.py --detect_faces reads it from model.json.
 python -m face_aging.bundle --checkpoint_dir="$RUN" --output_dir="$WORK/bundled" \
   --reference_image=images/test/astronaut.jpg \
-  --note="IPCGAN at 64 px on UTKFace (non-commercial research licence); see checkpoints/MODEL_CARD.md"
+  --note="IPCGAN at 64 px on UTKFace (non-commercial research licence); see checkpoints/MODEL_CARD.md" \
+  --face_margin=0 --face_crop_note="measured: UTKFace's crops frame faces as tight as the Haar box (margin -0.015 median); python scripts/measure_face_margin.py --utkface_dir=$UTKFACE"
 echo "bundled generator in $WORK/bundled; evaluate it with:"
 echo "  python evaluate.py --checkpoint_dir=$WORK/bundled --list_dir=$DATA --root_folder=$DATA --output_dir=$WORK/eval --max_faces_per_group=60 --alexnet_checkpoint=$ALEXNET"

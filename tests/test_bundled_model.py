@@ -88,6 +88,51 @@ def test_rebundling_replaces_the_folder_whole(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_bundle_records_the_crop_geometry(tmp_path):
+    _training_checkpoint(tmp_path / "run")
+    info = bundle.bundle_generator(str(tmp_path / "run"), str(tmp_path / "given"),
+                                   face_margin=0.05, face_crop_note="measured")
+    assert info["face_crop"] == {"margin": 0.05, "align": True, "source": "measured"}
+    assert inference.load_generator(str(tmp_path / "given")).face_crop.margin == 0.05
+    # without the option: what the training run's dataset recorded (faces cut around boxes)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "summary.json").write_text(json.dumps(
+        {"dataset": "folder", "settings": {"crop": "detect", "margin": 0.3, "align": True}}))
+    options = json.loads((tmp_path / "run" / "training_options.json").read_text())
+    (tmp_path / "run" / "training_options.json").write_text(json.dumps(
+        dict(options, list_dir=str(lists))))
+    info = bundle.bundle_generator(str(tmp_path / "run"), str(tmp_path / "from_data"))
+    assert info["face_crop"] == {"margin": 0.3, "align": True,
+                                 "source": f"the training dataset's {lists / 'summary.json'}"}
+    with pytest.raises(ValueError, match="face_margin must be >= 0, got -0.1"):
+        bundle.bundle_generator(str(tmp_path / "run"), str(tmp_path / "bad"), face_margin=-0.1)
+    assert not (tmp_path / "bad").exists()
+
+
+class _CornerPainter:
+    """Stands in for a generator of side 32: mid-grey outputs, with a saturated red 6x6
+    square in the bottom-left corner for target group 0 (like the bundled model's blotch)."""
+    age_groups, image_size = 5, 32
+
+    def __call__(self, inputs, training=False, batch_stats=None):
+        _, vectors = inputs
+        out = np.zeros((len(vectors), 32, 32, 3), np.float32)
+        out[np.argmax(vectors, -1) == 0, -6:, :6] = [1.0, -1.0, -1.0]
+        return out
+
+
+def test_corner_artefacts_count_made_up_colour_only():
+    grey = np.full((40, 40, 3), 128, np.uint8)
+    red_corner = grey.copy()
+    red_corner[-10:, :10] = [255, 0, 0]  # the input itself is red there: not made up
+    counts = bundle.corner_artefacts(_CornerPainter(), [grey, red_corner])
+    assert counts.shape == (2, 5, 4)
+    assert counts[0, 0].tolist() == [0, 0, 36, 0]  # top-left, top-right, bottom-left, -right
+    assert counts[0, 1:].sum() == 0 and counts[1].sum() == 0
+    assert counts.max() > bundle.CORNER_ARTEFACT_LIMIT
+
+
 # ----------------------------------------------------------- the shipped model
 
 needs_bundle = pytest.mark.skipif(not os.path.isfile(os.path.join(BUNDLED, "model.json")),
@@ -102,6 +147,47 @@ def test_shipped_bundle_is_small_and_gives_its_recorded_outputs():
     recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
     assert inference.generator_image_size(generator) == recorded["image_size"]
     assert bundle.check_reference(BUNDLED, generator, atol=1e-4) <= 1e-4
+
+
+#: Shipped bundles whose corner artefacts are known to be in the weights (sha256 of the
+#: generator's data file -> why): their test is an expected failure, so that a new bundle
+#: (another hash) must pass it.
+KNOWN_CORNER_ARTEFACTS = {
+    "8eeadd6ab69ba5467736e8055285953ac7c7ad1b7e9b71ad406b132ad8d3a8bd":
+        "the step-5000 bundle's red/green blotch bottom left is in its weights: it stays when "
+        "the input is mirrored (it follows G's own corner), with batch statistics of UTKFace "
+        "training faces, and at G's own side (docs/INFERENCE.md, 'Known artefacts')",
+}
+
+
+def _bundle_data_sha256():
+    import hashlib
+
+    data = [f for f in os.listdir(BUNDLED) if ".data-" in f]
+    with open(os.path.join(BUNDLED, data[0]), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@needs_bundle
+def test_shipped_bundle_has_no_corner_artefacts(request):
+    """No output of the bundled model, for any target group, has more than
+    CORNER_ARTEFACT_LIMIT pixels of made-up saturated colour in a corner: on the images/test
+    faces and, with ../shared, on 20 UTKFace faces."""
+    reason = KNOWN_CORNER_ARTEFACTS.get(_bundle_data_sha256())
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+    faces = [inference.read_image_rgb(os.path.join(ROOT, "images", "test", f))[0]
+             for f in TEST_FACES]
+    utk = os.path.join(os.path.dirname(ROOT), "shared", "data", "utkface")
+    if os.path.isdir(utk):
+        names = sorted(os.listdir(utk))
+        faces += [inference.read_image_rgb(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
+    counts = bundle.corner_artefacts(inference.load_generator(BUNDLED), faces)
+    worst = np.unravel_index(counts.argmax(), counts.shape)
+    assert counts.max() <= bundle.CORNER_ARTEFACT_LIMIT, (
+        f"{counts.max()} made-up saturated pixels in corner "
+        f"{('top-left', 'top-right', 'bottom-left', 'bottom-right')[worst[2]]} of face "
+        f"{worst[0]}, group {worst[1]}")
 
 
 @needs_bundle
@@ -137,6 +223,12 @@ def test_export_tool_exports_the_bundled_model_by_default(tmp_path):
     batch = inference.preprocess_faces(np.repeat(source[None], 5, 0), size)
     out = served.signatures["generate"](source=batch, age_vector=tf.eye(5))["output"]
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
+    # the crop geometry travels with the export (test.py --saved_model --detect_faces)
+    recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
+    exported = json.loads((tmp_path / "saved" / "model.json").read_text())
+    assert exported["face_crop"] == {k: recorded["face_crop"][k] for k in ("margin", "align")}
+    assert inference.load_generator(saved_model=str(tmp_path / "saved")).face_crop.margin == \
+        recorded["face_crop"]["margin"]
 
 
 def test_training_curves_follow_the_latest_run_of_each_step(tmp_path):

@@ -262,6 +262,32 @@ def test_bad_flags_and_missing_lists_are_one_line(tmp_path):
     assert result.stderr.strip() == f"evaluate.py: error: {tmp_path / 'test.txt'}: list file not found"
 
 
+def test_root_folder_defaults_to_the_list_folder(tmp_path):
+    """As train_ipcgan.py: the data tool writes images and lists into one folder, so
+    --list_dir alone finds the faces (the judges then stop the run: shadowed here)."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    image = REPO / "images" / "test" / "astronaut.jpg"
+    entries = [(f"images/face{g}.jpg", g) for g in range(5)]
+    for rel, _ in entries:
+        (data / rel).write_bytes(image.read_bytes())
+    lists.write_image_list(str(data / lists.TEST_LIST), entries)
+    for g in range(5):
+        lists.write_image_list(str(data / lists.age_group_list("test", g)), [entries[g]])
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "dlib.py").write_text("raise ImportError(\"No module named 'dlib'\")\n")
+    env = {"PYTHONPATH": f"{shadow}{os.pathsep}{REPO}"}
+    found = _run([f"--list_dir={data}", f"--output_dir={tmp_path / 'out'}",
+                  "--allow_untrained_generator"], env=env)
+    assert found.returncode == 1 and len(found.stderr.strip().splitlines()) == 1
+    assert "evaluation judges not installed" in found.stderr  # the faces were read
+    elsewhere = _run([f"--list_dir={data}", f"--root_folder={tmp_path}",
+                      f"--output_dir={tmp_path / 'out'}", "--allow_untrained_generator"], env=env)
+    assert elsewhere.stderr.strip() == \
+        f"evaluate.py: error: {tmp_path / 'images' / 'face0.jpg'}: image not found"
+
+
 def test_split_reading_and_unreadable_images(tmp_path):
     lists.write_image_list(str(tmp_path / "test.txt"),
                            [("a.jpg", 0), ("b.jpg", 0), ("c.jpg", 0), ("d.jpg", 1)])

@@ -21,7 +21,7 @@ def test_square_with_margin_geometry():
     assert x2 - x1 == y2 - y1 == round(60 * 1.8)
     assert ((x1 + x2) / 2, (y1 + y2) / 2) == (30, 50)
     assert faces.DEFAULT_MARGIN == 0.4
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"degenerate face box \(5, 5, 5, 9\)"):
         faces.square_with_margin((5, 5, 5, 9), 0.4)
     assert faces.centre_square(100, 60) == (0, 20, 60, 80)
     assert faces.box_inside_fraction((-10, 0, 10, 10), 50, 50) == pytest.approx(0.5)

@@ -114,11 +114,11 @@ def test_faces_of_any_size_and_target_forms(generator):
     np.testing.assert_array_equal(by_list[0], inference.age_faces(generator, a[None], 2)[0])
     by_vector = inference.age_faces(generator, [a, b], np.eye(5, dtype=np.float32)[2])
     np.testing.assert_array_equal(by_list, by_vector)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="3 target groups for 2 faces"):
         inference.age_faces(generator, [a, b], np.array([1, 2, 3]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"target groups must be in 0\.\.4"):
         inference.age_faces(generator, [a], 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bn_mode must be one of .* got 'instance'"):
         inference.age_faces(generator, [a], 1, bn_mode="instance")
 
 
@@ -139,9 +139,9 @@ def test_interpolation_endpoints_equal_pure_groups(generator):
     np.testing.assert_array_equal(blended[-1], pure[-1])
     np.testing.assert_array_equal(blended[2], expected_output(generator, face, vectors[2:3])[0])
     assert np.abs(blended[2].astype(int) - pure[0].astype(int)).max() > 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"target group 5 is not in 0\.\.4"):
         inference.age_targets([5], 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 group labels for 5 age groups"):
         inference.age_targets([1], 5, group_labels=["a", "b"])
 
 
@@ -472,7 +472,7 @@ def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
         np.testing.assert_array_equal(restored.numpy(), original.numpy())
     with pytest.raises(FileNotFoundError, match="no checkpoint of step 30"):
         inference.load_generator(checkpoint_dir=str(tmp_path), model_index=30)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="give exactly one of checkpoint_dir and saved_model"):
         inference.load_generator()
 
 

@@ -148,7 +148,7 @@ def test_age_table_equals_hand_computation():
     assert rows[2]["real_in_group"] is None and rows[2]["real_mean_age"] is None
     assert rows[3]["real_in_group"] == pytest.approx(1 / 3)
     assert rows[4]["real_in_group"] == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"generated_ages must be \[N, 5\], got \(2, 4\)"):
         ai.age_table(generated[:, :4], inputs, real)
 
 

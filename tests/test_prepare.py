@@ -69,8 +69,9 @@ def test_age_bins_rule_is_the_releases():
     assert {a: age_group(a, bins) for a in cases} == cases
     assert group_names(bins) == ["0-20", "21-30", "31-40", "41-50", "51+"]
     assert age_group(35, (30,)) == 1 and age_group(30, (30,)) == 0
-    for bad in ([], [30, 20], [20, 20]):
-        with pytest.raises(ValueError):
+    for bad, message in (([], "need at least one edge"), ([30, 20], "increase strictly"),
+                         ([20, 20], r"increase strictly, got \[20, 20\]")):
+        with pytest.raises(ValueError, match=message):
             check_bins(bad)
 
 
@@ -474,7 +475,8 @@ def test_cli_end_to_end_and_clear_errors(tmp_path):
     ok = _cli("--dataset=folder", f"--input={root}", f"--output_dir={out}", "--image_size=32",
               "--label_pairs=10", "--num_workers=2", "--test_fraction=0")
     assert ok.returncode == 0, ok.stderr
-    assert "kept 10" in ok.stdout and "10/10 images" in ok.stderr and "images/s" in ok.stderr
+    assert "kept 10" in ok.stdout
+    assert ok.stderr == ""  # not a terminal: no progress bar (tests/test_progress.py draws one)
     assert len(lists.read_image_list(str(out / "train.txt"))) == 10
 
     missing = _cli("--dataset=imdb_wiki", f"--input={tmp_path}/wiki.mat", f"--output_dir={out}2")

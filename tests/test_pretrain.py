@@ -318,8 +318,8 @@ def test_pretrain_cli_bad_input_is_one_line(tmp_path):
                          f"--output_dir={tmp_path / 'out'}", timeout=120)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines()[-1:] == [
-        f"pretrain: error: missing {tmp_path / 'nothing' / 'train.txt'} (prepare the dataset "
-        "with python -m face_aging.data.prepare)"]
+        f"pretrain: error: {tmp_path / 'nothing'}: no train.txt or train_identity.txt (prepare "
+        "the dataset with python -m face_aging.data.prepare)"]
     bad_flag = run_module("face_aging.pretrain", f"--list_dir={tmp_path}",
                           f"--output_dir={tmp_path / 'out'}", "--class_balance=magic",
                           timeout=120)
@@ -359,7 +359,7 @@ def test_report_numbers_equal_a_hand_computation(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["accuracy"] == 0.5
     png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "r.png")))
     assert png.shape[0] > 200 and png.shape[1] > 400
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels and predictions must lie in 0\.\.4"):
         classification_report([0, 5], [0, 0], 5)
 
 

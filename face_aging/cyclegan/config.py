@@ -6,8 +6,20 @@ import dataclasses
 import os
 from typing import Optional
 
-from face_aging.cyclegan.data import default_load_size
-from face_aging.cyclegan.networks import default_n_blocks
+# No TensorFlow here: cyclegan_flags.py (and so --help) builds on this module alone.
+
+#: ``gan_mode``: least-squares GAN (the reference's CycleGAN) or cross-entropy.
+GAN_MODES = ("lsgan", "vanilla")
+
+
+def default_load_size(crop_size: int) -> int:
+    """The reference's jitter scaled to other sizes: 286 for a 256 crop, ``crop * 286 / 256``."""
+    return int(round(crop_size * 286 / 256))
+
+
+def default_n_blocks(crop_size: int) -> int:
+    """9 residual blocks for 256x256 and larger (the reference's resnet_9blocks), else 6."""
+    return 9 if crop_size >= 256 else 6
 
 
 @dataclasses.dataclass

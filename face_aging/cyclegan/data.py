@@ -64,9 +64,7 @@ class Domains:
         return line
 
 
-def default_load_size(crop_size: int) -> int:
-    """The reference's jitter scaled to other sizes: 286 for a 256 crop, ``crop * 286 / 256``."""
-    return int(round(crop_size * 286 / 256))
+from face_aging.cyclegan.config import default_load_size  # noqa: E402,F401 (TF-free home)
 
 
 def split_age_list(list_path: str, root: Optional[str], young_max_age: float,

@@ -238,18 +238,18 @@ def translate_image_files(model: CycleGANModel, image_paths: Sequence[str], save
                           columns: Sequence[Direction], batch_size: int = 32,
                           detect_faces: bool = False, all_faces: bool = False,
                           face_margin: Optional[float] = None,
-                          log: Callable[[str], None] = print):
+                          log: Callable[[str], None] = print, progress=None):
     """Translates every file in every direction of ``columns`` and writes IPCGAN's layout:
     ``NAME_input.png``, ``NAME_young_to_old.png``, ``NAME_old_to_young.png``,
     ``NAME_strip.png`` (input | young -> old | old -> young) and, with ``detect_faces``,
     ``NAME_young_to_old_photo.jpg`` ... One line per file; see
-    ``inference.process_image_files``. Returns its ``RunSummary``."""
+    ``inference.process_image_files`` (also for ``progress``). Returns its ``RunSummary``."""
     from face_aging import inference
 
     return inference.process_image_files(image_paths, save_dir, columns,
                                          face_renderer(model, columns, batch_size),
                                          detect_faces=detect_faces, all_faces=all_faces,
-                                         face_margin=face_margin, log=log)
+                                         face_margin=face_margin, log=log, progress=progress)
 
 
 def face_renderer(model: CycleGANModel, columns: Sequence[Direction], batch_size: int = 32):

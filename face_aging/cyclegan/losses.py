@@ -11,7 +11,7 @@ import tensorflow as tf
 
 #: ``--gan_mode`` values: least squares (the reference's CycleGAN default) or the original
 #: cross-entropy GAN (raw scores through a sigmoid, as ``BCEWithLogitsLoss``).
-GAN_MODES = ("lsgan", "vanilla")
+from face_aging.cyclegan.config import GAN_MODES  # TF-free home; still importable from here
 
 
 def gan_loss(scores: tf.Tensor, target_is_real: bool, mode: str = "lsgan") -> tf.Tensor:

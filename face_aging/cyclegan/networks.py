@@ -33,9 +33,7 @@ from face_aging.cyclegan.layers import (INIT_GAIN, TransposedConv, conv, instanc
                                         normal_init, receptive_field, reflection_pad)
 
 
-def default_n_blocks(crop_size: int) -> int:
-    """9 residual blocks for 256x256 and larger (the reference's resnet_9blocks), else 6."""
-    return 9 if crop_size >= 256 else 6
+from face_aging.cyclegan.config import default_n_blocks  # noqa: E402,F401 (TF-free home)
 
 
 class ResnetBlock(keras.layers.Layer):

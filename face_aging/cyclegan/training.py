@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Callable, Dict
 
 import numpy as np
@@ -36,9 +35,10 @@ from face_aging.cyclegan.data import (DataError, load_domains, make_unaligned_da
 from face_aging.cyclegan.image_pool import ImagePool
 from face_aging.cyclegan.networks import make_networks
 from face_aging.training import guarded_step, make_adam
+from face_aging.progress import TrainingProgress
 from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, TrainingSetupError,
-                                      _format_eta, _StopSignal, configure_determinism,
-                                      probe_writable, write_json_atomic)
+                                      _StopSignal, configure_determinism, probe_writable,
+                                      write_json_atomic)
 
 #: Logged losses, in the reference's order (``loss_names``); all weighted as in the total.
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -281,7 +281,8 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
         return {"step": start_step}
     logged: Dict[str, float] = {}
     lr = None
-    t0, timed_from = time.perf_counter(), start_step
+    progress = TrainingProgress(max_steps, start_step, config.log_interval)
+    print_fn(progress.compiling_line())
     with _StopSignal() as stop:
         while int(step.numpy()) < max_steps:
             index = int(step.numpy())  # 0-based index of this step
@@ -303,22 +304,18 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
             step.assign(current)
             epoch.assign(current_epoch)
             last = current == max_steps
-            if current % config.log_interval == 0 or last or current == start_step + 1:
+            if progress.step_done(current):  # every log_interval steps and every few seconds
                 logged = {k: float(v) for k, v in out.items()}
-                elapsed = time.perf_counter() - t0
-                rate = (current - timed_from) / elapsed if elapsed > 0 else float("nan")
-                eta = (max_steps - current) / rate if rate > 0 else float("nan")
                 print_fn(f"step {current}/{max_steps}  epoch {current_epoch + 1}/{total_epochs}"
                          f"  lr {lr:.3g}  "
                          + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
-                         + f"  | {rate:.2f} steps/s  ETA {_format_eta(eta)}")
+                         + f"  | {progress.status()}")
                 with summary_writer.as_default():
                     for name, value in logged.items():
                         tf.summary.scalar(f"loss/{name}", value, step=current)
                     tf.summary.scalar("learning_rate", lr, step=current)
-                    tf.summary.scalar("steps_per_second", rate, step=current)
-                if current == start_step + 1:  # exclude tracing from the rate
-                    t0, timed_from = time.perf_counter(), current
+                    if progress.rate is not None:
+                        tf.summary.scalar("steps_per_second", progress.rate, step=current)
             if current % config.sample_interval == 0 or last:
                 samples.write(current)
             if current % config.save_interval == 0 or last or stop.received:

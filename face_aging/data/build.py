@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from face_aging import faces
+from face_aging import faces, progress
 from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
 from face_aging.data.framing import FractionBox
@@ -266,47 +265,6 @@ def make_label_pairs(train_groups: Sequence[int], num_groups: int, count: int,
     return list(zip(t.tolist(), f.tolist()))
 
 
-# ---------------------------------------------------------------- progress
-
-class Progress:
-    """One progress line: count, images/s, ETA. Rewritten in place on a terminal,
-    printed every ``interval`` seconds otherwise."""
-
-    def __init__(self, total: int, stream=None, label: str = "prepare"):
-        self.total = total
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.interval = 0.5 if self.tty else 10.0
-        self.label = label
-        self.start = time.monotonic()
-        self.last = self.start
-        self.done = 0
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.done / elapsed
-        left = (self.total - self.done) / rate if rate > 0 else float("nan")
-        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if np.isfinite(left) else "--:--:--"
-        pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"{self.label}: {self.done}/{self.total} images ({pct:.0f}%) "
-                f"{rate:.1f} images/s ETA {eta}")
-
-    def update(self, done: int, force: bool = False) -> None:
-        self.done = done
-        now = time.monotonic()
-        if force or now - self.last >= self.interval:
-            self.last = now
-            end = "" if self.tty else "\n"
-            self.stream.write(("\r" if self.tty else "") + self.line() + end)
-            self.stream.flush()
-
-    def close(self) -> None:
-        self.update(self.done, force=True)
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 # ---------------------------------------------------------------- the run
 
 def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
@@ -366,7 +324,7 @@ def write_crops(records: Sequence[Record], out_dir: str, settings: CropSettings,
     status: Dict[int, str] = {}
     drops: List[Drop] = []
     notes: List[Drop] = []
-    progress = Progress(len(tasks), progress_stream)
+    images = progress.bar(len(tasks), "prepare", unit="image", stream=progress_stream)
     pool = None
     try:
         if num_workers > 1 and len(tasks) > 1:
@@ -376,19 +334,19 @@ def write_crops(records: Sequence[Record], out_dir: str, settings: CropSettings,
             results_iter = pool.imap_unordered(process_one, tasks, chunksize=chunk)
         else:
             results_iter = map(process_one, tasks)
-        for done, (i, state, detail, image_notes) in enumerate(results_iter, 1):
+        for i, state, detail, image_notes in results_iter:
             status[i] = state
             r = records[i]
             if state not in ("written", "existing"):
                 drops.append(Drop(r.name, state, detail))
             for n in image_notes:
                 notes.append(Drop(r.name, n, ""))
-            progress.update(done)
+            images.update(1)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-    progress.close()
+    images.close()
     return rel_of, status, drops, notes
 
 
@@ -407,6 +365,8 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
       test_fraction: share of identities (or images, where there are none) put in test.
       limit: keep only this many records, chosen by the seeded hash (deterministic).
       num_workers: processes decoding and cropping (1 = in this process).
+      progress_stream: where the progress bar (images, rate, ETA) goes, default stderr; a
+        bar is drawn only if it is a terminal (``face_aging.progress.bar``).
     """
     start = time.monotonic()
     settings = settings or CropSettings()

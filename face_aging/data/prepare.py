@@ -20,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from face_aging import faces
+from face_aging import cli, faces
 from face_aging.data import build, identity, sources
 from face_aging.data.ages import RELEASE_AGE_BINS, check_bins
 
@@ -247,4 +247,4 @@ def format_summary(summary: dict) -> str:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, prog="prepare")

@@ -1,0 +1,64 @@
+"""The options of AlexNet pretraining (``python -m face_aging.pretrain``) as one plain object.
+
+No TensorFlow here: the CLI's flags (and so ``--help``) are built from this module alone;
+the loop is ``face_aging.pretraining.pretrain``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+CLASS_BALANCE = ("weights", "sampling", "none")
+OPTIMIZERS = ("adamw", "sgd")
+IDENTITY_MODES = ("auto", "on", "off")
+TRAIN_LAYERS = ("auto", "age_head")
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    list_dir: str
+    output_dir: str
+    root_folder: Optional[str] = None       # default: list_dir
+    age_groups: int = 5
+    identities: int = 2000                  # new_2 width; train_ipcgan's AlexNet has 2000
+    identity: str = "auto"                  # train new_1/new_2 (+fc6/fc7) on identity labels
+    identity_weight: float = 1.0
+    train_layers: str = "auto"              # auto: trunk + the heads with labels; age_head
+    verification_layer: str = "conv5"       # features judged by face verification
+    init_from: Optional[str] = None         # None: scratch; .npy: bvlc; else TF1/TF2 checkpoint
+    conv1_rgb: bool = False                 # bvlc only: reverse conv1 input channels
+    batch_size: int = 32
+    max_steps: int = 3000
+    time_budget_minutes: float = 0.0        # 0: none; else stop (and end the schedule) by then
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-4
+    momentum: float = 0.9                   # sgd
+    weight_decay: float = 0.05              # adamw: decoupled (lr * wd a step); sgd: L2 (~5e-4)
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02         # cosine decay to this fraction of the peak
+    label_smoothing: float = 0.1
+    dropout: float = 0.5
+    class_balance: str = "weights"
+    class_balance_power: float = 0.5        # weights ~ (1 / frequency) ** power
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    eval_every: int = 200
+    patience: int = 4                       # evaluations without improvement before stopping
+    min_delta: float = 0.0
+    save_every: int = 200                   # training checkpoints (resume)
+    log_every: int = 10
+    augment: bool = True
+    crop_scale_min: float = 0.8
+    color_jitter: float = 0.2
+    lowres_prob: float = 0.3
+    data_scale_init: bool = True            # scratch: rescale each layer to unit activations
+    seed: int = 0
+    max_images: int = 0                     # 0: all; else a seeded sample of N (quick tries)
+    low_res_size: int = 0                   # >0: train at this side first (cheaper), see forward
+    low_res_fraction: float = 0.0           # share of the schedule trained at low_res_size
+    jit_compile: bool = True                # XLA for the training step (~20% less CPU here)
+    mixed_precision: str = "none"           # none | float16 | bfloat16 (face_aging.precision)
+    eval_batch_size: int = 64
+    deterministic: bool = False             # op determinism, one intra-op thread (see module doc)
+    nan_policy: str = "stop"                # a non-finite step is undone; stop: raise; skip: go on
+    nan_at_steps: Tuple[int, ...] = ()      # tests only: these steps' loss is NaN (1 = first)
