@@ -2,6 +2,7 @@
 location, child processes logged to files, checkpoint comparison, and the CI skip policy."""
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -131,6 +132,29 @@ def wait_for(condition, run: LoggedProcess, timeout=WAIT_LIMIT, what="the awaite
                                             f"before {what}; stderr ends: {run.err[-2000:]}")
         assert time.monotonic() < deadline, f"{run.name}: timed out waiting for {what}"
         time.sleep(0.005)
+
+
+def free_ports(count):
+    """``count`` distinct ports that are free now, chosen at random *below* the kernel's
+    ephemeral range: a port the kernel handed out (``bind(("", 0))``) and we closed could be
+    given again to any process's outgoing connection before TensorFlow binds it; a port below
+    the range is only ever taken by an explicit bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    rng, ports = random.Random(), []
+    while len(ports) < count:
+        port = rng.randrange(10000, max(ephemeral_low, 10001))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("localhost", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 #: Set to replay a failed run's kill moments (the tests print the seed they used).
