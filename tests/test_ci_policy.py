@@ -1,5 +1,7 @@
 """The suite's CI policy (tests/conftest.py): with CI=true a skipped test fails the run; without
 it a skip stays a skip. Run on a two-test file by pytest itself (pytester)."""
+import os
+
 import pytest
 
 from conftest import REPO, running_in_ci
@@ -71,7 +73,9 @@ def test_a_module_skipped_while_collected_fails_the_run_under_ci(suite, monkeypa
     args = ["-p", "no:cacheprovider", "test_optional_module.py"]
     if workers is None:
         result = suite.runpytest(*args)
-    else:
+    else:  # a child process: it finds the project without relying on an installed copy
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
         result = suite.runpytest_subprocess(*args, "-n", workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["FAILED test_optional_module.py: could not import "
