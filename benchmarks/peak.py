@@ -101,8 +101,13 @@ def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: in
                                         out_channels=layer.out_channels, stride=1,
                                         padding="SAME"),
                              flops=float(flops.forward_flops([layer], batch)))
-    for fn in fns.values():  # trace each tf.function once, untimed
-        fn()
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")  # each op is traced once per dtype, on purpose: no retracing warning
+    try:
+        for fn in fns.values():  # trace each tf.function once, untimed
+            fn()
+    finally:
+        logger.setLevel(level)
     times = time_interleaved(fns, max(warmup - 1, 0), repeats)
     rows = []
     for key, ts in times.items():
