@@ -142,6 +142,12 @@ def test_issue_16_targets_from_hand_made_figures():
     assert a["best_config"] == "xla" and a["best"] == 0.62 and target_verdict(a) == "not met"
     assert targets["b_train_speedup_vs_release"]["default"] == pytest.approx(1.2)
 
+    results["generator"]["results"][0]["fraction_of_peak"] = 1.28  # peak taken under more load
+    above = evaluate_targets(results)["a_generator_fraction_of_peak"]
+    assert above["above_peak"] and not above["met"]
+    assert target_verdict(above).startswith("not judged")
+    results["generator"]["results"][0]["fraction_of_peak"] = 0.6
+
     results["train_step"]["results"][1] = _train_row("bfloat16", 3.5, dtype="bfloat16",
                                                      release_s=release_s)
     slower = evaluate_targets(results)["d_bf16_step_over_release"]
