@@ -60,18 +60,23 @@ def _tail(y):
     return y[(0,) * len(y.shape)]
 
 
-def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: int,
-            dtypes=DTYPES) -> Dict[str, object]:
-    """Times every op in every dtype, interleaved (benchmarks.timing); returns
-    ``{"rows": [...], "best": {dtype: ...}, ...}`` with each row's ``fraction_of_peak``."""
+def timed_ops(matmul_n: int, image_size: int, batch: int, dtypes=DTYPES, prefix: str = ""):
+    """The peak's ops as ready-to-time callables, each traced and run once (untimed).
+
+    Returns ``(fns, meta)``: key -> callable and key -> ``{"op", "library", "dtype", "shape",
+    "flops"}``; keys are ``PREFIX + op/library/dtype``. numpy's matmul is included when
+    ``float32`` is among ``dtypes``.
+    """
     rng = np.random.default_rng(0)
     fns, meta = {}, {}
     a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
     b = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
-    fns["matmul/numpy/float32"] = lambda: float(np.matmul(a, b)[0, 0])
-    meta["matmul/numpy/float32"] = dict(op="matmul", library="numpy", dtype="float32",
-                                        shape=[matmul_n, matmul_n, matmul_n],
-                                        flops=2.0 * matmul_n ** 3)
+    mm_shape, mm_flops = [matmul_n, matmul_n, matmul_n], 2.0 * matmul_n ** 3
+    if "float32" in dtypes:
+        fns[prefix + "matmul/numpy/float32"] = lambda: float(np.matmul(a, b)[0, 0])
+        meta[prefix + "matmul/numpy/float32"] = dict(op="matmul", library="numpy",
+                                                     dtype="float32", shape=mm_shape,
+                                                     flops=mm_flops)
     convs = conv_layers(image_size)
     conv_inputs = {}
     for name, layer in convs.items():
@@ -87,13 +92,13 @@ def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: in
                 for name in convs}
     for dtype in dtypes:
         ta, tb = tf.cast(a, dtype), tf.cast(b, dtype)
-        key = f"matmul/tensorflow/{dtype}"
+        key = f"{prefix}matmul/tensorflow/{dtype}"
         fns[key] = lambda x=ta, y=tb: matmul_fn(x, y).numpy()
-        meta[key] = dict(op="matmul", library="tensorflow", dtype=dtype,
-                         shape=[matmul_n, matmul_n, matmul_n], flops=2.0 * matmul_n ** 3)
+        meta[key] = dict(op="matmul", library="tensorflow", dtype=dtype, shape=mm_shape,
+                         flops=mm_flops)
         for name, layer in convs.items():
             x, k = (tf.cast(v, dtype) for v in conv_inputs[name])
-            key = f"{name}/tensorflow/{dtype}"
+            key = f"{prefix}{name}/tensorflow/{dtype}"
             fns[key] = lambda fn=conv_fns[name], x=x, k=k: fn(x, k).numpy()
             meta[key] = dict(op=name, library="tensorflow", dtype=dtype,
                              shape=dict(batch=batch, height=layer.out_h, width=layer.out_w,
@@ -108,7 +113,12 @@ def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: in
             fn()
     finally:
         logger.setLevel(level)
-    times = time_interleaved(fns, max(warmup - 1, 0), repeats)
+    return fns, meta
+
+
+def summarise(times: Mapping[str, list], meta: Mapping[str, dict]):
+    """Rows (median, GFLOP/s, fraction of its dtype's peak) and the best per dtype of timed
+    peak ops."""
     rows = []
     for key, ts in times.items():
         t = median(ts)
@@ -117,6 +127,15 @@ def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: in
     best = best_by_dtype(rows)
     for row in rows:
         row["fraction_of_peak"] = fraction_of_peak(row["gflops"], best, row["dtype"])
+    return rows, best
+
+
+def measure(matmul_n: int, image_size: int, batch: int, warmup: int, repeats: int,
+            dtypes=DTYPES) -> Dict[str, object]:
+    """Times every op in every dtype, interleaved (benchmarks.timing); returns
+    ``{"rows": [...], "best": {dtype: ...}, ...}`` with each row's ``fraction_of_peak``."""
+    fns, meta = timed_ops(matmul_n, image_size, batch, dtypes)
+    rows, best = summarise(time_interleaved(fns, max(warmup - 1, 0), repeats), meta)
     return {"matmul_n": matmul_n, "image_size": image_size, "batch": batch,
             "dtypes": list(dtypes), "rows": rows, "best": best}
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import flops, machine
+from benchmarks import flops, machine, peak
 from benchmarks.peak import fraction_of_peak
 from benchmarks.timing import median, time_interleaved
 from face_aging import precision
@@ -52,12 +52,30 @@ RELEASE = Config("release_structure", step_structure="release")
 PRECISION_CONFIGS = {"bfloat16": BFLOAT16, "float16": FLOAT16}
 
 
-def _peak_fractions(row: Dict[str, object], peaks) -> None:
-    """Adds ``fraction_of_peak`` (against the best peak of the row's compute dtype) and
-    ``fraction_of_float32_peak`` to ``row``."""
+def _peak_fractions(row: Dict[str, object], peaks, same_round=None) -> None:
+    """Adds ``fraction_of_peak`` (against the best peak of the row's compute dtype),
+    ``fraction_of_float32_peak`` and, given the best of the peak ops timed in the same
+    rounds as the row, ``fraction_of_same_round_peak`` to ``row``."""
     row["peak_dtype"] = row["compute_dtype"]
     row["fraction_of_peak"] = fraction_of_peak(row["gflops"], peaks or {}, row["compute_dtype"])
     row["fraction_of_float32_peak"] = fraction_of_peak(row["gflops"], peaks or {}, "float32")
+    row["fraction_of_same_round_peak"] = fraction_of_peak(row["gflops"], same_round or {},
+                                                          row["compute_dtype"])
+
+
+def _time_with_peak_ops(fns, configs, image_size, warmup, repeats, same_round_peak):
+    """``time_interleaved`` of ``fns``, with the peak's ops (benchmarks/peak.py) in the dtypes
+    of ``configs`` as more members of every round when ``same_round_peak`` is
+    ``{"matmul_n", "batch"}``: a peak timed under the same load as the figures, so their
+    fraction of it holds on a busy machine too. Returns ``(times, same_round or None)``."""
+    if not same_round_peak:
+        return time_interleaved(fns, warmup - 1, repeats), None
+    dtypes = [d for d in peak.DTYPES if d in {c.compute_dtype for c in configs}]
+    ref_fns, ref_meta = peak.timed_ops(same_round_peak["matmul_n"], image_size,
+                                       same_round_peak["batch"], dtypes, prefix="peak:")
+    times = time_interleaved({**fns, **ref_fns}, warmup - 1, repeats)
+    rows, best = peak.summarise({k: times.pop(k) for k in ref_fns}, ref_meta)
+    return times, {"rows": rows, "best": best, **same_round_peak}
 
 
 def _gflops(flop_count: float, seconds: float) -> float:
@@ -87,10 +105,12 @@ def _summary(times: List[float]) -> Dict[str, object]:
 
 # -- generator inference ----------------------------------------------------------------------
 def generator_inference(configs: Sequence[Config], batches: Sequence[int], image_size: int,
-                        warmup: int, repeats: int, peaks: Optional[Dict[str, dict]]):
+                        warmup: int, repeats: int, peaks: Optional[Dict[str, dict]],
+                        same_round_peak: Optional[Dict[str, int]] = None):
     """Images/s of ``G((source, age), training=False)`` (moving-statistics batch norm).
 
-    ``peaks``: dtype -> ``{"gflops": ...}`` (benchmarks/peak.py) for the fractions of peak."""
+    ``peaks``: dtype -> ``{"gflops": ...}`` (benchmarks/peak.py) for the fractions of peak;
+    ``same_round_peak``: see :func:`_time_with_peak_ops`."""
     rng = np.random.default_rng(0)
     fns, meta = {}, {}
     for config in configs:
@@ -108,7 +128,8 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
             meta[key] = (config, batch)
     errors = _first_calls(fns, meta)
     load_start = machine.load_average()
-    times = time_interleaved(fns, warmup - 1, repeats)
+    times, same_round = _time_with_peak_ops(fns, configs, image_size, warmup, repeats,
+                                            same_round_peak)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
@@ -117,12 +138,12 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
         row = dict(config=config.name, xla=config.xla, mixed_precision=config.mixed_precision,
                    compute_dtype=config.compute_dtype, batch=batch, images_per_s=batch / t,
                    flops=flop_count, gflops=_gflops(flop_count, t), **_summary(ts))
-        _peak_fractions(row, peaks)
+        _peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
     _speedups(results, DEFAULT.name, "speedup_vs_default")
     return {"image_size": image_size, "gflop_per_image": flops.generator_flops(image_size) / 1e9,
             "load_average": {"start": load_start, "end": machine.load_average()},
-            "results": results, "errors": errors}
+            "same_round_peak": same_round, "results": results, "errors": errors}
 
 
 def _speedups(results: List[Dict[str, object]], reference: str, key: str) -> None:
@@ -165,9 +186,10 @@ def make_trainer(config: Config, image_size: int, alexnet=None):
 
 
 def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: int,
-                warmup: int, repeats: int, peaks: Optional[Dict[str, dict]]):
+                warmup: int, repeats: int, peaks: Optional[Dict[str, dict]],
+                same_round_peak: Optional[Dict[str, int]] = None):
     """Seconds per ``IPCGANTrainer.train_step`` on a fixed in-memory batch (no input pipeline).
-    ``peaks`` as for :func:`generator_inference`."""
+    ``peaks`` and ``same_round_peak`` as for :func:`generator_inference`."""
     fns, meta, trainers, alexnets = {}, {}, {}, {}
     for config in configs:
         trainer, alexnets[config.mixed_precision] = make_trainer(
@@ -180,7 +202,8 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
             meta[key] = (config, batch)
     errors = _first_calls(fns, meta)
     load_start = machine.load_average()
-    times = time_interleaved(fns, warmup - 1, repeats)
+    times, same_round = _time_with_peak_ops(fns, configs, image_size, warmup, repeats,
+                                            same_round_peak)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
@@ -190,13 +213,14 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
                    mixed_precision=config.mixed_precision, compute_dtype=config.compute_dtype,
                    batch=batch, images_per_s=batch / t, steps_per_s=1.0 / t,
                    flops=parts["total"], gflops=_gflops(parts["total"], t), **_summary(ts))
-        _peak_fractions(row, peaks)
+        _peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
     _speedups(results, RELEASE.name, "speedup_vs_release")
     _speedups(results, DEFAULT.name, "speedup_vs_default")
     guard = getattr(next(iter(trainers.values())), "nan_guard", None) if trainers else None
     return {"image_size": image_size, "nan_guard": guard,
             "load_average": {"start": load_start, "end": machine.load_average()},
+            "same_round_peak": same_round,
             "flops_by_part_per_image": {s: flops.train_step_flops(image_size, 1, s)
                                         for s in ("reuse", "release")},
             "results": results, "errors": errors}

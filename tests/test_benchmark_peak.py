@@ -223,3 +223,38 @@ def test_peak_only_run_writes_the_cpu_and_the_peak(tmp_path, capsys):
     assert results["targets"] == {}
     printed = capsys.readouterr().out
     assert "peak per dtype" in printed and "CPU: " + meta["cpu"] in printed
+
+
+def test_generator_section_times_the_peak_in_its_own_rounds():
+    from benchmarks import sections
+
+    peaks = {"float32": {"gflops": 1e6}, "bfloat16": {"gflops": 2e6}}
+    out = sections.generator_inference([sections.DEFAULT, sections.BFLOAT16], [1], 16, 1, 2,
+                                       peaks, {"matmul_n": 32, "batch": 1})
+    same = out["same_round_peak"]
+    assert set(same["best"]) == {"float32", "bfloat16"}  # the configurations' dtypes only
+    assert {r["dtype"] for r in same["rows"]} == {"float32", "bfloat16"}
+    assert all(len(r["times_s"]) == 2 for r in same["rows"])
+    assert [(r["config"], r["batch"]) for r in out["results"]] == [("default", 1), ("bfloat16", 1)]
+    for row in out["results"]:
+        dtype = row["compute_dtype"]
+        assert row["fraction_of_same_round_peak"] == pytest.approx(
+            row["gflops"] / same["best"][dtype]["gflops"])
+        assert row["fraction_of_peak"] == pytest.approx(row["gflops"] / peaks[dtype]["gflops"])
+    bf16 = out["results"][1]
+    assert bf16["speedup_vs_default"] == pytest.approx(
+        out["results"][0]["median_s"] / bf16["median_s"])
+
+
+def test_targets_judge_the_same_round_fraction_when_every_row_has_it():
+    from benchmarks.__main__ import evaluate_targets
+
+    rows = [dict(config="default", batch=32, images_per_s=40.0, compute_dtype="float32",
+                 fraction_of_peak=1.3, fraction_of_same_round_peak=0.8),
+            dict(config="bfloat16", batch=32, images_per_s=70.0, compute_dtype="bfloat16",
+                 fraction_of_peak=0.9, fraction_of_same_round_peak=0.7)]
+    a = evaluate_targets({"generator": {"results": rows}})["a_generator_fraction_of_peak"]
+    assert a["default"] == 0.8 and a["met"] and "same rounds" in a["peak"]
+    rows[1]["fraction_of_same_round_peak"] = None  # not every row: the peak section's
+    a = evaluate_targets({"generator": {"results": rows}})["a_generator_fraction_of_peak"]
+    assert a["default"] == 1.3 and a["above_peak"] and not a["met"]
