@@ -23,7 +23,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--step_structure", default="reuse")
     parser.add_argument("--xla", action="store_true")
-    parser.add_argument("--mixed_precision", action="store_true")
+    parser.add_argument("--mixed_precision", default="none",
+                        help="a face_aging.precision mode: none, float16, bfloat16")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     from benchmarks.sections import Config, make_dataset, make_trainer

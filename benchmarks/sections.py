@@ -1,8 +1,8 @@
-"""The measured sections of ``python -m benchmarks``: matmul peak, generator inference,
-training step, input pipeline, peak memory. Each returns a JSON-ready dict."""
+"""The measured sections of ``python -m benchmarks``: generator inference, training step,
+input pipeline, peak memory (the peak per dtype is benchmarks/peak.py). Each returns a
+JSON-ready dict."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import json
@@ -13,12 +13,13 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import flops
+from benchmarks import flops, machine, peak
+from benchmarks.peak import fraction_of_peak
 from benchmarks.timing import median, time_interleaved
+from face_aging import precision
 from face_aging.data import pipeline
 from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
 from face_aging.training import IPCGANTrainer
@@ -28,28 +29,53 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """One configuration compared side by side."""
+    """One configuration compared side by side.
+
+    ``mixed_precision``: a ``face_aging.precision`` mode (``none``, ``float16``,
+    ``bfloat16``), as the trainer and ``--mixed_precision`` of the entry points take it.
+    """
     name: str
     step_structure: str = "reuse"
     xla: bool = False
-    mixed_precision: bool = False
+    mixed_precision: str = "none"
+
+    @property
+    def compute_dtype(self) -> str:
+        return precision.compute_dtype(self.mixed_precision)
 
 
 DEFAULT = Config("default")
 XLA = Config("xla", xla=True)
-MIXED = Config("mixed_precision", mixed_precision=True)
+BFLOAT16 = Config("bfloat16", mixed_precision="bfloat16")
+FLOAT16 = Config("float16", mixed_precision="float16")
 RELEASE = Config("release_structure", step_structure="release")
+PRECISION_CONFIGS = {"bfloat16": BFLOAT16, "float16": FLOAT16}
 
 
-@contextlib.contextmanager
-def keras_policy(mixed_precision: bool):
-    """Sets the Keras global dtype policy for building models, restores the previous one."""
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else previous)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+def _peak_fractions(row: Dict[str, object], peaks, same_round=None) -> None:
+    """Adds ``fraction_of_peak`` (against the best peak of the row's compute dtype),
+    ``fraction_of_float32_peak`` and, given the best of the peak ops timed in the same
+    rounds as the row, ``fraction_of_same_round_peak`` to ``row``."""
+    row["peak_dtype"] = row["compute_dtype"]
+    row["fraction_of_peak"] = fraction_of_peak(row["gflops"], peaks or {}, row["compute_dtype"])
+    row["fraction_of_float32_peak"] = fraction_of_peak(row["gflops"], peaks or {}, "float32")
+    row["fraction_of_same_round_peak"] = fraction_of_peak(row["gflops"], same_round or {},
+                                                          row["compute_dtype"])
+
+
+def _time_with_peak_ops(fns, configs, image_size, warmup, repeats, same_round_peak):
+    """``time_interleaved`` of ``fns``, with the peak's ops (benchmarks/peak.py) in the dtypes
+    of ``configs`` as more members of every round when ``same_round_peak`` is
+    ``{"matmul_n", "batch"}``: a peak timed under the same load as the figures, so their
+    fraction of it holds on a busy machine too. Returns ``(times, same_round or None)``."""
+    if not same_round_peak:
+        return time_interleaved(fns, warmup - 1, repeats), None
+    dtypes = [d for d in peak.DTYPES if d in {c.compute_dtype for c in configs}]
+    ref_fns, ref_meta = peak.timed_ops(same_round_peak["matmul_n"], image_size,
+                                       same_round_peak["batch"], dtypes, prefix="peak:")
+    times = time_interleaved({**fns, **ref_fns}, warmup - 1, repeats)
+    rows, best = peak.summarise({k: times.pop(k) for k in ref_fns}, ref_meta)
+    return times, {"rows": rows, "best": best, **same_round_peak}
 
 
 def _gflops(flop_count: float, seconds: float) -> float:
@@ -77,34 +103,18 @@ def _summary(times: List[float]) -> Dict[str, object]:
             "times_s": [float(t) for t in times]}
 
 
-# -- matmul peak ------------------------------------------------------------------------------
-def matmul_peak(n: int, warmup: int, repeats: int) -> Dict[str, object]:
-    """The machine's practical peak: an n x n float32 matmul in numpy and in TF (2 n^3 FLOPs)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    ta, tb = tf.constant(a), tf.constant(b)
-    tf_matmul = tf.function(lambda: tf.matmul(ta, tb))
-    times = time_interleaved({"numpy": lambda: np.matmul(a, b),
-                              "tensorflow": lambda: tf_matmul().numpy()}, warmup, repeats)
-    flop_count = 2.0 * n ** 3
-    out: Dict[str, object] = {"n": n, "flops": flop_count}
-    for name, ts in times.items():
-        out[name] = dict(_summary(ts), gflops=_gflops(flop_count, median(ts)))
-    best = max(("numpy", "tensorflow"), key=lambda k: out[k]["gflops"])
-    out["peak_gflops"] = out[best]["gflops"]
-    out["peak_source"] = best
-    return out
-
-
 # -- generator inference ----------------------------------------------------------------------
 def generator_inference(configs: Sequence[Config], batches: Sequence[int], image_size: int,
-                        warmup: int, repeats: int, peak_gflops: Optional[float]):
-    """Images/s of ``G((source, age), training=False)`` (moving-statistics batch norm)."""
+                        warmup: int, repeats: int, peaks: Optional[Dict[str, dict]],
+                        same_round_peak: Optional[Dict[str, int]] = None):
+    """Images/s of ``G((source, age), training=False)`` (moving-statistics batch norm).
+
+    ``peaks``: dtype -> ``{"gflops": ...}`` (benchmarks/peak.py) for the fractions of peak;
+    ``same_round_peak``: see :func:`_time_with_peak_ops`."""
     rng = np.random.default_rng(0)
     fns, meta = {}, {}
     for config in configs:
-        with keras_policy(config.mixed_precision):
+        with precision.keras_policy(config.mixed_precision):
             generator = Generator()
             build_models(generator=generator, image_size=image_size)
         fn = tf.function(lambda s, a, g=generator: g((s, a), training=False),
@@ -117,19 +127,32 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
             fns[key] = lambda fn=fn, s=source, a=age: fn(s, a).numpy()
             meta[key] = (config, batch)
     errors = _first_calls(fns, meta)
-    times = time_interleaved(fns, warmup - 1, repeats)
+    load_start = machine.load_average()
+    times, same_round = _time_with_peak_ops(fns, configs, image_size, warmup, repeats,
+                                            same_round_peak)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
         flop_count = flops.generator_flops(image_size, batch)
         t = median(ts)
         row = dict(config=config.name, xla=config.xla, mixed_precision=config.mixed_precision,
-                   batch=batch, images_per_s=batch / t, flops=flop_count,
-                   gflops=_gflops(flop_count, t), **_summary(ts))
-        row["fraction_of_peak"] = row["gflops"] / peak_gflops if peak_gflops else None
+                   compute_dtype=config.compute_dtype, batch=batch, images_per_s=batch / t,
+                   flops=flop_count, gflops=_gflops(flop_count, t), **_summary(ts))
+        _peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
+    _speedups(results, DEFAULT.name, "speedup_vs_default")
     return {"image_size": image_size, "gflop_per_image": flops.generator_flops(image_size) / 1e9,
-            "results": results, "errors": errors}
+            "load_average": {"start": load_start, "end": machine.load_average()},
+            "same_round_peak": same_round, "results": results, "errors": errors}
+
+
+def _speedups(results: List[Dict[str, object]], reference: str, key: str) -> None:
+    """``row[key]`` = the ``reference`` configuration's median time at the row's batch over the
+    row's (None where the reference was not measured)."""
+    by_key = {(r["config"], r["batch"]): r for r in results}
+    for row in results:
+        ref = by_key.get((reference, row["batch"]))
+        row[key] = ref["median_s"] / row["median_s"] if ref else None
 
 
 # -- training step ----------------------------------------------------------------------------
@@ -147,7 +170,7 @@ def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> Dict[str, tf.
 def make_trainer(config: Config, image_size: int, alexnet=None):
     """Fresh G and D (under the configuration's dtype policy) and a trainer; AlexNet may be
     shared between configurations of one dtype (it is frozen)."""
-    with keras_policy(config.mixed_precision):
+    with precision.keras_policy(config.mixed_precision):
         generator, discriminator = Generator(), Discriminator()
         if alexnet is None:
             alexnet = AlexNet()
@@ -163,8 +186,10 @@ def make_trainer(config: Config, image_size: int, alexnet=None):
 
 
 def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: int,
-                warmup: int, repeats: int, peak_gflops: Optional[float]):
-    """Seconds per ``IPCGANTrainer.train_step`` on a fixed in-memory batch (no input pipeline)."""
+                warmup: int, repeats: int, peaks: Optional[Dict[str, dict]],
+                same_round_peak: Optional[Dict[str, int]] = None):
+    """Seconds per ``IPCGANTrainer.train_step`` on a fixed in-memory batch (no input pipeline).
+    ``peaks`` and ``same_round_peak`` as for :func:`generator_inference`."""
     fns, meta, trainers, alexnets = {}, {}, {}, {}
     for config in configs:
         trainer, alexnets[config.mixed_precision] = make_trainer(
@@ -176,24 +201,26 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
             fns[key] = lambda tr=trainer, d=data: tr.train_step(d)["d_loss"].numpy()
             meta[key] = (config, batch)
     errors = _first_calls(fns, meta)
-    times = time_interleaved(fns, warmup - 1, repeats)
+    load_start = machine.load_average()
+    times, same_round = _time_with_peak_ops(fns, configs, image_size, warmup, repeats,
+                                            same_round_peak)
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
         parts = flops.train_step_flops(image_size, batch, config.step_structure)
         t = median(ts)
         row = dict(config=config.name, step_structure=config.step_structure, xla=config.xla,
-                   mixed_precision=config.mixed_precision, batch=batch, images_per_s=batch / t,
-                   steps_per_s=1.0 / t, flops=parts["total"], gflops=_gflops(parts["total"], t),
-                   **_summary(ts))
-        row["fraction_of_peak"] = row["gflops"] / peak_gflops if peak_gflops else None
+                   mixed_precision=config.mixed_precision, compute_dtype=config.compute_dtype,
+                   batch=batch, images_per_s=batch / t, steps_per_s=1.0 / t,
+                   flops=parts["total"], gflops=_gflops(parts["total"], t), **_summary(ts))
+        _peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
-    by_key = {(r["config"], r["batch"]): r for r in results}
-    for row in results:  # speed relative to the release-structured step of the same batch
-        release = by_key.get((RELEASE.name, row["batch"]))
-        row["speedup_vs_release"] = release["median_s"] / row["median_s"] if release else None
+    _speedups(results, RELEASE.name, "speedup_vs_release")
+    _speedups(results, DEFAULT.name, "speedup_vs_default")
     guard = getattr(next(iter(trainers.values())), "nan_guard", None) if trainers else None
     return {"image_size": image_size, "nan_guard": guard,
+            "load_average": {"start": load_start, "end": machine.load_average()},
+            "same_round_peak": same_round,
             "flops_by_part_per_image": {s: flops.train_step_flops(image_size, 1, s)
                                         for s in ("reuse", "release")},
             "results": results, "errors": errors}
@@ -299,8 +326,7 @@ class PeakMemory:
                f"--step_structure={config.step_structure}"]
         if config.xla:
             cmd.append("--xla")
-        if config.mixed_precision:
-            cmd.append("--mixed_precision")
+        cmd.append(f"--mixed_precision={config.mixed_precision}")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -520,8 +520,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from absl import app
+    from face_aging import cli
 
     define_flags()
-    app.run(main)
+    cli.run(main, prog="demo")

@@ -24,6 +24,7 @@ flags.disclaim_key_flags()
 
 MODES = ("none", "float16", "bfloat16")
 KERAS_POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+COMPUTE_DTYPES = {"none": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 
@@ -49,6 +50,11 @@ def parse_mode(value) -> str:
     if text in _FALSE:
         return "none"
     raise ValueError(f"mixed precision {value!r}: choose from {', '.join(MODES)}")
+
+
+def compute_dtype(mode) -> str:
+    """The dtype the layers compute in under ``mode``: ``float32``, ``float16`` or ``bfloat16``."""
+    return COMPUTE_DTYPES[parse_mode(mode)]
 
 
 def uses_loss_scaling(mode: str) -> bool:

@@ -543,15 +543,24 @@ def validation_pairs(entries, seed: int, max_same: int = 1000):
     return index_0, index_1, labels, images
 
 
-def validation_auc(alexnet, dataset, pairs, layer: str) -> float:
-    """ROC AUC of face verification on the validation pairs, with ``layer`` features."""
-    from face_aging.metrics import verification
-
-    @tf.function
+def feature_function(alexnet, layer: str) -> Callable:
+    """A traced ``images -> [B, features]`` of ``layer``, flattened."""
+    @tf.function(reduce_retracing=True)
     def features(x):
         out = alexnet(x, training=False, outputs=(layer,))[layer]
         return tf.reshape(out, [tf.shape(out)[0], -1])
 
+    return features
+
+
+def validation_auc(alexnet, dataset, pairs, layer: str,
+                   features: Optional[Callable] = None) -> float:
+    """ROC AUC of face verification on the validation pairs, with ``layer`` features.
+    ``features``: :func:`feature_function` of the same network and layer, made once by a
+    caller that validates repeatedly (a new one per call would be traced again each time)."""
+    from face_aging.metrics import verification
+
+    features = features or feature_function(alexnet, layer)
     feats = np.concatenate([features(x).numpy() for x, _ in dataset])
     distances = verification.pair_distances(feats[pairs[0]], feats[pairs[1]])
     return float(verification.roc_auc(distances, pairs[2]))
@@ -766,6 +775,8 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
         val_pairs = None  # no validation person has two images
     val_id_ds = make_eval_dataset(val_pairs[3], root, config.eval_batch_size) \
         if val_pairs is not None else None
+    val_features = feature_function(alexnet, config.verification_layer) \
+        if val_id_ds is not None else None
 
     smoothing = config.label_smoothing
 
@@ -878,7 +889,8 @@ def pretrain(config: PretrainConfig, print_fn: Callable[[str], None] = print) ->
                 tf.summary.scalar("val/within_one_accuracy", rep["within_one_accuracy"],
                                   step=int(step_var))
         if val_id_ds is not None:
-            auc = validation_auc(alexnet, val_id_ds, val_pairs, config.verification_layer)
+            auc = validation_auc(alexnet, val_id_ds, val_pairs, config.verification_layer,
+                                 val_features)
             parts.append(auc)
             shown.append(f"{config.verification_layer} verification AUC {auc:.4f} "
                          f"({int(val_pairs[2].sum())} same / {int((~val_pairs[2]).sum())} "

@@ -15,10 +15,8 @@ import sys
 import tempfile
 from typing import Sequence
 
-DETERMINISTIC_FLAGS = ("--deterministic", "--deterministic=true", "--deterministic=True")
 #: ``FACE_AGING_VERBOSE=1`` shows TensorFlow's start-up lines, as ``--verbose`` does.
 VERBOSE_ENV = "FACE_AGING_VERBOSE"
-VERBOSE_FLAGS = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=1")
 
 #: Lines TensorFlow writes to stderr while it loads and probes for GPUs that say nothing
 #: about the run: absl's pre-initialisation warning, and I/W lines (and the CUDA probe's E
@@ -30,16 +28,38 @@ _STARTUP_NOISE = re.compile(
     r"|To enable the following instructions: .* with the appropriate compiler flags\.)$")
 
 
+def boolean_flag(argv: Sequence[str], name: str) -> bool:
+    """The value absl will give the boolean flag ``--name`` for this command line
+    (``argv[0]`` is the program), read before the real parse and before TensorFlow loads.
+
+    absl's own parser reads it, so every spelling counts as it will later: ``--name``,
+    ``--noname``, ``--name=1|t|true|TRUE|0|f|false``, the last occurrence winning, and flags
+    inside ``--flagfile`` files. Other flags are left alone; a command line absl will reject
+    (a missing flag file, a bad value) gives False here and its one-line error later.
+    """
+    from absl import flags  # absl, not TensorFlow
+
+    values = flags.FlagValues()
+    flags.DEFINE_boolean(name, False, "", flag_values=values)
+    argv = list(argv)
+    try:
+        values([argv[0] if argv else "", *argv[1:]], known_only=True)
+    except flags.Error:
+        return False
+    return bool(values[name].value)
+
+
 def verbose_requested(argv: Sequence[str] = ()) -> bool:
-    """True if ``argv`` (after the program name) has ``--verbose`` or ``FACE_AGING_VERBOSE``
-    is set to 1/true/yes/on."""
-    if any(a in VERBOSE_FLAGS for a in list(argv)[1:]):
+    """True if ``argv`` (after the program name) turns ``--verbose`` on, in any spelling absl
+    accepts (:func:`boolean_flag`), or ``FACE_AGING_VERBOSE`` is set to 1/true/yes/on."""
+    if len(argv) > 1 and boolean_flag(argv, "verbose"):
         return True
     return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def prepare_tf_environment(argv: Sequence[str], log_level: str = "1") -> None:
-    """Quiets TF's C++ INFO lines; with ``--deterministic`` in ``argv`` turns oneDNN off.
+    """Quiets TF's C++ INFO lines; if ``argv`` turns ``--deterministic`` on (any spelling,
+    a ``--flagfile``: :func:`boolean_flag`), turns oneDNN off.
 
     oneDNN's CPU convolution gradients can change with thread scheduling, even under TF's op
     determinism; TF's own kernels cannot. Call before the first ``import tensorflow``.
@@ -48,7 +68,9 @@ def prepare_tf_environment(argv: Sequence[str], log_level: str = "1") -> None:
     """
     if not verbose_requested(argv):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", log_level)
-    if any(a in DETERMINISTIC_FLAGS for a in argv[1:]):
+    # Read as absl will read it: a string match missed --deterministic=1, =t, =TRUE and
+    # --flagfile, and such a run believed it was deterministic with oneDNN still on.
+    if len(argv) > 1 and boolean_flag(argv, "deterministic"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 
 

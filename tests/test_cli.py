@@ -121,6 +121,12 @@ BAD_FLAGS = [
      "invalid literal for int() with base 10: 'some' (see --helpshort)"),
     ("scripts/measure_face_margin.py", ["--utkface_faces=x"], "error: flag --utkface_faces=x: "
      "invalid literal for int() with base 10: 'x' (see --helpshort)"),
+    ("face_aging.demo", ["--port=abc"], "demo: error: flag --port=abc: invalid literal for int() "
+     "with base 10: 'abc' (see --helpshort)"),
+    ("face_aging.data.framing", ["--limit=x"], "python -m face_aging.data.framing: error: "
+     "argument --limit: invalid int value: 'x' (see --help)"),
+    ("face_aging.metrics.verification", ["--dlib", "--pairs=p", "--batch_size=1"],
+     "python -m face_aging.metrics.verification: error: --batch_size must be >= 2 (see --help)"),
     ("face_aging.bundle", [], "python -m face_aging.bundle: error: the following arguments are "
      "required: --checkpoint_dir (see --help)"),
     ("scripts/plot_training_curves.py", ["{tmp}"], "plot_training_curves.py: error: the "

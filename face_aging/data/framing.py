@@ -21,7 +21,6 @@ detector's misses.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import sys
@@ -164,7 +163,9 @@ def _image_files(folder: str) -> List[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    from face_aging.cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m face_aging.data.framing",
         description="Measures how faces sit in their crops: eye distance and eye-midpoint "
                     "position as fractions of the side (medians, IQRs). Needs the [eval] extra.")

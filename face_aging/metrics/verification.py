@@ -365,12 +365,10 @@ def format_result(result: Dict) -> str:
 # ----------------------------------------------------------------------------- command line
 
 def main(argv=None) -> int:
-    import argparse
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from face_aging.cli import ArgumentParser
     from face_aging.data.lists import ListFormatError
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m face_aging.metrics.verification",
         description="Face verification accuracy of AlexNet features on same/different pairs, "
                     "by cross-validation over the folds present (threshold chosen on the "
