@@ -80,14 +80,17 @@ def _run_all(args, work):
         while pending and len(running) < args.jobs:
             run = pending.pop(0)
             ckpt = os.path.join(work, f"run{run:03d}")
-            running[run] = subprocess.Popen(_command(args, data, ckpt), cwd=REPO, env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                            text=True)
+            # stderr to a file: a pipe read only at the end would fill up (64 KB) and block
+            # the run for ever
+            with open(f"{ckpt}.stderr", "w") as err:
+                running[run] = subprocess.Popen(_command(args, data, ckpt), cwd=REPO, env=env,
+                                                stdout=subprocess.DEVNULL, stderr=err)
         for run, process in list(running.items()):
             if process.poll() is not None:
                 del running[run]
                 if process.returncode != 0:
-                    sys.exit(f"error: run {run} failed: {process.stderr.read().strip()[-500:]}")
+                    with open(os.path.join(work, f"run{run:03d}.stderr")) as err:
+                        sys.exit(f"error: run {run} failed: {err.read().strip()[-500:]}")
                 finished.append(run)
                 elapsed = time.time() - start
                 eta = elapsed / len(finished) * (args.runs - len(finished))

@@ -1,6 +1,11 @@
-"""Shared fixtures: a tiny dataset in the release's list layout, the ../shared data location."""
+"""Shared fixtures and helpers: a tiny dataset in the release's list layout, the ../shared data
+location, child processes logged to files, checkpoint comparison, and the CI skip policy."""
 import os
+import random
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,3 +71,182 @@ def write_tf1_checkpoint(prefix: str, values: dict) -> str:
             for name, variable in variables.items():  # fed, not baked into the graph
                 variable.load(values[name], session)
             return saver.save(session, prefix, write_meta_graph=False)
+
+
+# --------------------------------------------------------------------------- child processes
+
+class LoggedProcess:
+    """A child process whose stdout and stderr go to ``LOG_DIR/NAME.out`` / ``.err``.
+
+    Files, not pipes: a pipe nobody drains fills up (64 KB) and blocks the child, which for a
+    worker of a multi-worker run blocks every other worker too. ``out`` / ``err`` read what was
+    written so far. Processes still running when their test ends are killed (see
+    ``_kill_leftover_processes``).
+    """
+
+    running = []
+
+    def __init__(self, command, log_dir, name, env=None, cwd=REPO):
+        self.name = name
+        self.out_path = Path(log_dir) / f"{name}.out"
+        self.err_path = Path(log_dir) / f"{name}.err"
+        env = dict(os.environ if env is None else env)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=env,
+                                            stdout=out, stderr=err)
+        LoggedProcess.running.append(self)
+
+    @property
+    def out(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def send_signal(self, sig):
+        self.process.send_signal(sig)
+
+    def wait(self, timeout=1200) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"{self.name}: still running after {timeout} s, killed; "
+                                 f"stderr ends: {self.err[-2000:]}") from None
+
+
+#: Generous limits for child processes: a training process's start-up takes ~15 s on a quiet
+#: 2-core machine and many times that when other work shares the cores.
+WAIT_LIMIT = 900
+
+
+def wait_for(condition, run: LoggedProcess, timeout=WAIT_LIMIT, what="the awaited moment"):
+    """Polls ``condition()`` every 5 ms while ``run`` is alive."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert run.process.poll() is None, (f"{run.name} ended (exit {run.process.returncode}) "
+                                            f"before {what}; stderr ends: {run.err[-2000:]}")
+        assert time.monotonic() < deadline, f"{run.name}: timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def free_ports(count):
+    """``count`` distinct ports that are free now, chosen at random *below* the kernel's
+    ephemeral range: a port the kernel handed out (``bind(("", 0))``) and we closed could be
+    given again to any process's outgoing connection before TensorFlow binds it; a port below
+    the range is only ever taken by an explicit bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    rng, ports = random.Random(), []
+    while len(ports) < count:
+        port = rng.randrange(10000, max(ephemeral_low, 10001))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("localhost", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+#: Set to replay a failed run's kill moments (the tests print the seed they used).
+KILL_SEED_ENV = "FACE_AGING_TEST_KILL_SEED"
+
+
+def kill_rng(what: str):
+    """``(random.Random, seed)`` for choosing kill moments. The seed is printed (pytest shows it
+    with a failure) and read from ``$FACE_AGING_TEST_KILL_SEED`` when set, so a failing
+    moment can be replayed."""
+    seed = int(os.environ.get(KILL_SEED_ENV) or random.SystemRandom().randrange(2**31))
+    print(f"{what}: kill seed {seed} (replay: {KILL_SEED_ENV}={seed})")
+    return random.Random(seed), seed
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftover_processes():
+    """A test that fails half-way leaves no training process behind on the shared CPUs."""
+    before = len(LoggedProcess.running)
+    yield
+    for run in LoggedProcess.running[before:]:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+    del LoggedProcess.running[before:]
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+#: What train_ipcgan.py's checkpoints hold besides the input position.
+IPCGAN_STATE = ("generator", "discriminator", "g_optimizer", "d_optimizer", "step")
+
+
+def checkpoint_values(prefix, roots=IPCGAN_STATE) -> dict:
+    """{name: value} of every variable of a TF2 checkpoint under the object names ``roots``."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k.split("/")[0] in roots}
+
+
+def assert_identical(a: dict, b: dict, at_least=300):
+    """Same variable names, and every value equal bit for bit."""
+    assert a.keys() == b.keys() and len(a) >= at_least, (len(a), sorted(a.keys() ^ b.keys())[:5])
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+# --------------------------------------------------------------------------- skips in CI
+
+def running_in_ci() -> bool:
+    """``CI`` set to true (GitHub Actions and most CI services set ``CI=true``; .ci/run does)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def _fail_a_skip(report):
+    if report.skipped and not hasattr(report, "wasxfail") and running_in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and CI=true allows no skip: {reason}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``CI=true`` a skipped test fails: CI installs every optional extra and has the
+    ../shared data, so a skip there means a check silently did not run."""
+    return _fail_a_skip((yield))
+
+
+#: Modules skipped while collected under CI=true (``pytest.importorskip`` at module level).
+_SKIPPED_MODULES = []
+
+
+def pytest_collectreport(report):
+    """A module skipped while collected (``pytest.importorskip``) fails the run too, under
+    ``CI=true``: recorded here (with xdist, in the controller, which sees every worker's
+    skipped collection), turned into the exit status and a summary line at the end. Failing the
+    collection itself would stop pytest from running the other modules."""
+    if report.skipped and running_in_ci():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        _SKIPPED_MODULES.append(f"{report.nodeid}: {str(reason).removeprefix('Skipped: ')}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _SKIPPED_MODULES:
+        terminalreporter.write_line(f"FAILED {line} (skipped, and CI=true allows no skip)",
+                                    red=True, bold=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED_MODULES and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

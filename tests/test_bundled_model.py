@@ -17,6 +17,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED = inference.BUNDLED_CHECKPOINT_DIR
 TEST_FACES = sorted(os.listdir(os.path.join(ROOT, "images", "test")))
 
+# The bundled model's behaviour, judged independently on unseen UTKFace faces (below). Measured
+# for today's model (8 faces a source group, 40 in all): judged mean age 8.0, 26.8, 36.5,
+# 42.0, 51.7 years for target groups 0-4; identity verified for 40, 85, 75, 78, 60 %.
+# Raise the floors when a better model is bundled.
+#: Target groups checked, in order of age.
+BEHAVIOUR_GROUPS = (0, 1, 2, 3, 4)
+#: Test-split faces taken per source group (the first by file name).
+FACES_PER_GROUP = 8
+#: Share of outputs the identity judge must verify as their input's person, in every group.
+IDENTITY_FLOOR = 0.30
+#: Years the judged mean age must rise from each checked group to the next.
+AGE_RISE_FLOOR = 2.0
+
 
 def _training_checkpoint(folder, image_size=32, step=7):
     """A train_ipcgan-like folder: G (random, with moving stats) + an optimizer + options."""
@@ -243,3 +256,46 @@ def test_training_curves_follow_the_latest_run_of_each_step(tmp_path):
     with Image.open(out) as image:
         assert image.size == (800, 520)
     assert curves.main([str(tmp_path / "none"), "--output", str(out)]) == 1
+
+
+@needs_bundle
+def test_bundled_model_ages_unseen_faces_and_keeps_their_identity():
+    """An independent check of the shipped weights (not against outputs they recorded): the
+    faces of UTKFace's test split (never trained on) aged to each of BEHAVIOUR_GROUPS are
+    judged older group after group by the age judge, and verified as the same person by the
+    identity judge above IDENTITY_FLOOR, as evaluate.py judges them (outputs at 128 px)."""
+    from conftest import SHARED_DATA
+    from test_evaluate import _evaluate_module, _judges_installed
+
+    utkface = SHARED_DATA / "utkface"
+    if not utkface.is_dir() or not _judges_installed():
+        pytest.skip("needs ../shared/data/utkface and the [eval] extra")
+    from face_aging.data.build import assign_split
+    from face_aging.data.sources import read_utkface
+    from face_aging.metrics import age_identity, evaluation
+    from face_aging.metrics.judges import AgeJudge, IdentityJudge
+
+    # The split the bundled model was trained with: prepare's defaults (10 %, split seed 0).
+    test_split = [r for r in read_utkface(str(utkface)).records
+                  if assign_split(r, 0.1, 0) == "test"]
+    assert len(test_split) == 605  # checkpoints/MODEL_CARD.md
+    chosen = {g: [] for g in range(5)}
+    for record in sorted(test_split, key=lambda r: r.name):
+        group = int(age_identity.age_to_group([record.age])[0])
+        if len(chosen[group]) < FACES_PER_GROUP:
+            chosen[group].append(record.source)
+    faces = np.stack([evaluation.read_face(path) for g in range(5) for path in chosen[g]])
+    assert len(faces) == 5 * FACES_PER_GROUP
+
+    age_fn, _ = _evaluate_module()._age_fn(inference.load_generator(BUNDLED), "moving", None, 8)
+    age_judge, identity_judge = AgeJudge(), IdentityJudge()
+    inputs = identity_judge.embed(faces)
+    mean_age, verified = [], []
+    for group in BEHAVIOUR_GROUPS:
+        aged = age_fn(faces, group)
+        mean_age.append(float(age_judge.estimate(aged).mean()))
+        distances = np.linalg.norm(identity_judge.embed(aged) - inputs, axis=1)
+        verified.append(float(np.mean(distances <= identity_judge.THRESHOLD)))
+    print(f"judged mean age {np.round(mean_age, 1).tolist()}, verified {verified}")
+    assert all(b - a >= AGE_RISE_FLOOR for a, b in zip(mean_age, mean_age[1:])), mean_age
+    assert min(verified) >= IDENTITY_FLOOR, dict(zip(BEHAVIOUR_GROUPS, verified))

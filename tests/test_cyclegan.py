@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SHARED_DATA, LoggedProcess, wait_for
 from face_aging.cyclegan import layers, losses, schedule
 from face_aging.cyclegan.data import (DataError, default_load_size, load_domains,
                                       load_jittered, load_plain, make_unaligned_dataset)
@@ -390,7 +390,7 @@ TINY = ["--crop_size=32", "--load_size=36", "--ngf=4", "--ndf=4", "--n_blocks=1"
         "--log_interval=1"]
 
 
-def run_cli(*args, timeout=300):
+def run_cli(*args, timeout=900):
     return subprocess.run([sys.executable, "train_cyclegan.py", *args], cwd=REPO, env=ENV,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -438,18 +438,12 @@ def test_trains_checkpoints_then_resumes_and_stops_on_sigterm(faces, tmp_path):
     assert options["lambda_identity"] == 0.5 and options["pool_size"] == 2
 
     # Resume (step 3 comes next), then SIGTERM: a checkpoint at the current step, clean exit.
-    process = subprocess.Popen([sys.executable, "train_cyclegan.py", *common,
-                                "--max_steps=1000", "--save_interval=1000"], cwd=REPO, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith("step 4/"):
-            process.send_signal(signal.SIGTERM)
-            break
-    rest, err = process.communicate(timeout=120)
-    output = "".join(lines) + rest
-    assert process.returncode == 0, err
+    run = LoggedProcess([sys.executable, "train_cyclegan.py", *common, "--max_steps=1000",
+                         "--save_interval=1000"], tmp_path, "resumed", ENV)
+    wait_for(lambda: "\nstep 4/" in "\n" + run.out, run, what="step 4")
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=300) == 0, run.err[-3000:]
+    output = run.out
     assert "resumed from" in output and "at step 2" in output
     assert "step 3/1000  epoch 1/2" in output and "step 1/" not in output
     assert "step 4/1000  epoch 2/2  lr 0.0001" in output  # epoch 2 of 1 + 1: half the rate

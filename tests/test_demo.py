@@ -10,7 +10,6 @@ the server's memory.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from PIL import Image
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio = pytest.importorskip("gradio")  # the [demo] extra
 
+from conftest import free_ports  # noqa: E402
 from face_aging import demo, faces, inference, outputs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,12 +177,6 @@ def test_model_cache_loads_cyclegan_reports_bad_weights_and_evicts(tmp_path):
 # --------------------------------------------------------------------------- the served page
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -195,7 +189,7 @@ def _rss_mb(pid):
 def server(tmp_path_factory):
     """``python -m face_aging.demo`` on a free loopback port (stopped at the end)."""
     work = tmp_path_factory.mktemp("demo_server")
-    port = _free_port()
+    port = free_ports(1)[0]  # below the ephemeral range: no other process is handed it
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", GRADIO_TEMP_DIR=str(work / "gradio"),
                PYTHONUNBUFFERED="1")
     log = open(work / "server.log", "w")
@@ -438,7 +432,7 @@ def test_page_in_chromium_switches_to_cyclegan_and_its_weights(server, browser, 
 
 
 def test_demo_with_missing_weights_stops_with_one_line(tmp_path):
-    port = _free_port()
+    port = free_ports(1)[0]  # below the ephemeral range: no other process is handed it
     result = subprocess.run([sys.executable, "-m", "face_aging.demo",
                              f"--checkpoint_dir={tmp_path / 'none'}", f"--port={port}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300,

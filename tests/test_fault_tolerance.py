@@ -1,6 +1,5 @@
 """Long runs: determinism, exact resume after SIGKILL, non-finite steps, unwritable dirs, SIGTERM."""
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -11,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, make_list_dataset
+from conftest import (REPO, LoggedProcess, assert_identical, checkpoint_values, kill_rng,
+                      make_list_dataset, wait_for)
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 STEPS = 6
@@ -24,24 +24,13 @@ def _args(data, ckpt, *extra):
             f"--sample_dir={ckpt}/samples", "--max_to_keep=0", *extra]
 
 
-def _run(*args, timeout=600):
+def _run(*args, timeout=1200):
     return subprocess.run(list(args), cwd=REPO, env=ENV, capture_output=True, text=True,
                           timeout=timeout)
 
 
-def _model_state(prefix):
-    """Every variable of G, D and both optimizers, and the step (not the iterator's buffers)."""
-    reader = tf.train.load_checkpoint(str(prefix))
-    keys = [k for k in reader.get_variable_to_shape_map()
-            if k.split("/")[0] in ("generator", "discriminator", "g_optimizer", "d_optimizer",
-                                   "step")]
-    return {k: reader.get_tensor(k) for k in keys}
-
-
-def _assert_identical(a, b):
-    assert a.keys() == b.keys() and len(a) > 300
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+_model_state = checkpoint_values
+_assert_identical = assert_identical
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +38,33 @@ def dataset(tmp_path_factory):
     return make_list_dataset(tmp_path_factory.mktemp("fault_tolerance") / "data")
 
 
+#: The straight run's checkpoints the tests use (each ~120 MB: the others are deleted).
+KEPT = (2, STEPS)
+
+
 @pytest.fixture(scope="module")
 def straight(dataset, tmp_path_factory):
-    """An uninterrupted run of STEPS steps with a checkpoint after every step (all kept):
-    the reference the other runs are compared with, and the start of the fault scenarios."""
+    """An uninterrupted run of STEPS steps, a checkpoint every 2: the reference the other runs
+    are compared with (ckpt-2, ckpt-STEPS), and the start of the fault scenarios (ckpt-2).
+    Removed when the module's tests are done."""
     ckpt = tmp_path_factory.mktemp("straight") / "ckpt"
-    result = _run(*_args(dataset, ckpt, f"--max_steps={STEPS}", "--save_interval=1"))
+    result = _run(*_args(dataset, ckpt, f"--max_steps={STEPS}", "--save_interval=2"))
     assert result.returncode == 0, result.stderr
-    return ckpt
+    for step in set(range(1, STEPS + 1)) - set(KEPT):
+        for path in ckpt.glob(f"ckpt-{step}.*"):
+            path.unlink()
+    yield ckpt
+    shutil.rmtree(ckpt.parent, ignore_errors=True)
 
 
 def _copy_up_to(run, step, dest):
     """``dest``: a copy of ``run``'s checkpoint folder as it was right after step ``step``
     was saved (later checkpoints removed, the manager's state naming ckpt-``step``)."""
-    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("logs", "samples"))
-    for later in range(step + 1, STEPS + 1):
-        for path in dest.glob(f"ckpt-{later}.*"):
-            path.unlink()
-    tf.compat.v1.train.update_checkpoint_state(
-        str(dest), str(dest / f"ckpt-{step}"),
-        all_model_checkpoint_paths=[str(dest / f"ckpt-{s}") for s in range(1, step + 1)])
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("logs", "samples", "ckpt-*"))
+    for path in run.glob(f"ckpt-{step}.*"):
+        shutil.copy(path, dest)
+    tf.compat.v1.train.update_checkpoint_state(str(dest), str(dest / f"ckpt-{step}"),
+                                               all_model_checkpoint_paths=[str(dest / f"ckpt-{step}")])
     return dest
 
 
@@ -76,17 +72,14 @@ def test_a_second_run_is_identical_and_sigterm_writes_a_checkpoint(dataset, stra
     """Same seed from scratch -> identical weights (determinism); stopped by SIGTERM after
     step 2, it writes a checkpoint and exits 0."""
     ckpt = tmp_path / "again"
-    process = subprocess.Popen(_args(dataset, ckpt, "--max_steps=1000", "--save_interval=1"),
-                               cwd=REPO, env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
-    for line in process.stdout:
-        if line.startswith("step 2/"):
-            process.send_signal(signal.SIGTERM)
-            break
-    rest = process.stdout.read()
-    assert process.wait(timeout=120) == 0
-    assert "SIGTERM received: checkpoint written at step" in rest
-    step = int(rest.split("checkpoint written at step ")[1].split(",")[0])
+    run = LoggedProcess(_args(dataset, ckpt, "--max_steps=1000", "--save_interval=2"),
+                        tmp_path, "sigterm", ENV)
+    wait_for(lambda: "\nstep 2/" in "\n" + run.out, run, what="step 2")
+    run.send_signal(signal.SIGTERM)
+    assert run.wait() == 0, run.err[-3000:]
+    out = run.out
+    assert "SIGTERM received: checkpoint written at step" in out
+    step = int(out.split("checkpoint written at step ")[1].split(",")[0])
     assert (ckpt / f"ckpt-{step}.index").exists() and step >= 2
     _assert_identical(_model_state(straight / "ckpt-2"), _model_state(ckpt / "ckpt-2"))
 
@@ -96,23 +89,24 @@ def test_killed_run_resumes_to_identical_weights(dataset, straight, tmp_path):
     same command again: every variable equals the straight run's, bit for bit. (This needs
     Grappler off under --deterministic: with it, about one fresh process in four computed
     D's first gradients differently in the last bits; docs/BENCHMARKS.md, "Determinism".)"""
-    rng = random.Random(os.getpid())
-    kill_after = rng.randint(2, STEPS - 2)
+    rng, seed = kill_rng("killed run")
+    kill_after, delay = rng.randint(2, STEPS - 2), rng.uniform(0.0, 0.6)
     work = tmp_path / "killed"
-    command = _args(dataset, work, f"--max_steps={STEPS}", "--save_interval=1")
-    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
-    for line in process.stdout:
-        if line.startswith(f"step {kill_after}/"):
-            time.sleep(rng.uniform(0.0, 0.6))
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, f"run ended before the kill ({kill_after})"
+    # one checkpoint kept (plus the one being written): ~250 MB instead of STEPS x 120 MB
+    command = _args(dataset, work, f"--max_steps={STEPS}", "--save_interval=1", "--max_to_keep=1")
+    run = LoggedProcess(command, tmp_path, "killed", ENV)
+    wait_for(lambda: f"\nstep {kill_after}/" in "\n" + run.out, run, what=f"step {kill_after}")
+    time.sleep(delay)
+    run.send_signal(signal.SIGKILL)
+    moment = (f"kill seed {seed}: SIGKILL {delay:.3f} s after the line of step {kill_after}; "
+              f"at the kill: {sorted(p.name for p in work.iterdir() if 'ckpt' in p.name)}")
+    print(moment)
+    assert run.wait(timeout=60) == -signal.SIGKILL, f"run ended before the kill ({moment})"
     resumed = _run(*command)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in resumed.stdout
-    _assert_identical(_model_state(straight / f"ckpt-{STEPS}"), _model_state(work / f"ckpt-{STEPS}"))
+    assert resumed.returncode == 0, f"{moment}\n{resumed.stderr}"
+    assert "resumed from" in resumed.stdout, moment
+    _assert_identical(_model_state(straight / f"ckpt-{STEPS}"),
+                      _model_state(work / f"ckpt-{STEPS}"))
 
 
 def test_a_torn_save_never_replaces_the_last_good_checkpoint(dataset, straight, tmp_path):

@@ -1,0 +1,83 @@
+"""The suite's CI policy (tests/conftest.py): with CI=true a skipped test fails the run; without
+it a skip stays a skip. Run on a two-test file by pytest itself (pytester)."""
+import os
+
+import pytest
+
+from conftest import REPO, running_in_ci
+
+pytest_plugins = ("pytester",)
+
+EXAMPLE = """
+import pytest
+
+def test_needs_data():
+    pytest.skip("no face data at ../shared/data/utkface")
+
+@pytest.mark.skipif(True, reason="evaluation judges not installed")
+def test_needs_judges():
+    pass
+
+@pytest.mark.xfail(reason="a known defect", strict=False)
+def test_known_defect():
+    assert False
+
+def test_plain():
+    assert True
+"""
+
+OPTIONAL = """
+import pytest
+
+gradio = pytest.importorskip("a_module_that_is_not_installed")
+
+def test_uses_it():
+    pass
+"""
+
+
+@pytest.fixture
+def suite(pytester):
+    # the project's own conftest, as it is: its hook is what is under test
+    pytester.makeconftest((REPO / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_example=EXAMPLE, test_optional_module=OPTIONAL)
+    return pytester
+
+
+def test_ci_is_read_from_the_environment(monkeypatch):
+    for value, expected in (("true", True), ("TRUE", True), ("1", True), ("yes", True),
+                            ("", False), ("false", False), ("0", False)):
+        monkeypatch.setenv("CI", value)
+        assert running_in_ci() is expected, value
+    monkeypatch.delenv("CI")
+    assert running_in_ci() is False
+
+
+def test_a_skip_fails_under_ci(suite, monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    result = suite.runpytest("-p", "no:cacheprovider", "-rA")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1 and outcomes.get("xfailed") == 1, outcomes
+    # the two skipped tests fail (and the module skipped while collected is reported)
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 2, outcomes
+    assert outcomes.get("skipped") == 1 and result.ret == pytest.ExitCode.TESTS_FAILED
+    for reason in ("no face data at ../shared/data/utkface", "evaluation judges not installed"):
+        result.stdout.fnmatch_lines([f"*CI=true allows no skip: {reason}*"])
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_a_module_skipped_while_collected_fails_the_run_under_ci(suite, monkeypatch, workers):
+    """Alone (nothing else fails), in one process and with two xdist workers as the README's
+    command runs (the skip then reaches the controller from a worker)."""
+    monkeypatch.setenv("CI", "true")
+    args = ["-p", "no:cacheprovider", "test_optional_module.py"]
+    if workers is None:
+        result = suite.runpytest(*args)
+    else:  # a child process: it finds the project without relying on an installed copy
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+        result = suite.runpytest_subprocess(*args, "-n", workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FAILED test_optional_module.py: could not import "
+                                 "'a_module_that_is_not_installed'* (skipped, and CI=true allows "
+                                 "no skip)"])
