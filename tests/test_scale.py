@@ -23,6 +23,15 @@ from face_aging.training import IPCGANTrainer
 S = 16
 
 
+@pytest.fixture(autouse=True)
+def _release_memory():
+    """After each test, Keras' global state is cleared too (conftest then collects and trims):
+    the float16 test's two trainers (two AlexNets, emulated float16) had left this worker at
+    ~10 GB while the next tests' training children ran beside it."""
+    yield
+    keras.backend.clear_session()
+
+
 def _batch(b=2, seed=0):
     rng = np.random.default_rng(seed)
     return {"source_128": tf.constant(rng.uniform(-124, 151, (b, S, S, 3)), tf.float32),
