@@ -447,7 +447,7 @@ def launch(config: DemoConfig, block: bool = True, print_fn=print,
         try:
             demo.block_thread()
         except KeyboardInterrupt:
-            pass
+            print_fn("demo stopped (Ctrl+C)", flush=True)
         finally:
             demo.close()
     return demo, url

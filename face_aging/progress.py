@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Callable, Optional
 
+from tqdm import tqdm
+
 #: A training loop prints a progress line at least this often (seconds of wall time).
 LINE_SECONDS = 10.0
 
@@ -140,30 +142,15 @@ class TrainingProgress:
         return f"{rate:.2f} steps/s{images}  ETA {eta}"
 
 
-class _SilentBar:
-    """What :func:`bar` returns when there is no terminal: counts, prints nothing."""
+class _SilentBar(tqdm):
+    """What :func:`bar` returns when there is no terminal: a disabled ``tqdm`` (draws nothing;
+    ``write`` still prints the line) that still counts, so callers can read ``n``."""
 
     def __init__(self, total):
-        self.total, self.n = total, 0
+        super().__init__(total=total, disable=True)
 
     def update(self, n: int = 1) -> None:
         self.n += n
-
-    def set_description(self, desc: str) -> None:
-        pass
-
-    @staticmethod
-    def write(line: str) -> None:
-        print(line, flush=True)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def is_terminal(stream) -> bool:
@@ -184,7 +171,5 @@ def bar(total: int, desc: str, unit: str = "it", stream=None):
     stream = stream if stream is not None else sys.stderr
     if not is_terminal(stream):
         return _SilentBar(total)
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True,
                 leave=True)

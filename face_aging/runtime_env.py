@@ -7,6 +7,7 @@
   descriptor 2 by C++ code before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL``
   cannot hide them; this hides them unless ``--verbose`` or ``FACE_AGING_VERBOSE=1``.
 """
+import contextlib
 import importlib.abc
 import importlib.util
 import os
@@ -99,10 +100,8 @@ class _CapturedStderr:
     def __exit__(self, exc_type, exc, tb):
         if self._saved is None:
             return False
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
         os.dup2(self._saved, 2)
         os.close(self._saved)
         self._file.seek(0)

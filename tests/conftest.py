@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: a tiny dataset in the release's list layout, the ../shared data
 location, child processes logged to files, checkpoint comparison, and the CI skip policy."""
 import ctypes
+import ctypes.util
 import gc
 import os
 import random
@@ -172,6 +173,10 @@ def kill_rng(what: str):
     return random.Random(seed), seed
 
 
+_LIBC_NAME = ctypes.util.find_library("c")
+_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
+
+
 @pytest.fixture(autouse=True)
 def _return_freed_memory():
     """After each test: collect its dead networks (tf.function caches keep them in reference
@@ -179,10 +184,8 @@ def _return_freed_memory():
     each, beside the training children of other tests, ran a 24 GB CI machine out of memory."""
     yield
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):  # glibc only
+        _LIBC.malloc_trim(0)
 
 
 @pytest.fixture(autouse=True)
