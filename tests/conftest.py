@@ -5,6 +5,7 @@ import ctypes.util
 import gc
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -135,6 +136,22 @@ def wait_for(condition, run: LoggedProcess, timeout=WAIT_LIMIT, what="the awaite
                                             f"before {what}; stderr ends: {run.err[-2000:]}")
         assert time.monotonic() < deadline, f"{run.name}: timed out waiting for {what}"
         time.sleep(0.005)
+
+
+def sigkill_after_step(run: LoggedProcess, step: int, delay: float, seed: int,
+                       checkpoints) -> str:
+    """Waits for ``run``'s progress line of ``step``, sleeps ``delay`` s (the random moment),
+    SIGKILLs it and asserts the kill is what ended it. Returns the moment described (the kill
+    seed, delay, and ``sorted(checkpoints())``: what was on disk at the kill), also printed,
+    so a failure further on can be replayed."""
+    wait_for(lambda: f"\nstep {step}/" in "\n" + run.out, run, what=f"step {step}")
+    time.sleep(delay)
+    run.send_signal(signal.SIGKILL)
+    moment = (f"kill seed {seed}: SIGKILL {delay:.3f} s after the line of step {step}; "
+              f"at the kill: {sorted(checkpoints())}")
+    print(moment)
+    assert run.wait(timeout=60) == -signal.SIGKILL, f"the run ended before the kill ({moment})"
+    return moment
 
 
 def free_ports(count):

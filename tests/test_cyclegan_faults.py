@@ -5,13 +5,13 @@ full output folders. The counterpart of test_fault_tolerance.py (train_ipcgan.py
 import shutil
 import signal
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (LoggedProcess, assert_identical, checkpoint_values, kill_rng, wait_for)
+from conftest import (LoggedProcess, assert_identical, checkpoint_values, kill_rng, sigkill_after_step,
+                      wait_for)
 from test_cyclegan import ENV, TINY, run_cli, write_faces
 
 #: Every variable a CycleGAN checkpoint holds besides the input position.
@@ -61,15 +61,8 @@ def test_interrupted_and_killed_run_ends_with_the_uninterrupted_weights(faces, s
 
     # 2. Resumed, then SIGKILL at a random moment after the next step (a save every step).
     run = LoggedProcess(command, tmp_path, "sigkill", ENV)
-    wait_for(lambda: f"\nstep {stopped_at + 1}/" in "\n" + run.out, run,
-             what=f"step {stopped_at + 1}")
-    delay = rng.uniform(0.0, 0.5)
-    time.sleep(delay)
-    run.send_signal(signal.SIGKILL)
-    moment = (f"kill seed {seed}: SIGKILL {delay:.3f} s after the line of step "
-              f"{stopped_at + 1}; at the kill: {sorted(p.name for p in ckpt.glob('ckpt-*'))}")
-    print(moment)
-    assert run.wait(timeout=60) == -signal.SIGKILL, f"the run ended before the kill ({moment})"
+    moment = sigkill_after_step(run, stopped_at + 1, rng.uniform(0.0, 0.5), seed,
+                                lambda: (p.name for p in ckpt.glob("ckpt-*")))
     assert f"resumed from {ckpt / f'ckpt-{stopped_at}'} at step {stopped_at}" in run.out
 
     # 3. The same command again finishes the schedule.

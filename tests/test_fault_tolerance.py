@@ -4,14 +4,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import (REPO, LoggedProcess, assert_identical, checkpoint_values, kill_rng,
-                      make_list_dataset, wait_for)
+                      make_list_dataset, sigkill_after_step, wait_for)
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 STEPS = 6
@@ -95,13 +94,8 @@ def test_killed_run_resumes_to_identical_weights(dataset, straight, tmp_path):
     # one checkpoint kept (plus the one being written): ~250 MB instead of STEPS x 120 MB
     command = _args(dataset, work, f"--max_steps={STEPS}", "--save_interval=1", "--max_to_keep=1")
     run = LoggedProcess(command, tmp_path, "killed", ENV)
-    wait_for(lambda: f"\nstep {kill_after}/" in "\n" + run.out, run, what=f"step {kill_after}")
-    time.sleep(delay)
-    run.send_signal(signal.SIGKILL)
-    moment = (f"kill seed {seed}: SIGKILL {delay:.3f} s after the line of step {kill_after}; "
-              f"at the kill: {sorted(p.name for p in work.iterdir() if 'ckpt' in p.name)}")
-    print(moment)
-    assert run.wait(timeout=60) == -signal.SIGKILL, f"run ended before the kill ({moment})"
+    moment = sigkill_after_step(run, kill_after, delay, seed,
+                                lambda: (p.name for p in work.iterdir() if "ckpt" in p.name))
     resumed = _run(*command)
     assert resumed.returncode == 0, f"{moment}\n{resumed.stderr}"
     assert "resumed from" in resumed.stdout, moment

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, LoggedProcess, kill_rng, make_list_dataset, wait_for
+from conftest import (REPO, LoggedProcess, kill_rng, make_list_dataset, sigkill_after_step,
+                      wait_for)
 from face_aging import pretraining, training_loop
 from face_aging.data import lists
 
@@ -135,15 +135,8 @@ def test_killed_and_stopped_runs_end_with_identical_weights(data, tmp_path):
     # 3. SIGKILL at a random moment after the next step: in a step, a validation or a save.
     log = tmp_path / "3.log"
     process = _start(command, log)
-    wait_for(lambda: f"step {stopped_at + 1}/{steps}" in process.out, process,
-             what=f"step {stopped_at + 1}")
-    delay = rng.uniform(0.0, 1.2)
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    moment = (f"kill seed {seed}: SIGKILL {delay:.3f} s after the line of step "
-              f"{stopped_at + 1}; at the kill: {sorted(os.listdir(out / 'train'))}")
-    print(moment)
-    assert process.wait(timeout=60) == -signal.SIGKILL, f"the run ended before the kill ({moment})"
+    moment = sigkill_after_step(process, stopped_at + 1, rng.uniform(0.0, 1.2), seed,
+                                lambda: os.listdir(out / "train"))
     assert f"at step {stopped_at}" in process.out
 
     # 4. The same command again finishes the run.
