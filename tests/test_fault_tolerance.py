@@ -28,10 +28,6 @@ def _run(*args, timeout=1200):
                           timeout=timeout)
 
 
-_model_state = checkpoint_values
-_assert_identical = assert_identical
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     return make_list_dataset(tmp_path_factory.mktemp("fault_tolerance") / "data")
@@ -80,7 +76,7 @@ def test_a_second_run_is_identical_and_sigterm_writes_a_checkpoint(dataset, stra
     assert "SIGTERM received: checkpoint written at step" in out
     step = int(out.split("checkpoint written at step ")[1].split(",")[0])
     assert (ckpt / f"ckpt-{step}.index").exists() and step >= 2
-    _assert_identical(_model_state(straight / "ckpt-2"), _model_state(ckpt / "ckpt-2"))
+    assert_identical(checkpoint_values(straight / "ckpt-2"), checkpoint_values(ckpt / "ckpt-2"))
 
 
 def test_killed_run_resumes_to_identical_weights(dataset, straight, tmp_path):
@@ -99,8 +95,8 @@ def test_killed_run_resumes_to_identical_weights(dataset, straight, tmp_path):
     resumed = _run(*command)
     assert resumed.returncode == 0, f"{moment}\n{resumed.stderr}"
     assert "resumed from" in resumed.stdout, moment
-    _assert_identical(_model_state(straight / f"ckpt-{STEPS}"),
-                      _model_state(work / f"ckpt-{STEPS}"))
+    assert_identical(checkpoint_values(straight / f"ckpt-{STEPS}"),
+                      checkpoint_values(work / f"ckpt-{STEPS}"))
 
 
 def test_a_torn_save_never_replaces_the_last_good_checkpoint(dataset, straight, tmp_path):
@@ -114,12 +110,12 @@ def test_a_torn_save_never_replaces_the_last_good_checkpoint(dataset, straight, 
     resumed = _run(*_args(dataset, ckpt, "--max_steps=3", "--save_interval=1"))
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "ckpt-2 at step 2" in resumed.stdout
-    assert int(_model_state(ckpt / "ckpt-3")["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 3
+    assert int(checkpoint_values(ckpt / "ckpt-3")["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 3
 
 
 def test_non_finite_steps_stop_or_are_skipped(dataset, straight, tmp_path):
     ckpt = _copy_up_to(straight, 2, tmp_path / "ckpt")
-    before = _model_state(ckpt / "ckpt-2")
+    before = checkpoint_values(ckpt / "ckpt-2")
     # A weight that overflows float32 makes every gradient non-finite.
     stop = _run(*_args(dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39"))
     assert stop.returncode == 1
@@ -128,13 +124,13 @@ def test_non_finite_steps_stop_or_are_skipped(dataset, straight, tmp_path):
             f"{ckpt}/ckpt-2)") in stop.stderr
     assert "Traceback" not in stop.stderr
     assert not (ckpt / "ckpt-3.index").exists()
-    _assert_identical(before, _model_state(ckpt / "ckpt-2"))
+    assert_identical(before, checkpoint_values(ckpt / "ckpt-2"))
 
     skip = _run(*_args(dataset, ckpt, "--max_steps=4", "--gan_loss_weight=1e39",
                        "--nan_policy=skip"))
     assert skip.returncode == 0, skip.stderr
     assert skip.stdout.count("skipping it (--nan_policy=skip)") == 2
-    after = _model_state(ckpt / "ckpt-4")
+    after = checkpoint_values(ckpt / "ckpt-4")
     for key in before:  # every step was undone: weights and optimizer state unchanged
         if key != "step/.ATTRIBUTES/VARIABLE_VALUE":
             np.testing.assert_array_equal(before[key], after[key], err_msg=key)
