@@ -125,7 +125,9 @@ def test_alexnet_features_follow_the_release_pixel_pipeline(tmp_path, alexnet, c
     mean = np.array(pixels.MEAN_RGB, np.float32)
     direct = alexnet(exact[None].astype(np.float32) - mean, outputs=("conv5",))["conv5"]
     np.testing.assert_allclose(feats[0], np.asarray(direct).ravel(), rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(feats[0], feats[2])
+    # The same face in a batch of two and alone: equal up to float rounding (some CPUs' oneDNN
+    # picks another convolution kernel for another batch size).
+    np.testing.assert_allclose(feats[0], feats[2], rtol=1e-5, atol=1e-6)
     # 100 px: cv2's own INTER_LINEAR resize (one level of rounding apart at most)
     resized = cv2.resize(small, (227, 227), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     direct = np.asarray(alexnet(resized[None] - mean, outputs=("conv5",))["conv5"]).ravel()
