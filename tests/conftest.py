@@ -1,5 +1,6 @@
 """Shared fixtures and helpers: a tiny dataset in the release's list layout, the ../shared data
 location, child processes logged to files, checkpoint comparison, and the CI skip policy."""
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -215,6 +216,36 @@ def _kill_leftover_processes():
             run.process.kill()
             run.process.wait()
     del LoggedProcess.running[before:]
+
+
+def processes_started_under(worker_id: str):
+    """PIDs of the live processes (not this one) whose environment says they were started by
+    xdist worker ``worker_id`` (``PYTEST_XDIST_WORKER``, which every child inherits).
+    Linux (/proc); elsewhere none are found."""
+    marker = f"PYTEST_XDIST_WORKER={worker_id}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if marker in environment.split(b"\0") and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """A worker that died (``error`` set: the kernel's OOM killer, a crash) never ran its
+    tests' teardown, so the training children of its last test run on as orphans: once, two
+    distributed workers waiting for a dead peer kept both CPUs busy until CI's time limit.
+    The controller kills them."""
+    if error is None:
+        return
+    for pid in processes_started_under(node.gateway.id):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            print(f"\nkilled process {pid}, left running by dead worker {node.gateway.id}")
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -1,6 +1,7 @@
 """The suite's CI policy (tests/conftest.py): with CI=true a skipped test fails the run; without
 it a skip stays a skip. Run on a two-test file by pytest itself (pytester)."""
 import os
+import signal
 
 import pytest
 
@@ -81,3 +82,40 @@ def test_a_module_skipped_while_collected_fails_the_run_under_ci(suite, monkeypa
     result.stdout.fnmatch_lines(["FAILED test_optional_module.py: could not import "
                                  "'a_module_that_is_not_installed'* (skipped, and CI=true allows "
                                  "no skip)"])
+
+
+CRASHING = """
+import os, signal, subprocess, sys
+
+def test_worker_dies_with_a_child_running():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open("child.pid", "w") as f:
+        f.write(str(child.pid))
+    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would: no teardown runs
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie waits only to be reaped by its new parent
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_children_of_a_dead_worker_are_killed(pytester, monkeypatch):
+    """A worker killed mid-test leaves its test's child running; the controller kills it."""
+    pytester.makeconftest((REPO / "tests" / "conftest.py").read_text())
+    pytester.makepyfile(test_crashing=CRASHING)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1",
+                                           "--max-worker-restart=0")
+    pid = int((pytester.path / "child.pid").read_text())
+    try:
+        result.stdout.fnmatch_lines([f"*killed process {pid}, left running by dead worker gw0*"])
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
