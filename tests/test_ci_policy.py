@@ -124,18 +124,17 @@ def test_children_of_a_dead_worker_are_killed(pytester, monkeypatch):
 @pytest.mark.parametrize("workers", [None, "1"])
 def test_slow_modules_run_first(pytester, monkeypatch, workers):
     """In collection order, and through xdist's file scheduler (which would otherwise put the
-    module with the most tests first)."""
+    module with the most tests first). In a child process: a worker of this suite has imported
+    the real test_scale and test_precision modules, whose names the sample files reuse."""
     pytester.makeconftest((REPO / "tests" / "conftest.py").read_text())
     one = "def test_one():\n    assert 1 + 1 == 2\n"
     three = one + one.replace("one", "two") + one.replace("one", "three")
     pytester.makepyfile(test_alpha=three, test_precision=one, test_zeta=one, test_scale=one)
-    if workers is None:
-        result = pytester.runpytest("-p", "no:cacheprovider", "-v")
-    else:
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-            p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", "-n", workers,
-                                               "--dist", "loadfile")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    args = ["-p", "no:cacheprovider", "-v"] + ([] if workers is None else
+                                               ["-n", workers, "--dist", "loadfile"])
+    result = pytester.runpytest_subprocess(*args)
     ran = [line.split("::")[0].split()[-1] for line in result.stdout.lines if " PASSED" in line]
     modules = list(dict.fromkeys(ran))
     assert modules == ["test_scale.py", "test_precision.py", "test_alpha.py", "test_zeta.py"], \
