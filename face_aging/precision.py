@@ -7,7 +7,8 @@
               losses and the models' outputs stay float32. bfloat16 has float32's exponent range,
               so no loss scaling is needed. The standard on TPUs and recent GPUs, and on CPUs with
               AVX-512 BF16 or AMX, where oneDNN runs bfloat16 convolutions about twice as fast as
-              float32 (docs/BENCHMARKS.md).
+              float32 (docs/BENCHMARKS.md). On an x86 CPU without them a training step is about
+              ten times slower than float32: :func:`keras_policy` logs a warning there.
 
 Checkpoints do not depend on the mode: variables are float32 in every mode, so a run can be
 resumed or continued in another mode.
@@ -15,6 +16,8 @@ resumed or continued in another mode.
 from __future__ import annotations
 
 import contextlib
+import logging
+from typing import Optional
 
 from absl import flags
 
@@ -62,11 +65,49 @@ def uses_loss_scaling(mode: str) -> bool:
     return parse_mode(mode) == "float16"
 
 
+def slow_bfloat16_note(mode, cpu: Optional[dict] = None,
+                       gpu_count: Optional[int] = None) -> Optional[str]:
+    """The line to show when ``mode`` is bfloat16 on a machine that computes it slower than
+    float32, else None: no GPU, and an x86 CPU (``/proc/cpuinfo`` ``flags``) that lists neither
+    AVX-512 BF16 nor AMX BF16. oneDNN then converts to float32 around every operation
+    (docs/BENCHMARKS.md measures how much slower). Unknown CPUs (another OS, ARM) get no line.
+
+    Args:
+      cpu: ``face_aging.hardware.cpu_info()`` (read from this machine when None).
+      gpu_count: visible GPUs (asked of TensorFlow when None).
+    """
+    if parse_mode(mode) != "bfloat16":
+        return None
+    from face_aging import hardware
+
+    cpu = hardware.cpu_info() if cpu is None else cpu
+    if cpu.get("flags_read") != "flags" or cpu["has_bfloat16_dot"]:
+        return None
+    if gpu_count is None:
+        import tensorflow as tf
+
+        gpu_count = len(tf.config.list_physical_devices("GPU"))
+    if gpu_count:
+        return None
+    return (f"--mixed_precision=bfloat16: this CPU ({cpu['model']}) has neither AVX-512 BF16 "
+            "nor AMX, so bfloat16 is converted to float32 around every operation: a training "
+            "step measured 10x slower than with --mixed_precision=none (docs/BENCHMARKS.md, "
+            "\"bfloat16 without AVX-512 BF16\")")
+
+
+_NOTED = set()
+
+
 @contextlib.contextmanager
 def keras_policy(mode: str):
-    """Sets Keras' global dtype policy for ``mode`` while models are built; restores it after."""
+    """Sets Keras' global dtype policy for ``mode`` while models are built; restores it after.
+    Logs :func:`slow_bfloat16_note` (once per process) where bfloat16 would be slow."""
     import keras
 
+    note = None if "slow_bfloat16" in _NOTED else slow_bfloat16_note(mode)
+    if note:
+        _NOTED.add("slow_bfloat16")
+        logging.getLogger("face_aging").warning(note)
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(KERAS_POLICIES[parse_mode(mode)])
     try:
@@ -96,7 +137,7 @@ def define_flag(flag_values=flags.FLAGS, default: str = "none", extra_help: str 
     """
     help_text = ("none: float32 (the release); bfloat16: mixed_bfloat16 (bf16 compute, float32 "
                  "variables and batch-norm statistics, no loss scaling; about 2x faster on CPUs "
-                 "with AVX-512 BF16 or AMX); float16: mixed_float16 with dynamic loss scaling "
+                 "with AVX-512 BF16 or AMX, about 10x slower on CPUs without); float16: mixed_float16 with dynamic loss scaling "
                  "(GPUs). The bare --mixed_precision means float16." + extra_help)
     flag = flags.Flag(_ModeParser(), flags.ArgumentSerializer(), "mixed_precision", default,
                       help_text, boolean=True)

@@ -1,5 +1,4 @@
-"""benchmarks/: the peak per dtype (benchmarks/peak.py), the CPU's instruction sets
-(benchmarks/machine.py), fractions of peak and issue 16's targets, the precision-mode
+"""benchmarks/: the peak per dtype (benchmarks/peak.py), fractions of peak and issue 16's targets, the precision-mode
 configurations and the command line. Tiny sizes; no timing assertions."""
 import json
 import os
@@ -11,49 +10,6 @@ import pytest
 from benchmarks import machine, peak
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-ZEN4_CPUINFO = """\
-processor	: 0
-vendor_id	: AuthenticAMD
-cpu family	: 25
-model name	: AMD EPYC 9R14 96-Core Processor
-flags		: fpu vme sse2 fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni avx512_bitalg
-
-processor	: 1
-model name	: Another Model That Must Not Be Read
-flags		: fpu amx_tile amx_bf16
-"""
-
-SAPPHIRE_RAPIDS_FLAGS = "flags : avx2 fma avx512f avx512_vnni avx512_fp16 amx_tile amx_bf16 amx_int8\n"
-
-
-def test_cpuinfo_parser_reads_the_first_processor():
-    info = machine.parse_cpuinfo(ZEN4_CPUINFO)
-    assert info["model"] == "AMD EPYC 9R14 96-Core Processor"
-    sets = info["instruction_sets"]
-    assert set(sets) == set(machine.INSTRUCTION_SETS)
-    assert [k for k, v in sets.items() if v] == [
-        "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"]
-    assert not sets["amx_tile"] and not sets["amx_bf16"]  # the second processor's line
-    assert info["has_bfloat16_dot"] is True
-
-
-def test_cpuinfo_parser_amx_without_avx512_bf16_and_a_cpu_without_either():
-    amx = machine.parse_cpuinfo(SAPPHIRE_RAPIDS_FLAGS)
-    assert amx["model"] is None
-    assert amx["instruction_sets"]["amx_bf16"] and amx["instruction_sets"]["avx512_fp16"]
-    assert not amx["instruction_sets"]["avx512_bf16"] and amx["has_bfloat16_dot"] is True
-    old = machine.parse_cpuinfo("model name : Old\nflags : sse2 avx avx2 fma\n")
-    assert old["has_bfloat16_dot"] is False and old["instruction_sets"]["avx2"]
-    arm = machine.parse_cpuinfo("Features : fp asimd bf16\n")  # ARM spelling, no x86 flag
-    assert not any(arm["instruction_sets"].values())
-
-
-def test_cpu_info_of_a_missing_file_claims_nothing(tmp_path):
-    info = machine.cpu_info(str(tmp_path / "no_cpuinfo"))
-    assert info["source"] is None and info["model"]
-    assert not any(info["instruction_sets"].values()) and info["has_bfloat16_dot"] is False
-
 
 def test_fraction_of_peak_is_against_the_peak_of_the_same_dtype():
     rows = [dict(op="matmul", library="numpy", dtype="float32", gflops=190.0),
