@@ -95,7 +95,7 @@ def slow_bfloat16_note(mode, cpu: Optional[dict] = None,
             "\"bfloat16 without AVX-512 BF16\")")
 
 
-_NOTED = set()
+_bfloat16_checked = False  # the machine is judged once per process
 
 
 @contextlib.contextmanager
@@ -104,10 +104,12 @@ def keras_policy(mode: str):
     Logs :func:`slow_bfloat16_note` (once per process) where bfloat16 would be slow."""
     import keras
 
-    note = None if "slow_bfloat16" in _NOTED else slow_bfloat16_note(mode)
-    if note:
-        _NOTED.add("slow_bfloat16")
-        logging.getLogger("face_aging").warning(note)
+    global _bfloat16_checked
+    if not _bfloat16_checked and parse_mode(mode) == "bfloat16":
+        _bfloat16_checked = True
+        note = slow_bfloat16_note(mode)
+        if note:
+            logging.getLogger("face_aging").warning(note)
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(KERAS_POLICIES[parse_mode(mode)])
     try:
@@ -137,8 +139,8 @@ def define_flag(flag_values=flags.FLAGS, default: str = "none", extra_help: str 
     """
     help_text = ("none: float32 (the release); bfloat16: mixed_bfloat16 (bf16 compute, float32 "
                  "variables and batch-norm statistics, no loss scaling; about 2x faster on CPUs "
-                 "with AVX-512 BF16 or AMX, about 10x slower on CPUs without); float16: mixed_float16 with dynamic loss scaling "
-                 "(GPUs). The bare --mixed_precision means float16." + extra_help)
+                 "with AVX-512 BF16 or AMX, about 10x slower on CPUs without); float16: "
+                 "mixed_float16 with dynamic loss scaling (GPUs). The bare --mixed_precision means float16." + extra_help)
     flag = flags.Flag(_ModeParser(), flags.ArgumentSerializer(), "mixed_precision", default,
                       help_text, boolean=True)
     flags.DEFINE_flag(flag, flag_values)
