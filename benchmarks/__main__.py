@@ -68,6 +68,10 @@ def parse_args(argv=None):
     p.add_argument("--image_size", type=int, default=None, help="face side; 128 (--quick: 32)")
     p.add_argument("--generator_batches", default=None, help="1,32 (--quick: 2)")
     p.add_argument("--train_batches", default=None, help="8,32 (--quick: 2)")
+    p.add_argument("--d_output_channels", type=int, default=512,
+                   help="channels of the discriminator's last layer in the training step "
+                        "(train_ipcgan.py --d_output_channels): 512 as the release; 1 times the "
+                        "bundled model's configuration")
     p.add_argument("--matmul_size", type=int, default=None, help="4096 (--quick: 512)")
     p.add_argument("--peak_batch", type=int, default=None,
                    help="batch of the peak section's convolutions; 32 (--quick: 2)")
@@ -125,7 +129,7 @@ def parse_args(argv=None):
         p.error("--generator_batches and --train_batches are comma-separated integers")
     if args.pipeline_batch is None:
         args.pipeline_batch = max(args.train_batches)
-    for name in ("repeats", "image_size", "matmul_size", "peak_batch", "jpeg_size",
+    for name in ("repeats", "image_size", "d_output_channels", "matmul_size", "peak_batch", "jpeg_size",
                  "images_per_group", "pipeline_batch", "memory_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
@@ -451,7 +455,7 @@ def main(argv=None):
             log(f"train step, batches {args.train_batches}, {[c.name for c in train_configs]}")
             results["train_step"] = sections.train_steps(
                 train_configs, args.train_batches, args.image_size, max(args.warmup, 1),
-                args.repeats, peaks, same_round)
+                args.repeats, peaks, same_round, args.d_output_channels)
         if "pipeline" in args.only:
             log(f"input pipeline, batch {args.pipeline_batch}")
             n_images = 5 * args.images_per_group

@@ -167,11 +167,13 @@ def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> Dict[str, tf.
             "target_group": tf.fill([batch], 1), "false_group": tf.fill([batch], 3)}
 
 
-def make_trainer(config: Config, image_size: int, alexnet=None):
+def make_trainer(config: Config, image_size: int, alexnet=None, d_output_channels: int = 512):
     """Fresh G and D (under the configuration's dtype policy) and a trainer; AlexNet may be
-    shared between configurations of one dtype (it is frozen)."""
+    shared between configurations of one dtype (it is frozen). ``d_output_channels``: the
+    discriminator's last layer (``train_ipcgan.py --d_output_channels``; the release's 512)."""
     with precision.keras_policy(config.mixed_precision):
-        generator, discriminator = Generator(), Discriminator()
+        generator = Generator()
+        discriminator = Discriminator(output_channels=d_output_channels)
         if alexnet is None:
             alexnet = AlexNet()
         build_models(generator, discriminator, alexnet, image_size)
@@ -187,13 +189,14 @@ def make_trainer(config: Config, image_size: int, alexnet=None):
 
 def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: int,
                 warmup: int, repeats: int, peaks: Optional[Dict[str, dict]],
-                same_round_peak: Optional[Dict[str, int]] = None):
+                same_round_peak: Optional[Dict[str, int]] = None, d_output_channels: int = 512):
     """Seconds per ``IPCGANTrainer.train_step`` on a fixed in-memory batch (no input pipeline).
-    ``peaks`` and ``same_round_peak`` as for :func:`generator_inference`."""
+    ``peaks`` and ``same_round_peak`` as for :func:`generator_inference`; ``d_output_channels``
+    as for :func:`make_trainer` (the FLOP count follows it)."""
     fns, meta, trainers, alexnets = {}, {}, {}, {}
     for config in configs:
         trainer, alexnets[config.mixed_precision] = make_trainer(
-            config, image_size, alexnets.get(config.mixed_precision))
+            config, image_size, alexnets.get(config.mixed_precision), d_output_channels)
         trainers[config.name] = trainer
         for batch in batches:
             data = synthetic_batch(batch, image_size)
@@ -207,7 +210,8 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
     results = []
     for key, ts in times.items():
         config, batch = meta[key]
-        parts = flops.train_step_flops(image_size, batch, config.step_structure)
+        parts = flops.train_step_flops(image_size, batch, config.step_structure,
+                                       output_channels=d_output_channels)
         t = median(ts)
         row = dict(config=config.name, step_structure=config.step_structure, xla=config.xla,
                    mixed_precision=config.mixed_precision, compute_dtype=config.compute_dtype,
@@ -218,11 +222,12 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
     _speedups(results, RELEASE.name, "speedup_vs_release")
     _speedups(results, DEFAULT.name, "speedup_vs_default")
     guard = getattr(next(iter(trainers.values())), "nan_guard", None) if trainers else None
-    return {"image_size": image_size, "nan_guard": guard,
+    return {"image_size": image_size, "d_output_channels": d_output_channels, "nan_guard": guard,
             "load_average": {"start": load_start, "end": machine.load_average()},
             "same_round_peak": same_round,
-            "flops_by_part_per_image": {s: flops.train_step_flops(image_size, 1, s)
-                                        for s in ("reuse", "release")},
+            "flops_by_part_per_image": {
+                s: flops.train_step_flops(image_size, 1, s, output_channels=d_output_channels)
+                for s in ("reuse", "release")},
             "results": results, "errors": errors}
 
 

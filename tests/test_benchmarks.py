@@ -205,3 +205,19 @@ def test_determinism_tool_runs_fresh_processes_counts_results_and_cleans_up(
         assert sorted(p.name for p in work[0].iterdir()) == [
             "data", "run000", "run000.stderr", "run001", "run001.stderr", "run002",
             "run002.stderr"]
+
+
+def test_train_step_section_times_the_discriminator_width_it_is_given():
+    """--d_output_channels=1 (the bundled model's discriminator) builds D with a 1-channel last
+    layer and counts its FLOPs: dis_4's 4x4 conv over 512 inputs at (S/8)^2 positions, once
+    per output channel, in three D forwards and backwards (kernel and input gradients) of the D
+    update and one forward + input-gradient backward of the G update."""
+    from benchmarks import sections
+
+    trainer, _ = sections.make_trainer(sections.DEFAULT, 16, d_output_channels=1)
+    assert tuple(trainer.discriminator.dis_4.kernel.shape) == (4, 4, 512, 1)
+    wide = flops.train_step_flops(128, 1, output_channels=512)["total"]
+    narrow = flops.train_step_flops(128, 1, output_channels=1)["total"]
+    dis_4_forward_per_channel = 2 * 16 * 16 * 4 * 4 * 512
+    # D update: 3 x (forward + kernel grad + input grad); G update: forward + input grad.
+    assert wide - narrow == (3 * 3 + 2) * dis_4_forward_per_channel * 511
