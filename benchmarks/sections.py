@@ -20,9 +20,10 @@ from benchmarks import flops, machine, peak
 from benchmarks.peak import fraction_of_peak
 from benchmarks.timing import median, time_interleaved
 from face_aging import precision
-from face_aging.data import pipeline
-from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
-from face_aging.training import IPCGANTrainer
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan import data as pipeline
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
+from face_aging.ipcgan.trainer import IPCGANTrainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

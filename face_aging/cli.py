@@ -57,8 +57,24 @@ def define_verbose_flag(flag_values=None) -> None:
     flag_values.register_key_flag_for_module(main_module, flag_values["verbose"])
 
 
+def define_key_flags(define: Callable, flag_values=None) -> None:
+    """Calls ``define(flag_values)`` (default absl's FLAGS) and lists every flag it defines in
+    ``--helpshort`` of the main module (absl lists only the main module's key flags, and these
+    flags belong to the module that holds ``define``)."""
+    from absl import flags
+
+    flag_values = flag_values if flag_values is not None else flags.FLAGS
+    before = set(flag_values)
+    define(flag_values)
+    main_module = sys.argv[0] if sys.argv and sys.argv[0] else "__main__"
+    for name in sorted(set(flag_values) - before):
+        # (not absl's own, which importing absl.app or absl.logging may define meanwhile)
+        if not str(flag_values.find_module_defining_flag(name, "")).startswith("absl."):
+            flag_values.register_key_flag_for_module(main_module, flag_values[name])
+
+
 def run(main: Callable[[Sequence[str]], Optional[int]], prog: Optional[str] = None,
-        log_level: str = "2", flag_values=None) -> None:
+        log_level: str = "2", flag_values=None, doc: Optional[str] = None) -> None:
     """Runs ``main`` as ``absl.app.run`` does, with the conventions of the module docstring.
 
     Args:
@@ -66,10 +82,16 @@ def run(main: Callable[[Sequence[str]], Optional[int]], prog: Optional[str] = No
       prog: the name in error lines (``pretrain`` -> ``pretrain: error: ...``); None for
         a bare ``error: ...``.
       log_level: the default of ``TF_CPP_MIN_LOG_LEVEL`` when not verbose.
+      doc: the text ``--help`` shows above the flags (absl shows the main module's
+        docstring): the command's, when the main module is a script or a ``python -m``
+        path that only calls it.
     """
     from absl import app, flags
 
     flag_values = flag_values if flag_values is not None else flags.FLAGS
+    main_module = sys.modules.get("__main__")
+    if doc is not None and main_module is not None:
+        main_module.__doc__ = doc
     define_verbose_flag(flag_values)
 
     def parse(argv):

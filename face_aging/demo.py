@@ -7,9 +7,9 @@
 The page: upload a photo (any image file ``inference.read_image_rgb`` reads) or take one with
 the webcam; choose IPCGAN or CycleGAN and the weights (a checkpoint folder or an export); an
 age slider over the age groups, continuous through the soft age vector (the stops are
-``inference.age_targets(..., interpolate=K)``'s blends, a tenth of a group apart), and a "show
-all ages" strip; faces found and pasted back into the photo (the largest or every face), or
-the whole image taken as one face crop; the result and the strip can be downloaded.
+``ipcgan.inference.age_targets(..., interpolate=K)``'s blends, a tenth of a group apart), and
+a "show all ages" strip; faces found and pasted back into the photo (the largest or every
+face), or the whole image taken as one face crop; the result and the strip can be downloaded.
 
 Bad input gets one line in the page (not a traceback): a file that is not an image, a photo
 with no face, a photo over ``--max_upload_megapixels``, weights that cannot be loaded.
@@ -21,15 +21,14 @@ The API (``gradio_client``): endpoint ``/age``, inputs ``(photo file, webcam ima
 weights, age, faces, show_all)``, outputs ``(photo, strip, message)``.
 
 The page logic (:class:`ModelCache`, :func:`read_upload`, :func:`age_photo`) does not need
-Gradio; :func:`build_demo` wires it to the page. Pixel conventions are the library's: uint8
-RGB in, uint8 RGB out.
+Gradio; :func:`build_demo` wires it to the page. The command (its flags) is
+``face_aging.apps.demo``. Pixel conventions are the library's: uint8 RGB in, uint8 RGB out.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
 import os
-import sys
 import threading
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -78,7 +77,7 @@ def default_weights(model: str) -> str:
         from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
 
         return DEFAULT_CHECKPOINT_DIR
-    from face_aging.inference import BUNDLED_CHECKPOINT_DIR
+    from face_aging.ipcgan.inference import BUNDLED_CHECKPOINT_DIR
 
     return BUNDLED_CHECKPOINT_DIR
 
@@ -94,7 +93,7 @@ class DemoModel:
       kind: ``"IPCGAN"`` or ``"CycleGAN"``.
       source: the weights it was loaded from.
       image_size: S, the side of the faces it makes.
-      stops: the slider's positions in order (``inference.AgeTarget`` s, or CycleGAN
+      stops: the slider's positions in order (``ipcgan.inference.AgeTarget`` s, or CycleGAN
         directions), each with a ``label``.
       per_unit: slider stops per slider unit (IPCGAN: K + 1 per group; CycleGAN: 1).
       all_ages: indices into ``stops`` of the "show all ages" strip (the pure groups).
@@ -142,7 +141,7 @@ def _shown_path(path: str) -> str:
 
 
 def _load_demo_model(kind: str, weights: str) -> DemoModel:
-    from face_aging import inference
+    from face_aging.ipcgan import inference
 
     is_export = os.path.isfile(os.path.join(weights, "saved_model.pb"))
     if kind == "CycleGAN":
@@ -419,7 +418,7 @@ def _webcam_image(frame, max_megapixels: float) -> np.ndarray:
     return np.ascontiguousarray(frame[..., :3].astype(np.uint8))
 
 
-def _no_telemetry() -> None:
+def no_telemetry() -> None:
     """Before Gradio is imported: no analytics, no hub telemetry (nothing leaves the machine)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -434,7 +433,7 @@ def launch(config: DemoConfig, block: bool = True, print_fn=print,
     """
     import logging
 
-    _no_telemetry()
+    no_telemetry()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request otherwise
     demo = build_demo(config, log_fn=log_fn)
     _, url, _ = demo.launch(server_name=config.host, server_port=config.port,
@@ -453,74 +452,7 @@ def launch(config: DemoConfig, block: bool = True, print_fn=print,
     return demo, url
 
 
-# --------------------------------------------------------------------------- CLI
+if __name__ == "__main__":  # the documented command: python -m face_aging.demo
+    from face_aging.apps.demo import run
 
-
-def define_flags(flag_values=None):
-    """The demo's flags (on ``flag_values``, default absl's global FLAGS)."""
-    from absl import flags
-
-    where = dict(flag_values=flag_values if flag_values is not None else flags.FLAGS)
-    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"], "Model the page starts with "
-                      "(both can be chosen in the page).", **where)
-    flags.DEFINE_string("checkpoint_dir", None, "Weights it starts with: a checkpoint folder "
-                        "or an export (default: the bundled IPCGAN; --model=cyclegan: "
-                        "checkpoints/cyclegan_young2old).", **where)
-    flags.DEFINE_string("host", DEFAULT_HOST, "Address to listen on (0.0.0.0: every "
-                        "interface; anyone who can reach it can then use the page and load "
-                        "any checkpoint folder of this machine).", **where)
-    flags.DEFINE_integer("port", DEFAULT_PORT, "Port to listen on.", lower_bound=1,
-                         upper_bound=65535, **where)
-    flags.DEFINE_float("max_upload_megapixels", DEFAULT_MAX_UPLOAD_MEGAPIXELS, "Largest photo "
-                       "accepted, in megapixels (width x height / 1e6).", lower_bound=0.01,
-                       **where)
-    flags.DEFINE_integer("concurrency", 1, "Requests computed at once; the others wait in the "
-                         "queue.", lower_bound=1, **where)
-    flags.DEFINE_integer("max_queue", DEFAULT_MAX_QUEUE, "Requests that may wait; more are "
-                         "refused.", lower_bound=1, **where)
-    flags.DEFINE_float("face_margin", None, "Crop margin per side of detected faces, a "
-                       "fraction of the box (default: the training crops').", lower_bound=0.0,
-                       **where)
-
-
-def config_from_flags(flag_values) -> DemoConfig:
-    """Turns parsed flags into a :class:`DemoConfig`."""
-    return DemoConfig(model="CycleGAN" if flag_values.model == "cyclegan" else "IPCGAN",
-                      weights=flag_values.checkpoint_dir, host=flag_values.host,
-                      port=flag_values.port,
-                      max_upload_megapixels=flag_values.max_upload_megapixels,
-                      concurrency=flag_values.concurrency, max_queue=flag_values.max_queue,
-                      face_margin=flag_values.face_margin)
-
-
-def main(argv):
-    from absl import flags
-
-    if len(argv) > 1:
-        print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
-    _no_telemetry()
-    try:
-        import gradio
-    except ImportError as e:
-        print(f"error: the demo needs Gradio ({e}): pip install -e '.[demo]'", file=sys.stderr)
-        return 2
-    del gradio
-    config = config_from_flags(flags.FLAGS)
-    try:
-        launch(config)
-    except DemoError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: cannot listen on {config.host}:{config.port}: "
-              f"{(str(e).splitlines() or [type(e).__name__])[0]}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    from face_aging import cli
-
-    define_flags()
-    cli.run(main, prog="demo")
+    run()

@@ -1,7 +1,7 @@
 """Where the bundled model's red/green corner blotch comes from (docs/INFERENCE.md, "Known
 artefacts").
 
-Counts ``face_aging.bundle.corner_artefacts`` (made-up saturated pixels in each corner) of a
+Counts ``face_aging.ipcgan.bundle.corner_artefacts`` (made-up saturated pixels in each corner) of a
 generator's outputs, per target group, when it is run the ways that could cause it:
 
 - ``moving``: as ``test.py`` runs it (moving batch-norm statistics, the model's side);
@@ -46,16 +46,18 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import numpy as np
 
-    from face_aging import bundle, inference
+    from face_aging import inference
+    from face_aging.ipcgan import bundle, inference as ipcgan_inference
 
     faces = [inference.read_image_rgb(p)[0] for entry in FLAGS.faces
              for p in inference.list_image_files(entry)]
-    generator = inference.load_generator(FLAGS.checkpoint_dir or inference.BUNDLED_CHECKPOINT_DIR)
-    size = inference.generator_image_size(generator)
+    generator = ipcgan_inference.load_generator(FLAGS.checkpoint_dir
+                                                or ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
+    size = ipcgan_inference.generator_image_size(generator)
     groups = generator.age_groups
 
     def mirrored(copies, targets):
-        aged = inference.age_faces(generator, [f[:, ::-1] for f in copies], targets)
+        aged = ipcgan_inference.age_faces(generator, [f[:, ::-1] for f in copies], targets)
         return aged[:, :, ::-1]
 
     def at_double_size(copies, targets):
@@ -63,7 +65,7 @@ def main(argv):
 
         generator.image_size = 2 * size
         try:
-            aged = inference.age_faces(generator, copies, targets)
+            aged = ipcgan_inference.age_faces(generator, copies, targets)
         finally:
             generator.image_size = size
         return np.stack([cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA) for a in aged])
@@ -76,8 +78,8 @@ def main(argv):
         padded = np.pad(shown, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
         generator.image_size = size + 2 * pad
         try:
-            aged = inference.age_faces(generator, [padded[0].astype(np.uint8)] * len(targets),
-                                       targets)
+            aged = ipcgan_inference.age_faces(generator, [padded[0].astype(np.uint8)] * len(targets),
+                                              targets)
         finally:
             generator.image_size = size
         return aged[:, pad:pad + size, pad:pad + size]
@@ -88,13 +90,13 @@ def main(argv):
         refs = inference.read_reference_faces(FLAGS.references, FLAGS.reference_count)
 
         def batch_same_target(copies, targets):
-            return inference.age_faces(generator, copies, targets, bn_mode="batch",
-                                       reference_faces=refs, batch_size=len(refs) + 1)
+            return ipcgan_inference.age_faces(generator, copies, targets, bn_mode="batch",
+                                              reference_faces=refs, batch_size=len(refs) + 1)
 
         def batch_mixed_targets(copies, targets):
             from face_aging import pixels
 
-            sources = inference.preprocess_faces([copies[0]] + refs, size)
+            sources = ipcgan_inference.preprocess_faces([copies[0]] + refs, size)
             out = []
             for target in targets:
                 vectors = np.eye(groups, dtype=np.float32)[
@@ -110,7 +112,8 @@ def main(argv):
           f"{round(size * bundle.CORNER_FRACTION)}^2), mean over faces, per target group "
           f"0..{groups - 1}:")
     quarter = size // 4
-    moving_outputs = [inference.age_faces(generator, [f] * groups, np.arange(groups)).astype(int)
+    moving_outputs = [ipcgan_inference.age_faces(generator, [f] * groups,
+                                                 np.arange(groups)).astype(int)
                       for f in faces]
     for name, age in ways.items():
         counts = bundle.corner_artefacts(generator, faces, age)  # [faces, groups, 4]

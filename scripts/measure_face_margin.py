@@ -102,11 +102,13 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     import numpy as np
 
     from face_aging import inference
+    from face_aging.ipcgan import inference as ipcgan_inference
     from face_aging.metrics import age_identity, judges
 
     judge = judges.IdentityJudge()
-    generator = inference.load_generator(checkpoint_dir or inference.BUNDLED_CHECKPOINT_DIR)
-    side = inference.generator_image_size(generator)
+    generator = ipcgan_inference.load_generator(checkpoint_dir
+                                                or ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
+    side = ipcgan_inference.generator_image_size(generator)
     photos = []
     for path in paths:
         try:
@@ -131,8 +133,8 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
             if not located:
                 continue
             crop = located[0].crop
-            outputs = inference.age_faces(generator, [crop] * len(target_groups),
-                                          np.asarray(target_groups))
+            outputs = ipcgan_inference.age_faces(generator, [crop] * len(target_groups),
+                                                 np.asarray(target_groups))
             small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
             for out in outputs:
                 inputs.append(box_region(crop, margin))
@@ -151,7 +153,8 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
             "verified": float(np.mean(d <= judge.THRESHOLD)), "mean_distance": float(d.mean()),
             "ceiling_verified": float(np.mean(t <= judge.THRESHOLD)),
             "ceiling_mean_distance": float(t.mean())}
-    return {"photos": len(photos), "generator": checkpoint_dir or inference.BUNDLED_CHECKPOINT_DIR,
+    return {"photos": len(photos),
+            "generator": checkpoint_dir or ipcgan_inference.BUNDLED_CHECKPOINT_DIR,
             "image_size": side, "target_groups": list(target_groups), "margins": result}
 
 

@@ -61,7 +61,7 @@ def test_train_step_parts():
 
 
 def test_layer_table_matches_the_models_kernels():
-    from face_aging.models import Discriminator, Generator, build_models
+    from face_aging.ipcgan.networks import Discriminator, Generator, build_models
     g, d = Generator(), Discriminator()
     build_models(g, d, image_size=32)
     kernels = {v.path.split("/", 1)[1].rsplit("/", 1)[0]: tuple(v.shape) for v in g.variables

@@ -10,11 +10,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from face_aging import bundle, inference
-from face_aging.models import Generator, build_models
+from face_aging import inference
+from face_aging.apps import bundle as bundle_command
+from face_aging.ipcgan import bundle, inference as ipcgan_inference
+from face_aging.ipcgan.networks import Generator, build_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLED = inference.BUNDLED_CHECKPOINT_DIR
+BUNDLED = ipcgan_inference.BUNDLED_CHECKPOINT_DIR
 TEST_FACES = sorted(os.listdir(os.path.join(ROOT, "images", "test")))
 
 # The bundled model's behaviour, judged independently on unseen UTKFace faces (below). Measured
@@ -61,8 +63,8 @@ def test_bundle_keeps_the_generator_only_and_records_a_reference(tmp_path):
     assert recorded["training_options"]["fea_loss_weight"] == 0.01
     names = [n for n, _ in tf.train.list_variables(str(out / "generator-7"))]
     assert not [n for n in names if "optimizer" in n or n.startswith("step")]
-    loaded = inference.load_generator(str(out))  # image size from model.json
-    assert inference.generator_image_size(loaded) == 32
+    loaded = ipcgan_inference.load_generator(str(out))  # image size from model.json
+    assert ipcgan_inference.generator_image_size(loaded) == 32
     for a, b in zip(loaded.variables, generator.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert bundle.check_reference(str(out), loaded) == 0.0
@@ -83,8 +85,8 @@ def test_rebundling_replaces_the_folder_whole(tmp_path):
     bundle.bundle_generator(str(tmp_path / "run2"), str(out))
     assert "generator-7.index" not in os.listdir(out) and "generator-9.index" in os.listdir(out)
     assert sorted(os.listdir(tmp_path)) == ["bundled", "run", "run2"]  # no staging left
-    assert bundle.main(["--checkpoint_dir", str(tmp_path / "none"),
-                        "--output_dir", str(tmp_path / "x")]) == 1
+    assert bundle_command.main(["--checkpoint_dir", str(tmp_path / "none"),
+                                "--output_dir", str(tmp_path / "x")]) == 1
     assert not (tmp_path / "x").exists()
 
 
@@ -93,7 +95,7 @@ def test_bundle_records_the_crop_geometry(tmp_path):
     info = bundle.bundle_generator(str(tmp_path / "run"), str(tmp_path / "given"),
                                    face_margin=0.05, face_crop_note="measured")
     assert info["face_crop"] == {"margin": 0.05, "align": True, "source": "measured"}
-    assert inference.load_generator(str(tmp_path / "given")).face_crop.margin == 0.05
+    assert ipcgan_inference.load_generator(str(tmp_path / "given")).face_crop.margin == 0.05
     # without the option: what the training run's dataset recorded (faces cut around boxes)
     lists = tmp_path / "lists"
     lists.mkdir()
@@ -143,9 +145,9 @@ needs_bundle = pytest.mark.skipif(not os.path.isfile(os.path.join(BUNDLED, "mode
 def test_shipped_bundle_is_small_and_gives_its_recorded_outputs():
     size = sum(os.path.getsize(os.path.join(BUNDLED, f)) for f in os.listdir(BUNDLED))
     assert size <= 20e6
-    generator = inference.load_generator(BUNDLED)
+    generator = ipcgan_inference.load_generator(BUNDLED)
     recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
-    assert inference.generator_image_size(generator) == recorded["image_size"]
+    assert ipcgan_inference.generator_image_size(generator) == recorded["image_size"]
     assert bundle.check_reference(BUNDLED, generator, atol=1e-4) <= 1e-4
 
 
@@ -182,7 +184,7 @@ def test_shipped_bundle_has_no_corner_artefacts(request):
     if os.path.isdir(utk):
         names = sorted(os.listdir(utk))
         faces += [inference.read_image_rgb(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
-    counts = bundle.corner_artefacts(inference.load_generator(BUNDLED), faces)
+    counts = bundle.corner_artefacts(ipcgan_inference.load_generator(BUNDLED), faces)
     worst = np.unravel_index(counts.argmax(), counts.shape)
     assert counts.max() <= bundle.CORNER_ARTEFACT_LIMIT, (
         f"{counts.max()} made-up saturated pixels in corner "
@@ -218,16 +220,16 @@ def test_export_tool_exports_the_bundled_model_by_default(tmp_path):
     served = tf.saved_model.load(str(tmp_path / "saved"))
     with np.load(os.path.join(BUNDLED, "reference.npz")) as ref:
         source, expected = ref["source_uint8"], ref["outputs"]
-    generator = inference.load_generator(BUNDLED)
-    size = inference.generator_image_size(generator)
-    batch = inference.preprocess_faces(np.repeat(source[None], 5, 0), size)
+    generator = ipcgan_inference.load_generator(BUNDLED)
+    size = ipcgan_inference.generator_image_size(generator)
+    batch = ipcgan_inference.preprocess_faces(np.repeat(source[None], 5, 0), size)
     out = served.signatures["generate"](source=batch, age_vector=tf.eye(5))["output"]
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-4)
     # the crop geometry travels with the export (test.py --saved_model --detect_faces)
     recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
     exported = json.loads((tmp_path / "saved" / "model.json").read_text())
     assert exported["face_crop"] == {k: recorded["face_crop"][k] for k in ("margin", "align")}
-    assert inference.load_generator(saved_model=str(tmp_path / "saved")).face_crop.margin == \
+    assert ipcgan_inference.load_generator(saved_model=str(tmp_path / "saved")).face_crop.margin == \
         recorded["face_crop"]["margin"]
 
 
@@ -265,13 +267,14 @@ def test_bundled_model_ages_unseen_faces_and_keeps_their_identity():
     judged older group after group by the age judge, and verified as the same person by the
     identity judge above IDENTITY_FLOOR, as evaluate.py judges them (outputs at 128 px)."""
     from conftest import SHARED_DATA
-    from test_evaluate import _evaluate_module, _judges_installed
+    from test_evaluate import _judges_installed
 
     utkface = SHARED_DATA / "utkface"
     if not utkface.is_dir() or not _judges_installed():
         pytest.skip("needs ../shared/data/utkface and the [eval] extra")
     from face_aging.data.build import assign_split
     from face_aging.data.sources import read_utkface
+    from face_aging.ipcgan.evaluate import age_fn as evaluation_age_fn
     from face_aging.metrics import age_identity, evaluation
     from face_aging.metrics.judges import AgeJudge, IdentityJudge
 
@@ -287,7 +290,7 @@ def test_bundled_model_ages_unseen_faces_and_keeps_their_identity():
     faces = np.stack([evaluation.read_face(path) for g in range(5) for path in chosen[g]])
     assert len(faces) == 5 * FACES_PER_GROUP
 
-    age_fn, _ = _evaluate_module()._age_fn(inference.load_generator(BUNDLED), "moving", None, 8)
+    age_fn, _ = evaluation_age_fn(ipcgan_inference.load_generator(BUNDLED), "moving", None, 8)
     age_judge, identity_judge = AgeJudge(), IdentityJudge()
     inputs = identity_judge.embed(faces)
     mean_age, verified = [], []

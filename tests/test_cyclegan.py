@@ -20,7 +20,7 @@ from face_aging.cyclegan.data import (DataError, default_load_size, load_domains
 from face_aging.cyclegan.image_pool import ImagePool
 from face_aging.cyclegan.networks import (PatchDiscriminator, ResnetGenerator,
                                           default_n_blocks, make_networks)
-from face_aging.cyclegan.training import LOSS_NAMES, CycleGANTrainer
+from face_aging.cyclegan.trainer import LOSS_NAMES, CycleGANTrainer
 
 
 # --- reference parameter counts, by hand from the layer list ------------------------------

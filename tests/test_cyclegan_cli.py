@@ -16,12 +16,13 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from face_aging import export, litert, pixels
+from face_aging import litert, pixels
+from face_aging.apps import export as export_command
 from face_aging.checkpoints import CheckpointMismatchError
 from face_aging.cyclegan import inference as cyclegan_inference
 from face_aging.cyclegan.config import CycleGANConfig
 from face_aging.cyclegan.data import resize_rounded
-from face_aging.cyclegan.training import train
+from face_aging.cyclegan.trainer import train
 from face_aging.metrics import evaluation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -171,15 +172,11 @@ def test_script_missing_checkpoint_in_a_fresh_process_is_one_line(tmp_path):
 
 def test_export_saved_model_and_tflite_equal_the_keras_generators(run, tmp_path, capsys):
     flag_values = flags.FlagValues()
-    export.define_flags(flag_values)
+    export_command.define_flags(flag_values)
     output = tmp_path / "exported"
     flag_values(["export", "--model=cyclegan", f"--checkpoint_dir={run}", f"--output={output}",
                  "--tflite"])
-    saved, export.FLAGS = export.FLAGS, flag_values
-    try:
-        assert export._main([]) == 0, capsys.readouterr().err
-    finally:
-        export.FLAGS = saved
+    assert export_command.main([], flag_values) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "serve, young_to_old, serve_old_to_young, old_to_young" in out
     model = cyclegan_inference.load_cyclegan(str(run))
@@ -212,14 +209,10 @@ def test_export_saved_model_and_tflite_equal_the_keras_generators(run, tmp_path,
 
 def test_export_of_a_missing_run_is_one_line(tmp_path, capsys):
     flag_values = flags.FlagValues()
-    export.define_flags(flag_values)
+    export_command.define_flags(flag_values)
     flag_values(["export", "--model=cyclegan", f"--checkpoint_dir={tmp_path / 'none'}",
                  f"--output={tmp_path / 'out'}"])
-    saved, export.FLAGS = export.FLAGS, flag_values
-    try:
-        assert export._main([]) == 2
-    finally:
-        export.FLAGS = saved
+    assert export_command.main([], flag_values) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "none" in err[0]
     assert not (tmp_path / "out").exists()

@@ -125,14 +125,15 @@ def test_too_little_disk_fails_before_training(faces, tmp_path, monkeypatch):
     """The free-space probe names the folder and what a checkpoint needs, before step 1: the
     reference-size networks at 128 px (2 x 7.84M + 2 x 2.76M weights, each with two Adam
     moments: 254 MB) and two pools of 50 faces (20 MB)."""
-    from face_aging import training_loop
     from face_aging.cyclegan.config import CycleGANConfig
-    from face_aging.cyclegan.training import TrainingSetupError, train
+    from face_aging.cyclegan.trainer import train
+    from face_aging.engine import setup as engine_setup
+    from face_aging.engine.setup import TrainingSetupError
 
     class Usage:
         free = 2**20  # 1 MiB
 
-    monkeypatch.setattr(training_loop.shutil, "disk_usage", lambda path: Usage())
+    monkeypatch.setattr(engine_setup.shutil, "disk_usage", lambda path: Usage())
     young, old = faces
     ckpt = tmp_path / "ckpt"
     config = CycleGANConfig(young_dir=young, old_dir=old, crop_size=128, max_steps=2,

@@ -3,9 +3,9 @@
 The page logic runs on the bundled model in this process. The browser tests start
 ``python -m face_aging.demo`` as a subprocess on a free loopback port and drive Debian's
 Chromium through its chromedriver (selenium): upload a photo, move the slider, read the
-result back and compare it with ``inference.age_faces`` on the same face and age vector.
-The load test sends 20 concurrent API requests (gradio_client) and checks every answer and
-the server's memory.
+result back and compare it with ``ipcgan.inference.age_faces`` on the same face and age
+vector. The load test sends 20 concurrent API requests (gradio_client) and checks every answer
+and the server's memory.
 """
 import json
 import os
@@ -25,6 +25,7 @@ gradio = pytest.importorskip("gradio")  # the [demo] extra
 
 from conftest import free_ports  # noqa: E402
 from face_aging import demo, faces, inference, outputs  # noqa: E402
+from face_aging.ipcgan import inference as ipcgan_inference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -51,14 +52,15 @@ def bundled(cache):
 
 @pytest.fixture(scope="module")
 def generator():
-    return inference.load_generator(checkpoint_dir=inference.BUNDLED_CHECKPOINT_DIR)
+    return ipcgan_inference.load_generator(
+        checkpoint_dir=ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
 
 
 def expected_photo(generator, image, vector, all_faces=False):
     """What the page should show: the library's crops, age_faces, paste_face."""
     photo, aged_faces = image, []
     for face in inference.detected_face_crops(image, all_faces):
-        aged = inference.age_faces(generator, [face.crop], np.asarray(vector)[None])[0]
+        aged = ipcgan_inference.age_faces(generator, [face.crop], np.asarray(vector)[None])[0]
         photo = outputs.paste_face(photo, aged, face.square, face.angle)
         aged_faces.append(aged)
     return photo, aged_faces
@@ -83,7 +85,7 @@ def test_slider_stops_are_the_interpolated_age_vectors(bundled):
     np.testing.assert_array_equal(bundled.stops[30].vector, np.eye(5, dtype=np.float32)[3])
     assert bundled.stops[25].label == "31-40 to 41-50, 50%"
     assert [bundled.stops[i].label for i in bundled.all_ages] == list(
-        inference.DEFAULT_GROUP_LABELS)
+        ipcgan_inference.DEFAULT_GROUP_LABELS)
     assert bundled.slider_label() == ("Age group: 0 = 0-20 · 1 = 21-30 · 2 = 31-40 · "
                                       "3 = 41-50 · 4 = 51+")
     with pytest.raises(demo.DemoError):
@@ -103,13 +105,13 @@ def test_age_photo_pastes_faces_aged_like_age_faces(bundled, generator):
     assert every.strip.shape == (64 * len(inference.detected_face_crops(image, True)),
                                  64 * 6, 3)  # input + the five groups
     crop = inference.detected_face_crops(image)[0].crop
-    groups = inference.age_faces(generator, [crop] * 5, np.eye(5, dtype=np.float32))
+    groups = ipcgan_inference.age_faces(generator, [crop] * 5, np.eye(5, dtype=np.float32))
     for g in range(5):
         np.testing.assert_array_equal(every.strip[:64, 64 * (g + 1):64 * (g + 2)], groups[g])
     whole = demo.age_photo(bundled, image, 1, demo.FACES_WHOLE)
     assert whole.photo.shape == image.shape
-    np.testing.assert_array_equal(whole.strip[:, 64:], inference.age_faces(generator, [image],
-                                                                           1)[0])
+    np.testing.assert_array_equal(whole.strip[:, 64:],
+                                  ipcgan_inference.age_faces(generator, [image], 1)[0])
 
 
 def test_bad_uploads_are_one_line(tmp_path, bundled):
@@ -393,7 +395,7 @@ def test_twenty_concurrent_api_requests_queue_and_all_answer(server, generator, 
     for age, (photo, strip, message) in zip(ages, results):
         index = bundled.stop_index(age)
         assert f"aged to {bundled.stops[index].label}" in message, message
-        want = inference.age_faces(generator, [crop], bundled.stops[index].vector[None])[0]
+        want = ipcgan_inference.age_faces(generator, [crop], bundled.stops[index].vector[None])[0]
         assert_close(np.asarray(Image.open(strip).convert("RGB"))[:, 64:], want, f"age {age}")
         assert np.asarray(Image.open(photo)).shape == crop.shape
     assert rss_after - rss_before < 400, (rss_before, rss_after)

@@ -1,6 +1,5 @@
 """evaluate.py end to end on a few real UTKFace faces with an untrained generator,
 and its one-line errors. Judges: the optional [eval] extra (skip without it)."""
-import functools
 import importlib.util
 import json
 import os
@@ -343,19 +342,13 @@ def test_identity_judge_verifies_a_resized_copy_and_rejects_other_people():
     assert distance(0, 3) > judge.THRESHOLD
 
 
-@functools.lru_cache(maxsize=None)  # evaluate.py defines absl flags: load it once
-def _evaluate_module():
-    spec = importlib.util.spec_from_file_location("evaluate_under_test", REPO / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_generator_and_alexnet_features_load_from_a_checkpoint(tmp_path):
     import tensorflow as tf
-    from face_aging.models import AlexNet, Generator, build_models
+    from face_aging.backbones.alexnet import AlexNet
+    from face_aging.ipcgan import evaluate as ev
+    from face_aging.ipcgan.networks import Generator, build_models
+    from face_aging.metrics import run
 
-    ev = _evaluate_module()
     generator, alexnet = Generator(), AlexNet()
     build_models(generator=generator, alexnet=alexnet)
     generator.conv1.kernel.assign(tf.fill(generator.conv1.kernel.shape, 0.01))
@@ -363,20 +356,20 @@ def test_generator_and_alexnet_features_load_from_a_checkpoint(tmp_path):
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator, alexnet=alexnet),
                                          str(tmp_path / "ckpt"), max_to_keep=1)
     manager.save(checkpoint_number=7)
-    loaded, info = ev._build_generator(str(tmp_path / "ckpt"), None, False, 5)
+    loaded, info = ev.build_generator(str(tmp_path / "ckpt"), None, False, 5)
     assert info["untrained"] is False and info["checkpoint"].endswith("ckpt")
     np.testing.assert_array_equal(loaded.conv1.kernel.numpy(), generator.conv1.kernel.numpy())
-    feats = ev._features(None, None, str(tmp_path / "ckpt"), 4, 5)
+    feats = run.feature_network(None, None, str(tmp_path / "ckpt"), 4, 5)
     assert feats.weights_note.startswith("trunk conv1-conv5 from")
     np.testing.assert_array_equal(feats._alexnet.conv1.kernel.numpy(), alexnet.conv1.kernel.numpy())
     faces = np.random.default_rng(0).integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
     acts = feats(faces)
     assert acts.shape == (3, 256) and np.all(acts >= 0)  # averaged post-relu max pool
-    age_fn, how = ev._age_fn(loaded, "moving", None, 4)
+    age_fn, how = ev.age_fn(loaded, "moving", None, 4)
     out = age_fn(faces, 2)
     assert out.shape == faces.shape and out.dtype == np.uint8
-    with pytest.raises(ev.UsageError, match="allow_untrained_generator"):
-        ev._build_generator(None, None, False, 5)
+    with pytest.raises(run.UsageError, match="allow_untrained_generator"):
+        ev.build_generator(None, None, False, 5)
 
 
 def test_inception_features_load_a_user_weights_file(tmp_path):
@@ -407,15 +400,14 @@ def test_inception_features_load_a_user_weights_file(tmp_path):
 def test_a_smaller_generator_is_judged_at_128_pixels():
     """The bundled model is 64 px: its outputs are resized to the evaluation's 128 (cv2)."""
     import cv2
-    from face_aging import inference
-    from face_aging.models import Generator, build_models
+    from face_aging.ipcgan import evaluate as ev, inference
+    from face_aging.ipcgan.networks import Generator, build_models
 
-    ev = _evaluate_module()
     generator = Generator()
     build_models(generator=generator, image_size=32)
     generator.image_size = 32
     faces = np.random.default_rng(0).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
-    age_fn, how = ev._age_fn(generator, "moving", None, 4)
+    age_fn, how = ev.age_fn(generator, "moving", None, 4)
     out = age_fn(faces, 3)
     assert out.shape == (2, 128, 128, 3) and out.dtype == np.uint8
     small = inference.age_faces(generator, faces, 3)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import export, inference, pixels
+from face_aging import exporting, pixels
+from face_aging.apps import export as export_command
+from face_aging.ipcgan import inference
+from face_aging.ipcgan.networks import Generator, build_models
 from face_aging.layers import BatchNorm
-from face_aging.models import Generator, build_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 128  # the export's default; the exported graph resizes any input to it
@@ -169,7 +171,7 @@ def test_export_without_weights_is_one_line(tmp_path):
 
 def test_unit_range_to_uint8_matches_pixels():
     values = np.linspace(-1.2, 1.2, 1001, dtype=np.float32)
-    np.testing.assert_array_equal(export.unit_range_to_uint8(tf.constant(values)).numpy(),
+    np.testing.assert_array_equal(exporting.unit_range_to_uint8(tf.constant(values)).numpy(),
                                   pixels.to_uint8(values))
 
 
@@ -203,13 +205,9 @@ def _export_in_process(args, capsys):
     from absl import flags
 
     flag_values = flags.FlagValues()
-    export.define_flags(flag_values)
+    export_command.define_flags(flag_values)
     flag_values(["export"] + args)
-    saved, export.FLAGS = export.FLAGS, flag_values
-    try:
-        status = export._main([])
-    finally:
-        export.FLAGS = saved
+    status = export_command.main([], flag_values)
     return status, capsys.readouterr()
 
 

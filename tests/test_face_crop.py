@@ -10,6 +10,7 @@ import tensorflow as tf
 from PIL import Image
 
 from face_aging import faces, inference
+from face_aging.ipcgan import inference as ipcgan_inference
 from test_inference import SIZE, _fake_detector, random_generator, run_test_script
 
 
@@ -53,8 +54,8 @@ def test_where_the_crop_geometry_is_read_from(tmp_path):
 
 
 def test_the_bundled_model_records_utkface_framing():
-    crop = inference.recorded_face_crop(inference.BUNDLED_CHECKPOINT_DIR)
-    if crop is None and not os.path.isfile(os.path.join(inference.BUNDLED_CHECKPOINT_DIR,
+    crop = inference.recorded_face_crop(ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
+    if crop is None and not os.path.isfile(os.path.join(ipcgan_inference.BUNDLED_CHECKPOINT_DIR,
                                                         "model.json")):
         pytest.skip("no bundled model in this checkout")
     # UTKFace's crops are as tight as the Haar box (fitted margin -0.015, clamped to 0)
@@ -78,7 +79,7 @@ def recorded_checkpoint(tmp_path_factory):
 def test_detected_faces_are_cut_at_the_recorded_margin_unless_the_flag_says(
         tmp_path, monkeypatch, recorded_checkpoint, capsys):
     directory, generator = recorded_checkpoint
-    loaded = inference.load_generator(directory)
+    loaded = ipcgan_inference.load_generator(directory)
     assert loaded.face_crop == inference.FaceCrop(0.1, True, os.path.join(directory, "model.json"))
     yy, xx = np.mgrid[0:200, 0:260]
     photo = np.stack([xx, yy, 255 - xx // 2], -1).astype(np.uint8)
@@ -98,7 +99,7 @@ def test_detected_faces_are_cut_at_the_recorded_margin_unless_the_flag_says(
         assert lines[0].startswith(f"--detect_faces: crop margin {margin:g}") and said in lines[0]
         crop = faces.crop_with_margin(photo, box, margin)
         aged = np.asarray(Image.open(out / "photo_face0_group2_31-40.png"))
-        np.testing.assert_array_equal(aged, inference.age_faces(generator, crop[None], 2)[0])
+        np.testing.assert_array_equal(aged, ipcgan_inference.age_faces(generator, crop[None], 2)[0])
     # nothing recorded: the data tool's default margin, and the line says so
     plain = tmp_path / "plain"
     tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), str(plain),
@@ -111,14 +112,14 @@ def test_detected_faces_are_cut_at_the_recorded_margin_unless_the_flag_says(
                                             f"{faces.DEFAULT_MARGIN:g}, the data tool's default")
     aged = np.asarray(Image.open(tmp_path / "out_plain" / "photo_face0_group2_31-40.png"))
     crop = faces.crop_with_margin(photo, box, faces.DEFAULT_MARGIN)
-    np.testing.assert_array_equal(aged, inference.age_faces(generator, crop[None], 2)[0])
+    np.testing.assert_array_equal(aged, ipcgan_inference.age_faces(generator, crop[None], 2)[0])
 
 
 def test_an_export_carries_the_crop_geometry(tmp_path, recorded_checkpoint):
-    from face_aging import export
+    from face_aging.ipcgan import export
 
     directory, _ = recorded_checkpoint
-    loaded = inference.load_generator(directory)
+    loaded = ipcgan_inference.load_generator(directory)
     record = export.write_export_record(str(tmp_path), loaded, directory)
     assert record["face_crop"] == {"margin": 0.1, "align": True} and record["image_size"] == SIZE
     assert inference.recorded_face_crop(str(tmp_path)).margin == 0.1

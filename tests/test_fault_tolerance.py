@@ -148,20 +148,21 @@ def test_unwritable_directories_fail_before_training(dataset, tmp_path):
 
 def test_too_little_disk_fails_before_training(dataset, tmp_path, monkeypatch):
     """The free-space probe runs before the first step and names the folder in one line."""
-    from face_aging import training_loop
-    from face_aging.config import TrainConfig
+    from face_aging.engine import setup as engine_setup
+    from face_aging.ipcgan import trainer as ipcgan_trainer
+    from face_aging.ipcgan.config import TrainConfig
 
     class Usage:
         free = 2**20  # 1 MiB
 
-    monkeypatch.setattr(training_loop.shutil, "disk_usage", lambda path: Usage())
+    monkeypatch.setattr(engine_setup.shutil, "disk_usage", lambda path: Usage())
     ckpt = tmp_path / "ckpt"
     config = TrainConfig(list_dir=str(dataset), checkpoint_dir=str(ckpt),
                          sample_dir=str(tmp_path / "samples"), batch_size=2, image_size=16,
                          max_steps=2, allow_random_alexnet=True)
     lines = []
-    with pytest.raises(training_loop.TrainingSetupError) as info:
-        training_loop.train(config, print_fn=lines.append)
+    with pytest.raises(engine_setup.TrainingSetupError) as info:
+        ipcgan_trainer.train(config, print_fn=lines.append)
     message = str(info.value)
     assert message.startswith(f"{ckpt}: 1 MiB free, a checkpoint needs about ")
     # G and D hold 9.0M weights, each with two Adam slots: about 123 MiB a checkpoint

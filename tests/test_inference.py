@@ -3,7 +3,6 @@
 Small random-weight generators (image side 32) keep this fast; every numeric claim is
 checked at pixel level against the generator called directly.
 """
-import importlib.util
 import io
 import os
 import sys
@@ -15,9 +14,10 @@ from absl import flags
 from PIL import Image
 
 from face_aging import faces, inference, outputs, pixels
-from face_aging.checkpoints import release_variable_map
+from face_aging.ipcgan import inference as ipcgan_inference
+from face_aging.ipcgan.checkpoints import release_variable_map
+from face_aging.ipcgan.networks import Generator, build_models
 from face_aging.layers import BatchNorm
-from face_aging.models import Generator, build_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 32
@@ -71,7 +71,7 @@ def generator():
 
 def test_moving_mode_is_the_generator_on_release_pixels(generator):
     faces_uint8 = random_faces(3)
-    aged = inference.age_faces(generator, faces_uint8, np.array([0, 2, 4]))
+    aged = ipcgan_inference.age_faces(generator, faces_uint8, np.array([0, 2, 4]))
     assert aged.dtype == np.uint8 and aged.shape == (3, SIZE, SIZE, 3)
     np.testing.assert_array_equal(aged, expected_output(generator, faces_uint8,
                                                         np.eye(5)[[0, 2, 4]]))
@@ -80,19 +80,19 @@ def test_moving_mode_is_the_generator_on_release_pixels(generator):
 
 def test_moving_mode_does_not_depend_on_other_faces(generator):
     a, b, c = random_faces(3)
-    with_b = inference.age_faces(generator, np.stack([a, b]), 3)
-    with_c = inference.age_faces(generator, np.stack([a, c]), 3)
+    with_b = ipcgan_inference.age_faces(generator, np.stack([a, b]), 3)
+    with_c = ipcgan_inference.age_faces(generator, np.stack([a, c]), 3)
     np.testing.assert_array_equal(with_b[0], with_c[0])
-    alone = inference.age_faces(generator, a[np.newaxis], 3)
-    in_larger = inference.age_faces(generator, np.stack([a, b, c, b]), 3, batch_size=3)
+    alone = ipcgan_inference.age_faces(generator, a[np.newaxis], 3)
+    in_larger = ipcgan_inference.age_faces(generator, np.stack([a, b, c, b]), 3, batch_size=3)
     assert np.abs(alone[0].astype(int) - in_larger[0].astype(int)).max() <= 1
 
 
 def test_batch_mode_equals_the_face_inside_its_reference_batch(generator):
     faces_uint8 = random_faces(2, seed=2)
     references = random_faces(5, 60, 60, seed=3)
-    aged = inference.age_faces(generator, faces_uint8, np.array([1, 4]), bn_mode="batch",
-                               reference_faces=references, batch_size=4)
+    aged = ipcgan_inference.age_faces(generator, faces_uint8, np.array([1, 4]), bn_mode="batch",
+                                      reference_faces=references, batch_size=4)
     for i, group in enumerate([1, 4]):
         batch = np.concatenate([
             pixels.resize_cv2(faces_uint8[i:i + 1], (SIZE, SIZE)).numpy(),
@@ -100,30 +100,30 @@ def test_batch_mode_equals_the_face_inside_its_reference_batch(generator):
         want = expected_output(generator, batch, np.eye(5)[[group] * 4], batch_stats=True)[0]
         np.testing.assert_array_equal(aged[i], want)
     # ... and, unlike moving mode, the result depends on the neighbours.
-    other = inference.age_faces(generator, faces_uint8, np.array([1, 4]), bn_mode="batch",
-                                reference_faces=references[::-1], batch_size=4)
+    other = ipcgan_inference.age_faces(generator, faces_uint8, np.array([1, 4]), bn_mode="batch",
+                                       reference_faces=references[::-1], batch_size=4)
     assert np.abs(aged.astype(int) - other.astype(int)).max() > 1
     with pytest.raises(ValueError, match="reference_faces"):
-        inference.age_faces(generator, faces_uint8, 1, bn_mode="batch")
+        ipcgan_inference.age_faces(generator, faces_uint8, 1, bn_mode="batch")
 
 
 def test_faces_of_any_size_and_target_forms(generator):
     a = random_faces(1, 90, 70, seed=4)[0]
     b = random_faces(1, 33, 45, seed=5)[0]
-    by_list = inference.age_faces(generator, [a, b], np.array([2, 2]))
-    np.testing.assert_array_equal(by_list[0], inference.age_faces(generator, a[None], 2)[0])
-    by_vector = inference.age_faces(generator, [a, b], np.eye(5, dtype=np.float32)[2])
+    by_list = ipcgan_inference.age_faces(generator, [a, b], np.array([2, 2]))
+    np.testing.assert_array_equal(by_list[0], ipcgan_inference.age_faces(generator, a[None], 2)[0])
+    by_vector = ipcgan_inference.age_faces(generator, [a, b], np.eye(5, dtype=np.float32)[2])
     np.testing.assert_array_equal(by_list, by_vector)
     with pytest.raises(ValueError, match="3 target groups for 2 faces"):
-        inference.age_faces(generator, [a, b], np.array([1, 2, 3]))
+        ipcgan_inference.age_faces(generator, [a, b], np.array([1, 2, 3]))
     with pytest.raises(ValueError, match=r"target groups must be in 0\.\.4"):
-        inference.age_faces(generator, [a], 5)
+        ipcgan_inference.age_faces(generator, [a], 5)
     with pytest.raises(ValueError, match="bn_mode must be one of .* got 'instance'"):
-        inference.age_faces(generator, [a], 1, bn_mode="instance")
+        ipcgan_inference.age_faces(generator, [a], 1, bn_mode="instance")
 
 
 def test_interpolation_endpoints_equal_pure_groups(generator):
-    targets = inference.age_targets([1, 3], 5, interpolate=3)
+    targets = ipcgan_inference.age_targets([1, 3], 5, interpolate=3)
     assert [t.tag for t in targets] == ["group1_21-30", "group1.50_21-30_to_41-50",
                                         "group2.00_21-30_to_41-50", "group2.50_21-30_to_41-50",
                                         "group3_41-50"]
@@ -133,16 +133,16 @@ def test_interpolation_endpoints_equal_pure_groups(generator):
     np.testing.assert_array_equal(vectors[-1], np.eye(5)[3])
     np.testing.assert_allclose(vectors[2], [0, 0.5, 0, 0.5, 0])
     face = random_faces(1, seed=6)
-    blended = inference.age_faces(generator, np.repeat(face, 5, 0), vectors)
-    pure = inference.age_faces(generator, np.repeat(face, 5, 0), np.array([1, 1, 1, 3, 3]))
+    blended = ipcgan_inference.age_faces(generator, np.repeat(face, 5, 0), vectors)
+    pure = ipcgan_inference.age_faces(generator, np.repeat(face, 5, 0), np.array([1, 1, 1, 3, 3]))
     np.testing.assert_array_equal(blended[0], pure[0])
     np.testing.assert_array_equal(blended[-1], pure[-1])
     np.testing.assert_array_equal(blended[2], expected_output(generator, face, vectors[2:3])[0])
     assert np.abs(blended[2].astype(int) - pure[0].astype(int)).max() > 1
     with pytest.raises(ValueError, match=r"target group 5 is not in 0\.\.4"):
-        inference.age_targets([5], 5)
+        ipcgan_inference.age_targets([5], 5)
     with pytest.raises(ValueError, match="2 group labels for 5 age groups"):
-        inference.age_targets([1], 5, group_labels=["a", "b"])
+        ipcgan_inference.age_targets([1], 5, group_labels=["a", "b"])
 
 
 # --------------------------------------------------------------------------- outputs
@@ -276,35 +276,22 @@ def test_read_image_rgb_turns_exif_rotated_photos_upright(tmp_path):
 # --------------------------------------------------------------------------- test.py
 
 
-def _script():
-    """test.py as a module; importing it defines no flags (they are defined under __main__)."""
-    module = sys.modules.get("face_aging_test_script")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("face_aging_test_script",
-                                                      os.path.join(ROOT, "test.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["face_aging_test_script"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def run_test_script(args):
-    """Runs test.py's main in this process with ``args``; returns its exit status.
+    """Runs test.py's command (``face_aging.apps.age``) in this process with ``args``; returns
+    its exit status.
 
     The flags live in a private ``FlagValues`` so that the global absl FLAGS (which other
     scripts' tests use in the same process) are never touched.
     """
-    script = _script()
+    from face_aging.apps import age
+
     flag_values = flags.FlagValues()
-    script.define_flags(flag_values)
+    age.define_flags(flag_values)
     flag_values(["test.py"] + list(args))
-    saved, script.FLAGS = script.FLAGS, flag_values
     try:
-        return script.main(["test.py"])
+        return age.main(["test.py"], flag_values)
     except SystemExit as e:
         return e.code
-    finally:
-        script.FLAGS = saved
 
 
 @pytest.fixture(scope="module")
@@ -367,8 +354,8 @@ def test_script_interpolation_and_batch_mode(tmp_path, checkpoint_dir, generator
     strip = np.asarray(Image.open(tmp_path / "out" / "a_strip.png"))
     assert strip.shape == (SIZE, 4 * SIZE, 3)
     middle = np.asarray(Image.open(tmp_path / "out" / "a_group2.00_0-20_to_51+.png"))
-    want = inference.age_faces(generator, face, np.array([[0.5, 0, 0, 0, 0.5]], np.float32),
-                               bn_mode="batch", reference_faces=references[:2], batch_size=3)
+    want = ipcgan_inference.age_faces(generator, face, np.array([[0.5, 0, 0, 0, 0.5]], np.float32),
+                                      bn_mode="batch", reference_faces=references[:2], batch_size=3)
     np.testing.assert_array_equal(middle, want[0])
 
 
@@ -441,16 +428,16 @@ def test_release_tf1_checkpoint_gives_the_same_outputs(tmp_path, generator, caps
     prefix = write_release_checkpoint(generator, str(tmp_path), 399999)
     assert prefix.endswith("acgan.model-399999")
     faces_uint8 = random_faces(2, seed=15)
-    want = inference.age_faces(generator, faces_uint8, np.array([1, 3]))
+    want = ipcgan_inference.age_faces(generator, faces_uint8, np.array([1, 3]))
     for source in (dict(checkpoint_dir=prefix), dict(checkpoint_dir=str(tmp_path)),
                    dict(checkpoint_dir=str(tmp_path), model_index=399999)):
-        loaded = inference.load_generator(**source, image_size=SIZE)
-        np.testing.assert_array_equal(inference.age_faces(loaded, faces_uint8, np.array([1, 3])),
+        loaded = ipcgan_inference.load_generator(**source, image_size=SIZE)
+        np.testing.assert_array_equal(ipcgan_inference.age_faces(loaded, faces_uint8, np.array([1, 3])),
                                       want)
     references = random_faces(3, seed=16)
     np.testing.assert_array_equal(
-        inference.age_faces(loaded, faces_uint8, 2, "batch", references, 4),
-        inference.age_faces(generator, faces_uint8, 2, "batch", references, 4))
+        ipcgan_inference.age_faces(loaded, faces_uint8, 2, "batch", references, 4),
+        ipcgan_inference.age_faces(generator, faces_uint8, 2, "batch", references, 4))
 
 
 def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
@@ -461,19 +448,19 @@ def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
     tf.train.CheckpointManager(tf.train.Checkpoint(generator=other), str(tmp_path),
                                max_to_keep=None).save(checkpoint_number=20)
     face = random_faces(1, seed=17)
-    latest = inference.load_generator(checkpoint_dir=str(tmp_path), image_size=SIZE)
-    first = inference.load_generator(checkpoint_dir=str(tmp_path), model_index=10, image_size=SIZE)
-    np.testing.assert_array_equal(inference.age_faces(latest, face, 2),
-                                  inference.age_faces(other, face, 2))
-    np.testing.assert_array_equal(inference.age_faces(first, face, 2),
-                                  inference.age_faces(generator, face, 2))
+    latest = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), image_size=SIZE)
+    first = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), model_index=10, image_size=SIZE)
+    np.testing.assert_array_equal(ipcgan_inference.age_faces(latest, face, 2),
+                                  ipcgan_inference.age_faces(other, face, 2))
+    np.testing.assert_array_equal(ipcgan_inference.age_faces(first, face, 2),
+                                  ipcgan_inference.age_faces(generator, face, 2))
     assert len(first.weights) == len(generator.weights) > 100  # every unit_i was restored too
     for restored, original in zip(first.weights, generator.weights):
         np.testing.assert_array_equal(restored.numpy(), original.numpy())
     with pytest.raises(FileNotFoundError, match="no checkpoint of step 30"):
-        inference.load_generator(checkpoint_dir=str(tmp_path), model_index=30)
+        ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), model_index=30)
     with pytest.raises(ValueError, match="give exactly one of checkpoint_dir and saved_model"):
-        inference.load_generator()
+        ipcgan_inference.load_generator()
 
 
 def test_image_size_and_groups_come_from_the_options_recorded_beside_the_checkpoint(tmp_path,
@@ -486,18 +473,18 @@ def test_image_size_and_groups_come_from_the_options_recorded_beside_the_checkpo
     # train_ipcgan.py's training_options.json (many keys; only these two matter here)
     (tmp_path / "training_options.json").write_text(json.dumps(
         {"image_size": SIZE, "age_groups": 5, "gan_loss_weight": 75.0}))
-    loaded = inference.load_generator(checkpoint_dir=str(tmp_path))
+    loaded = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path))
     assert loaded.image_size == SIZE and loaded.age_groups == 5
-    np.testing.assert_array_equal(inference.age_faces(loaded, face, 3),
-                                  inference.age_faces(generator, face, 3))
+    np.testing.assert_array_equal(ipcgan_inference.age_faces(loaded, face, 3),
+                                  ipcgan_inference.age_faces(generator, face, 3))
     # model.json (the bundled model's) wins over training_options.json; a flag over both
     (tmp_path / "model.json").write_text(json.dumps({"image_size": 2 * SIZE}))
-    assert inference.load_generator(checkpoint_dir=str(tmp_path)).image_size == 2 * SIZE
-    assert inference.load_generator(checkpoint_dir=str(tmp_path),
-                                    image_size=SIZE).image_size == SIZE
+    assert ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path)).image_size == 2 * SIZE
+    assert ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path),
+                                           image_size=SIZE).image_size == SIZE
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(ValueError, match="model.json: not readable JSON"):
-        inference.load_generator(checkpoint_dir=str(tmp_path))
+        ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path))
 
 
 # --------------------------------------------------------------------------- face detection
@@ -539,13 +526,13 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
     assert any(line.startswith("FAILED") and "wall.png" in line and "no face found" in line
                for line in lines)
     aged = np.asarray(Image.open(save_dir / "photo_face0_group2_31-40.png"))
-    np.testing.assert_array_equal(aged, inference.age_faces(generator, crop[None], 2)[0])
+    np.testing.assert_array_equal(aged, ipcgan_inference.age_faces(generator, crop[None], 2)[0])
     assert (save_dir / "photo_face1_strip.png").exists()
     pasted = np.asarray(Image.open(save_dir / "photo_group2_31-40_photo.jpg"))
     assert pasted.shape == photo.shape
     want = photo
     for face, box in zip(located, boxes):
-        age = inference.age_faces(generator, face.crop[None], 2)[0]
+        age = ipcgan_inference.age_faces(generator, face.crop[None], 2)[0]
         want = outputs.paste_face(want, age, face.square)
     error = np.abs(pasted.astype(int) - want.astype(int))
     change = np.abs(want.astype(int) - photo.astype(int))

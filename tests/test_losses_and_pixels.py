@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import losses, pixels
-from face_aging.training import make_adam
+from face_aging import pixels
+from face_aging.engine.optim import make_adam
+from face_aging.ipcgan import losses
 
 
 def test_lsgan_discriminator_loss_by_hand():

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import checkpoints
-from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan import checkpoints as ipcgan_checkpoints
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
 
 BN = ("beta", "gamma", "moving_mean", "moving_variance")
 
@@ -57,7 +58,7 @@ def models():
 
 
 def test_every_release_variable_has_the_release_shape(models):
-    mapping = checkpoints.release_variable_map(*models)
+    mapping = ipcgan_checkpoints.release_variable_map(*models)
     core = {k: tuple(v.shape) for k, v in mapping.items()
             if not k.endswith(("/biased", "/local_step"))}
     assert core == RELEASE_SHAPES
@@ -122,7 +123,7 @@ def test_generator_batch_statistics_equal_direct_tf_nn_computation():
     build_models(generator=g, image_size=32)
     rng = np.random.default_rng(1)
     var = {}
-    for name, v in checkpoints.release_variable_map(generator=g).items():
+    for name, v in ipcgan_checkpoints.release_variable_map(generator=g).items():
         if name.endswith(("/beta", "/gamma")):  # non-trivial affine parameters
             v.assign(rng.normal(1.0 if name.endswith("gamma") else 0.0, 0.3, v.shape)
                      .astype(np.float32))

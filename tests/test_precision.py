@@ -18,8 +18,9 @@ from absl import flags
 
 from conftest import REPO, make_list_dataset
 from face_aging import precision
-from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
-from face_aging.training import IPCGANTrainer
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
+from face_aging.ipcgan.trainer import IPCGANTrainer
 
 S = 16
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
@@ -177,7 +178,7 @@ def test_cli_bfloat16_run_resumes_bit_exactly(tmp_path):
 
 def test_cyclegan_bfloat16_step_matches_float32():
     from face_aging.cyclegan.networks import make_networks
-    from face_aging.cyclegan.training import CycleGANTrainer
+    from face_aging.cyclegan.trainer import CycleGANTrainer
 
     trainers = {}
     for mode in ("none", "bfloat16"):
@@ -200,7 +201,7 @@ def test_cyclegan_bfloat16_step_matches_float32():
 
 
 def test_pretraining_forward_in_bfloat16_matches_float32():
-    from face_aging import pretraining
+    from face_aging.alexnet import networks as alexnet_networks
 
     keras.utils.set_random_seed(0)
     a32 = AlexNet()
@@ -214,8 +215,8 @@ def test_pretraining_forward_in_bfloat16_matches_float32():
         x.assign(x * 20.0)
     images = tf.constant(np.random.default_rng(0).uniform(-124, 151, (2, 227, 227, 3)),
                          tf.float32)
-    out32 = pretraining.forward(a32, images, identity=True)
-    out16 = pretraining.forward(a16, images, identity=True)
+    out32 = alexnet_networks.forward(a32, images, identity=True)
+    out16 = alexnet_networks.forward(a16, images, identity=True)
     for name in ("age_logits", "identity_logits"):
         assert out16[name].dtype == tf.float32
         scale = float(tf.reduce_max(tf.abs(out32[name])))
@@ -224,17 +225,18 @@ def test_pretraining_forward_in_bfloat16_matches_float32():
 
 
 def test_pretraining_config_builds_a_bfloat16_alexnet_with_plain_adam():
-    from face_aging import pretraining
+    from face_aging.alexnet import config as alexnet_config
+    from face_aging.alexnet import networks as alexnet_networks
 
-    config = pretraining.PretrainConfig(list_dir="", output_dir="", mixed_precision="bfloat16")
+    config = alexnet_config.PretrainConfig(list_dir="", output_dir="", mixed_precision="bfloat16")
     with precision.keras_policy(config.mixed_precision):
         a = AlexNet()
         build_models(alexnet=a)
-    optimizer = pretraining._make_optimizer(config, [a.conv1.kernel])
+    optimizer = alexnet_networks.make_optimizer(config, [a.conv1.kernel])
     assert a.compute_dtype == "bfloat16"
     assert not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    fp16 = pretraining._make_optimizer(
-        pretraining.PretrainConfig(list_dir="", output_dir="", mixed_precision="float16"),
+    fp16 = alexnet_networks.make_optimizer(
+        alexnet_config.PretrainConfig(list_dir="", output_dir="", mixed_precision="float16"),
         [a.conv1.kernel])
     assert isinstance(fp16, keras.optimizers.LossScaleOptimizer)
 
@@ -243,7 +245,7 @@ def test_pretraining_config_builds_a_bfloat16_alexnet_with_plain_adam():
                                                     "model.json")),
                     reason="no bundled model")
 def test_bundled_model_in_bfloat16_stays_within_a_few_levels_of_float32():
-    from face_aging import inference
+    from face_aging.ipcgan import inference
 
     faces = np.random.default_rng(0).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
     outputs = {}

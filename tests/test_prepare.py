@@ -495,9 +495,10 @@ def test_cli_end_to_end_and_clear_errors(tmp_path):
 
 def test_prepared_dataset_feeds_one_training_step(tmp_path):
     """A tiny prepared dataset (12 images, batch 2) -> make_train_dataset -> one train_step."""
-    from face_aging.data.pipeline import make_train_dataset
-    from face_aging.models import AlexNet, Discriminator, Generator
-    from face_aging.training import IPCGANTrainer
+    from face_aging.backbones.alexnet import AlexNet
+    from face_aging.ipcgan.data import make_train_dataset
+    from face_aging.ipcgan.networks import Discriminator, Generator
+    from face_aging.ipcgan.trainer import IPCGANTrainer
 
     root = tmp_path / "csv"
     rows = ["path,age"]

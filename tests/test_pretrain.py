@@ -12,12 +12,20 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import REPO, make_list_dataset, write_tf1_checkpoint
-from face_aging import checkpoints, pretrained_formats, pretraining
-from face_aging.config import TrainConfig
+from face_aging import backbones, checkpoints
+from face_aging.alexnet import config as alexnet_config
+from face_aging.alexnet import data as alexnet_data
+from face_aging.alexnet import formats
+from face_aging.alexnet import networks as alexnet_networks
+from face_aging.alexnet import trainer as alexnet_trainer
+from face_aging.alexnet import validation as alexnet_validation
+from face_aging.alexnet.report import classification_report, write_report
+from face_aging.backbones import alexnet as alexnet_backbone
+from face_aging.backbones.alexnet import AlexNet, build_alexnet
 from face_aging.data import lists
-from face_aging.models import AlexNet, build_models
-from face_aging.pretrain_report import classification_report, write_report
-from face_aging.training_loop import load_pretrained_alexnet
+from face_aging.ipcgan import checkpoints as ipcgan_checkpoints
+from face_aging.ipcgan.config import TrainConfig
+from face_aging.ipcgan.trainer import load_pretrained_alexnet
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -29,13 +37,13 @@ def run_module(module, *args, timeout=300):
 
 def built_alexnet():
     a = AlexNet()
-    build_models(alexnet=a)
+    build_alexnet(a)
     return a
 
 
 def bvlc_dict(rng, full_shapes=True):
     """A dict shaped like bvlc_alexnet.npy: layer -> [weights, biases] (fc8 included)."""
-    shapes = dict(pretrained_formats.BVLC_LAYERS, fc8=(4096, 1000))
+    shapes = dict(formats.BVLC_LAYERS, fc8=(4096, 1000))
     if not full_shapes:
         shapes = {k: (2,) * (len(s) - 1) + (3,) for k, s in shapes.items()}
     return {name: [rng.standard_normal(shape, dtype=np.float32),
@@ -60,7 +68,7 @@ def test_safe_unpickler_loads_a_bvlc_shaped_npy(tmp_path):
     data = bvlc_dict(rng, full_shapes=False)
     path = tmp_path / "small.npy"
     np.save(path, data, allow_pickle=True)
-    loaded = pretrained_formats.safe_load_npy(str(path))
+    loaded = formats.safe_load_npy(str(path))
     assert sorted(loaded) == sorted(data)
     for name, (w, b) in data.items():
         assert isinstance(loaded[name], list) and len(loaded[name]) == 2
@@ -73,12 +81,12 @@ def test_safe_unpickler_loads_a_bvlc_shaped_npy(tmp_path):
     # a bare pickle (no .npy header) and a plain numeric .npy are read too
     bare = tmp_path / "bare.pkl"
     bare.write_bytes(pickle.dumps({"x": [np.arange(3.0), np.float64(2.5)]}, protocol=4))
-    got = pretrained_formats.safe_load_npy(str(bare))
+    got = formats.safe_load_npy(str(bare))
     np.testing.assert_array_equal(got["x"][0], np.arange(3.0))
     assert got["x"][1] == 2.5
     plain = tmp_path / "plain.npy"
     np.save(plain, np.arange(6, dtype=np.int16).reshape(2, 3))
-    np.testing.assert_array_equal(pretrained_formats.safe_load_npy(str(plain)),
+    np.testing.assert_array_equal(formats.safe_load_npy(str(plain)),
                                   np.arange(6).reshape(2, 3))
 
 
@@ -105,7 +113,7 @@ def test_safe_unpickler_reads_a_python2_protocol2_npy(tmp_path):
             f, {"descr": "|O", "fortran_order": False, "shape": ()})
         Python2Pickler(f, protocol=2).dump(wrapped)
     assert b"_codecs" not in path.read_bytes()
-    loaded = pretrained_formats.safe_load_npy(str(path))
+    loaded = formats.safe_load_npy(str(path))
     for name, (w, b) in data.items():
         np.testing.assert_array_equal(loaded[name][0], w)
         np.testing.assert_array_equal(loaded[name][1], b)
@@ -130,8 +138,8 @@ def test_safe_unpickler_refuses_callables_before_running_them(tmp_path, payload,
         obj = {"conv1": collections.OrderedDict(a=np.zeros(2))}
     path = tmp_path / "evil.npy"
     np.save(path, obj, allow_pickle=True)
-    with pytest.raises(pretrained_formats.UnsafePickleError) as info:
-        pretrained_formats.safe_load_npy(str(path))
+    with pytest.raises(formats.UnsafePickleError) as info:
+        formats.safe_load_npy(str(path))
     message = str(info.value)
     assert forbidden in message and "refusing" in message and str(path) in message
     assert not marker.exists()
@@ -146,23 +154,23 @@ def test_safe_unpickler_refuses_callables_before_running_them(tmp_path, payload,
 
 
 def test_bad_weight_files_fail_with_one_clear_message(tmp_path):
-    with pytest.raises(pretrained_formats.PretrainedFormatError, match="no such file"):
-        pretrained_formats.safe_load_npy(str(tmp_path / "absent.npy"))
+    with pytest.raises(formats.PretrainedFormatError, match="no such file"):
+        formats.safe_load_npy(str(tmp_path / "absent.npy"))
     truncated = tmp_path / "truncated.npy"
     buffer = io.BytesIO()
     np.save(buffer, {"conv1": [np.zeros((4, 4), np.float32)]}, allow_pickle=True)
     truncated.write_bytes(buffer.getvalue()[:-20])
-    with pytest.raises(pretrained_formats.PretrainedFormatError, match="not a readable"):
-        pretrained_formats.safe_load_npy(str(truncated))
+    with pytest.raises(formats.PretrainedFormatError, match="not a readable"):
+        formats.safe_load_npy(str(truncated))
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, bvlc_dict(np.random.default_rng(1), full_shapes=False), allow_pickle=True)
-    with pytest.raises(pretrained_formats.PretrainedFormatError) as info:
-        pretrained_formats.read_bvlc_alexnet(str(wrong))
+    with pytest.raises(formats.PretrainedFormatError) as info:
+        formats.read_bvlc_alexnet(str(wrong))
     assert "conv1 weights (2, 2, 2, 3)" in str(info.value) and "(11, 11, 3, 96)" in str(info.value)
     listed = tmp_path / "list.npy"
     np.save(listed, np.array([1, 2], dtype=object), allow_pickle=True)
-    with pytest.raises(pretrained_formats.PretrainedFormatError, match="expected a dict"):
-        pretrained_formats.read_bvlc_alexnet(str(listed))
+    with pytest.raises(formats.PretrainedFormatError, match="expected a dict"):
+        formats.read_bvlc_alexnet(str(listed))
 
 
 # ----------------------------------------------------------------------------- the three sources
@@ -180,24 +188,24 @@ def bvlc_file(tmp_path_factory):
 
 def test_bvlc_conversion_loads_every_weight_identically(bvlc_file, tmp_path):
     path, data = bvlc_file
-    prefix = pretrained_formats.convert_bvlc_alexnet(path, str(tmp_path / "bvlc"))
+    prefix = formats.convert_bvlc_alexnet(path, str(tmp_path / "bvlc"))
     assert prefix == str(tmp_path / "bvlc" / "alexnet-0")
     assert not [f for f in os.listdir(tmp_path / "bvlc") if f.startswith(".tmp")]
     a = built_alexnet()
     # train_ipcgan's loader: --alexnet_pretrained_model takes the folder or the prefix
     load_pretrained_alexnet(TrainConfig(alexnet_pretrained_model=str(tmp_path / "bvlc"),
                                         age_pretrained_model=None), a)
-    for name in pretrained_formats.BVLC_LAYERS:
+    for name in formats.BVLC_LAYERS:
         layer = getattr(a, name)
         np.testing.assert_array_equal(layer.kernel.numpy(), data[name][0], err_msg=name)
         np.testing.assert_array_equal(layer.bias.numpy(), data[name][1], err_msg=name)
     # conv1_rgb reverses conv1's input channels only
-    pretrained_formats.load_bvlc_alexnet(path, a, layers=["conv1", "conv2"], conv1_rgb=True)
+    formats.load_bvlc_alexnet(path, a, layers=["conv1", "conv2"], conv1_rgb=True)
     np.testing.assert_array_equal(a.conv1.kernel.numpy(), data["conv1"][0][:, :, ::-1, :])
     np.testing.assert_array_equal(a.conv2.kernel.numpy(), data["conv2"][0])
 
 
-ALEXNET_SHAPES = dict(pretrained_formats.BVLC_LAYERS, new_1=(4096, 256), new_2=(256, 2000),
+ALEXNET_SHAPES = dict(formats.BVLC_LAYERS, new_1=(4096, 256), new_2=(256, 2000),
                       age_fc6=(9216, 4096), age_fc7=(4096, 4096), age_fc8=(4096, 5))
 
 
@@ -211,11 +219,11 @@ def alexnet_tf1_values(rng, layers):
 
 
 def test_release_tf1_age_classifier_converts_to_what_train_ipcgan_loads(tmp_path):
-    layers = checkpoints.ALEXNET_TRUNK + checkpoints.ALEXNET_AGE
+    layers = backbones.ALEXNET_TRUNK + backbones.ALEXNET_AGE
     values = alexnet_tf1_values(np.random.default_rng(3), layers)
     tf1 = write_tf1_checkpoint(str(tmp_path / "tf1" / "age_classifier.model-300000"), values)
     # what python -m face_aging.checkpoints --tf1_checkpoint=... --output_dir=... runs
-    prefix, parts = checkpoints.convert_tf1_checkpoint(tf1, str(tmp_path / "tf2"))
+    prefix, parts = ipcgan_checkpoints.convert_tf1_checkpoint(tf1, str(tmp_path / "tf2"))
     assert prefix.endswith("ckpt-300000") and parts == [f"alexnet ({', '.join(layers)})"]
     a = built_alexnet()
     load_pretrained_alexnet(TrainConfig(alexnet_pretrained_model=None,
@@ -229,21 +237,21 @@ def test_release_tf1_age_classifier_converts_to_what_train_ipcgan_loads(tmp_path
 def test_forward_equals_alexnet_call_without_dropout():
     a = built_alexnet()
     x = tf.random.stateless_normal([2, 227, 227, 3], seed=[1, 2]) * 50.0
-    mine = pretraining.forward(a, x, training=False, dropout=0.5)["age_logits"]
+    mine = alexnet_networks.forward(a, x, training=False, dropout=0.5)["age_logits"]
     np.testing.assert_allclose(mine.numpy(), a(x, outputs=["age_logits"])["age_logits"].numpy(),
                                rtol=1e-6, atol=1e-6)
     # a low-resolution input reuses the same fc layers (pool5 3x3 repeated to 6x6)
-    assert pretraining.forward(a, x[:, :131, :131], training=True,
-                               dropout=0.5)["age_logits"].shape == (2, 5)
+    assert alexnet_networks.forward(a, x[:, :131, :131], training=True,
+                                    dropout=0.5)["age_logits"].shape == (2, 5)
 
 
 def mean_loss(alexnet, dataset_dir):
     entries = lists.read_image_list(os.path.join(dataset_dir, lists.TRAIN_LIST))
-    ds = pretraining.make_eval_dataset([(p, g, -1) for p, g in entries], str(dataset_dir), 64,
-                                       cache=False)
+    ds = alexnet_data.make_eval_dataset([(p, g, -1) for p, g in entries], str(dataset_dir), 64,
+                                        cache=False)
     total, n = 0.0, 0
     for x, g in ds:
-        logits = pretraining.forward(alexnet, x, training=False)["age_logits"]
+        logits = alexnet_networks.forward(alexnet, x, training=False)["age_logits"]
         total += float(tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(g, logits)))
         n += int(g.shape[0])
     return total / n
@@ -254,21 +262,21 @@ def test_pretraining_reduces_the_loss_and_train_ipcgan_takes_its_checkpoint(tmp_
     entries = lists.read_image_list(str(data / lists.TRAIN_LIST))
     lists.write_image_list(str(data / lists.TEST_LIST), entries[::2])
     # a known starting point: scratch initialisation written as a TF2 checkpoint
-    config = pretraining.PretrainConfig(
+    config = alexnet_config.PretrainConfig(
         list_dir=str(data), output_dir=str(tmp_path / "run"), batch_size=5, max_steps=6,
         learning_rate=1e-4, warmup_steps=1, dropout=0.0, label_smoothing=0.0, augment=False,
         class_balance="none", val_fraction=0.0, eval_every=6, save_every=6, log_every=2,
         jit_compile=False, weight_decay=0.0)
     start = built_alexnet()
-    sample = next(iter(pretraining.make_eval_dataset(
+    sample = next(iter(alexnet_data.make_eval_dataset(
         [(p, g, -1) for p, g in entries], str(data), 64, cache=False)))[0]
-    pretraining.initialise_alexnet(start, config, sample)
-    init_prefix = checkpoints.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
+    alexnet_networks.initialise_alexnet(start, config, sample)
+    init_prefix = alexnet_backbone.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
     before = mean_loss(start, data)
 
     lines = []
-    report = pretraining.pretrain(
-        pretraining.PretrainConfig(**{**config.__dict__, "init_from": init_prefix}),
+    report = alexnet_trainer.pretrain(
+        alexnet_config.PretrainConfig(**{**config.__dict__, "init_from": init_prefix}),
         print_fn=lines.append)
     text = "\n".join(lines)
     assert "step 6/6" in text and "steps/s" in text and "img/s" in text and "ETA" in text
@@ -281,7 +289,7 @@ def test_pretraining_reduces_the_loss_and_train_ipcgan_takes_its_checkpoint(tmp_
     assert after < before - 0.05, (before, after)
     # every weight train_ipcgan loads equals the checkpoint's (source 3 of the three)
     reader = tf.train.load_checkpoint(best)
-    for name in checkpoints.ALEXNET_LAYERS:
+    for name in backbones.ALEXNET_LAYERS:
         layer = getattr(trained, name)
         np.testing.assert_array_equal(
             layer.kernel.numpy(),
@@ -294,9 +302,9 @@ def test_pretraining_reduces_the_loss_and_train_ipcgan_takes_its_checkpoint(tmp_
 
     # a rerun resumes the finished run instead of starting over
     again = []
-    pretraining.pretrain(pretraining.PretrainConfig(**{**config.__dict__,
-                                                       "init_from": init_prefix}),
-                         print_fn=again.append)
+    alexnet_trainer.pretrain(alexnet_config.PretrainConfig(**{**config.__dict__,
+                                                              "init_from": init_prefix}),
+                             print_fn=again.append)
     assert any("resumed from" in line and "at step 6" in line for line in again)
     assert not any(line.startswith("step ") and "/6 loss" in line for line in again)
 
@@ -364,25 +372,25 @@ def test_report_numbers_equal_a_hand_computation(tmp_path):
 
 
 def test_class_weights_and_validation_split(tmp_path):
-    w = pretraining.class_weights([100, 300, 0, 100], power=1.0)
+    w = alexnet_data.class_weights([100, 300, 0, 100], power=1.0)
     # inverse frequency, normalised to mean 1 over the samples, 0 for an absent group
     assert w[2] == 0 and w[0] == pytest.approx(w[3]) and w[0] == pytest.approx(3 * w[1])
     assert (w * np.array([100, 300, 0, 100])).sum() / 500 == pytest.approx(1.0)
-    assert np.allclose(pretraining.class_weights([5, 50], power=0.0), 1.0)
+    assert np.allclose(alexnet_data.class_weights([5, 50], power=0.0), 1.0)
     data = make_list_dataset(tmp_path / "d", per_group=20, size=8)
     lists.write_image_list(str(data / lists.TEST_LIST), [("faces/g0_0.png", 0)])
-    config = pretraining.PretrainConfig(list_dir=str(data), output_dir=str(tmp_path / "o"),
-                                        val_fraction=0.25)
-    split = pretraining.read_datasets(config)
+    config = alexnet_config.PretrainConfig(list_dir=str(data), output_dir=str(tmp_path / "o"),
+                                           val_fraction=0.25)
+    split = alexnet_data.read_datasets(config)
     train, val = split.train, split.val
     assert not split.has_identity and len(split.test) == 1
     assert len(train) + len(val) == 100 and 10 <= len(val) <= 40
     assert not {p for p, _, _ in train} & {p for p, _, _ in val}
-    assert pretraining.read_datasets(config).val == val  # deterministic
+    assert alexnet_data.read_datasets(config).val == val  # deterministic
     # identities: a person never straddles train and validation
     ids = [(p, k % 7) for k, (p, _) in enumerate(lists.read_image_list(str(data / "train.txt")))]
     lists.write_image_list(str(data / "train_identity.txt"), ids)
-    split = pretraining.read_datasets(config)
+    split = alexnet_data.read_datasets(config)
     assert split.identities == 7 and split.has_identity
     assert not {i for _, _, i in split.train} & {i for _, _, i in split.val}
 
@@ -417,9 +425,9 @@ def test_several_folders_give_ages_and_identities_without_sharing_either(tmp_pat
     lists.write_image_list(str(ages / lists.TEST_LIST), [("faces/g0_0.png", 0)])
     people_a = _identity_folder(tmp_path / "a", people=3, per_person=2, offset=0)
     people_b = _identity_folder(tmp_path / "b", people=4, per_person=2, offset=5)
-    config = pretraining.PretrainConfig(list_dir=f"{ages},{people_a},{people_b}",
-                                        output_dir=str(tmp_path / "o"), val_fraction=0.0)
-    data = pretraining.read_datasets(config)
+    config = alexnet_config.PretrainConfig(list_dir=f"{ages},{people_a},{people_b}",
+                                           output_dir=str(tmp_path / "o"), val_fraction=0.0)
+    data = alexnet_data.read_datasets(config)
     by_path = {p: (g, i) for p, g, i in data.train}
     assert len(by_path) == 10 + 6 + 8 and data.identities == 7
     assert by_path[os.path.join(str(ages), "faces/g3_1.png")] == (3, -1)
@@ -429,23 +437,23 @@ def test_several_folders_give_ages_and_identities_without_sharing_either(tmp_pat
     assert data.verification_pairs == [str(people_a / "verification_pairs.txt"),
                                        str(people_b / "verification_pairs.txt")]
     assert [p for p, _, _ in data.test] == [os.path.join(str(ages), "faces/g0_0.png")]
-    assert pretraining.trained_layers(True, True) == (checkpoints.ALEXNET_TRUNK
-                                                      + checkpoints.ALEXNET_AGE
-                                                      + checkpoints.ALEXNET_IDENTITY)
-    assert pretraining.trained_layers(True, False) == (checkpoints.ALEXNET_TRUNK
-                                                       + checkpoints.ALEXNET_IDENTITY)
-    assert pretraining.trained_layers(True, True, "age_head") == checkpoints.ALEXNET_AGE
-    with pytest.raises(pretraining.PretrainError, match="needs a single --list_dir"):
-        pretraining.read_datasets(pretraining.PretrainConfig(
+    assert alexnet_networks.trained_layers(True, True) == (backbones.ALEXNET_TRUNK
+                                                           + backbones.ALEXNET_AGE
+                                                           + backbones.ALEXNET_IDENTITY)
+    assert alexnet_networks.trained_layers(True, False) == (backbones.ALEXNET_TRUNK
+                                                            + backbones.ALEXNET_IDENTITY)
+    assert alexnet_networks.trained_layers(True, True, "age_head") == backbones.ALEXNET_AGE
+    with pytest.raises(alexnet_config.PretrainError, match="needs a single --list_dir"):
+        alexnet_data.read_datasets(alexnet_config.PretrainConfig(
             list_dir=f"{ages},{people_a}", output_dir="o", root_folder=str(ages)))
-    with pytest.raises(pretraining.PretrainError, match="no train.txt or train_identity.txt"):
-        pretraining.read_datasets(pretraining.PretrainConfig(
+    with pytest.raises(alexnet_config.PretrainError, match="no train.txt or train_identity.txt"):
+        alexnet_data.read_datasets(alexnet_config.PretrainConfig(
             list_dir=f"{ages},{tmp_path}", output_dir="o"))
 
 
 def test_validation_pairs_are_within_and_across_people():
     entries = [(f"x{k}", -1, k // 3) for k in range(12)] + [("age_only", 2, -1)]
-    i0, i1, same, images = pretraining.validation_pairs(entries, seed=0)
+    i0, i1, same, images = alexnet_validation.validation_pairs(entries, seed=0)
     assert len(images) == 12  # the age-only image has no identity
     assert same.sum() == 4 * 3 and (~same).sum() == same.sum()
     people = np.array([e[2] for e in images])
@@ -460,14 +468,14 @@ def test_identity_pretraining_masks_the_age_loss_and_reports_verification(tmp_pa
     people_a = _identity_folder(tmp_path / "a", people=5, per_person=3, offset=0)
     people_b = _identity_folder(tmp_path / "b", people=4, per_person=3, offset=5)
     start = built_alexnet()
-    pretraining.initialise_alexnet(start, pretraining.PretrainConfig(list_dir="", output_dir=""))
-    init_prefix = checkpoints.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
-    config = pretraining.PretrainConfig(
+    alexnet_networks.initialise_alexnet(start, alexnet_config.PretrainConfig(list_dir="", output_dir=""))
+    init_prefix = alexnet_backbone.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
+    config = alexnet_config.PretrainConfig(
         list_dir=f"{people_a},{people_b}", output_dir=str(tmp_path / "run"), batch_size=4,
         max_steps=4, warmup_steps=1, augment=False, val_fraction=0.3, eval_every=2,
         save_every=4, log_every=2, jit_compile=False, patience=0, init_from=init_prefix)
     lines = []
-    report = pretraining.pretrain(config, print_fn=lines.append)
+    report = alexnet_trainer.pretrain(config, print_fn=lines.append)
     text = "\n".join(lines)
     assert "training conv1, conv2, conv3, conv4, conv5, fc6, fc7, new_1, new_2" in text
     assert "conv5 verification AUC" in text
@@ -480,7 +488,7 @@ def test_identity_pretraining_masks_the_age_loss_and_reports_verification(tmp_pa
         assert [f["fold"] for f in result["folds"]] == [1, 2]
     # the age head was not trained: it still holds its initial weights; the identity net moved
     trained = built_alexnet()
-    checkpoints.load_alexnet_layers(report["checkpoint"], trained, checkpoints.ALEXNET_LAYERS)
+    alexnet_backbone.load_alexnet_layers(report["checkpoint"], trained, backbones.ALEXNET_LAYERS)
     np.testing.assert_array_equal(trained.age_fc8.kernel.numpy(), start.age_fc8.kernel.numpy())
     assert not np.array_equal(trained.new_2.kernel.numpy(), start.new_2.kernel.numpy())
     assert not np.array_equal(trained.conv5.kernel.numpy(), start.conv5.kernel.numpy())

@@ -14,7 +14,10 @@ import tensorflow as tf
 
 from conftest import (REPO, LoggedProcess, kill_rng, make_list_dataset, sigkill_after_step,
                       wait_for)
-from face_aging import pretraining, training_loop
+from face_aging.alexnet import config as alexnet_config
+from face_aging.alexnet import data as alexnet_data
+from face_aging.alexnet import trainer as alexnet_trainer
+from face_aging.engine import setup as engine_setup
 from face_aging.data import lists
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
@@ -210,13 +213,13 @@ def test_too_little_disk_fails_before_training(data, tmp_path, monkeypatch):
     class Usage:
         free = 100 * 2**20
 
-    monkeypatch.setattr(training_loop.shutil, "disk_usage", lambda path: Usage())
-    config = pretraining.PretrainConfig(list_dir=str(data), output_dir=str(tmp_path / "out"),
-                                        batch_size=2, max_steps=2, val_fraction=0.3,
-                                        jit_compile=False)
+    monkeypatch.setattr(engine_setup.shutil, "disk_usage", lambda path: Usage())
+    config = alexnet_config.PretrainConfig(list_dir=str(data), output_dir=str(tmp_path / "out"),
+                                           batch_size=2, max_steps=2, val_fraction=0.3,
+                                           jit_compile=False)
     lines = []
-    with pytest.raises(training_loop.TrainingSetupError) as info:
-        pretraining.pretrain(config, print_fn=lines.append)
+    with pytest.raises(engine_setup.TrainingSetupError) as info:
+        alexnet_trainer.pretrain(config, print_fn=lines.append)
     # the weights, two AdamW moments of the trained layers, and the best weights (~1.5 GB)
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'out'}: 100 MiB free, a checkpoint needs about ")
@@ -232,21 +235,21 @@ def _entries(groups):
 
 def test_sample_order_is_a_pure_function_of_seed_and_position():
     entries = _entries([0, 0, 1, 2, 2, 2, 3])
-    config = pretraining.PretrainConfig(list_dir="", output_dir="", seed=3)
-    index = pretraining.sample_index_fn(entries, config)
+    config = alexnet_config.PretrainConfig(list_dir="", output_dir="", seed=3)
+    index = alexnet_data.sample_index_fn(entries, config)
     order = [int(index(tf.constant(n, tf.int64))) for n in range(3 * len(entries))]
     epochs = [order[e * 7:(e + 1) * 7] for e in range(3)]
     assert all(sorted(e) == list(range(7)) for e in epochs)  # each epoch: every image once
     assert len({tuple(e) for e in epochs}) == 3               # reshuffled every epoch
     assert order == [int(index(tf.constant(n, tf.int64))) for n in range(21)]
-    other = pretraining.sample_index_fn(
-        entries, pretraining.PretrainConfig(list_dir="", output_dir="", seed=4))
+    other = alexnet_data.sample_index_fn(
+        entries, alexnet_config.PretrainConfig(list_dir="", output_dir="", seed=4))
     assert order != [int(other(tf.constant(n, tf.int64))) for n in range(21)]
 
     # class_balance=sampling: every round of 4 draws each present group once; a group's own
     # draws go through its members, reshuffled each time round.
-    config = pretraining.PretrainConfig(list_dir="", output_dir="", class_balance="sampling")
-    index = pretraining.sample_index_fn(entries, config)
+    config = alexnet_config.PretrainConfig(list_dir="", output_dir="", class_balance="sampling")
+    index = alexnet_data.sample_index_fn(entries, config)
     drawn = [int(index(tf.constant(n, tf.int64))) for n in range(4 * 6)]
     for r in range(6):
         assert sorted(entries[i][1] for i in drawn[4 * r:4 * r + 4]) == [0, 1, 2, 3]
@@ -256,20 +259,20 @@ def test_sample_order_is_a_pure_function_of_seed_and_position():
 
 def test_a_stream_started_at_a_position_equals_the_tail_of_one_started_at_zero():
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (5, pretraining.SIZE, pretraining.SIZE, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (5, alexnet_data.SIZE, alexnet_data.SIZE, 3), dtype=np.uint8)
     entries = _entries([0, 1, 1, 2, 3])
-    config = pretraining.PretrainConfig(list_dir="", output_dir="", batch_size=2,
-                                        lowres_prob=0.5)  # every augmentation on
+    config = alexnet_config.PretrainConfig(list_dir="", output_dir="", batch_size=2,
+                                           lowres_prob=0.5)  # every augmentation on
     weights = np.ones(5, np.float32)
-    whole = list(pretraining.make_train_dataset(entries, images, config, weights).take(4))
-    tail = list(pretraining.make_train_dataset(entries, images, config, weights,
-                                               start_sample=4).take(2))
+    whole = list(alexnet_data.make_train_dataset(entries, images, config, weights).take(4))
+    tail = list(alexnet_data.make_train_dataset(entries, images, config, weights,
+                                                start_sample=4).take(2))
     for a, b in zip(whole[2:], tail):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x.numpy(), y.numpy())
     # the order does not depend on augmentation, which did change the pixels
-    plain = pretraining.PretrainConfig(**{**config.__dict__, "augment": False})
-    unaugmented = list(pretraining.make_train_dataset(entries, images, plain, weights).take(4))
+    plain = alexnet_config.PretrainConfig(**{**config.__dict__, "augment": False})
+    unaugmented = list(alexnet_data.make_train_dataset(entries, images, plain, weights).take(4))
     for a, b in zip(whole, unaugmented):
         np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
         assert not np.array_equal(a[0].numpy(), b[0].numpy())

@@ -12,8 +12,9 @@ from PIL import Image
 
 from conftest import REPO, make_list_dataset
 from face_aging import pixels
-from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
-from face_aging.training import IPCGANTrainer
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
+from face_aging.ipcgan.trainer import IPCGANTrainer
 
 S = 32
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")

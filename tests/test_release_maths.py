@@ -25,10 +25,13 @@ sys.path.insert(0, str(REPO / "tests" / "reference"))
 import make_release_reference as maker  # noqa: E402
 import release_numpy as ref  # noqa: E402
 
-from face_aging import checkpoints, losses, pixels  # noqa: E402
-from face_aging.models import (FEATURE_LAYERS, AlexNet, Discriminator, Generator,  # noqa: E402
-                               build_models, one_hot_age)
-from face_aging.training import IPCGANTrainer  # noqa: E402
+from face_aging import pixels  # noqa: E402
+from face_aging.backbones import FEATURE_LAYERS  # noqa: E402
+from face_aging.backbones.alexnet import AlexNet  # noqa: E402
+from face_aging.ipcgan import checkpoints as ipcgan_checkpoints, losses  # noqa: E402
+from face_aging.ipcgan.networks import (Discriminator, Generator, build_models,  # noqa: E402
+                                        one_hot_age)
+from face_aging.ipcgan.trainer import IPCGANTrainer  # noqa: E402
 
 SIZE = maker.SIZE
 
@@ -44,7 +47,7 @@ def assert_close(actual, expected, name, rtol=2e-5):
 
 def _load(models, weights):
     """Assigns ``weights`` (release name -> array) to the models' trainable variables."""
-    mapping = checkpoints.release_variable_map(*models)
+    mapping = ipcgan_checkpoints.release_variable_map(*models)
     trainable = {name: v for name, v in mapping.items() if v.trainable}
     assert set(trainable) == set(weights), set(trainable) ^ set(weights)
     for name, value in weights.items():

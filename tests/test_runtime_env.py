@@ -58,7 +58,7 @@ def test_configure_determinism_turns_op_determinism_on_and_grappler_off():
     import subprocess
     import sys
 
-    code = ("from face_aging.training_loop import configure_determinism\n"
+    code = ("from face_aging.engine.setup import configure_determinism\n"
             "import tensorflow as tf\n"
             "from tensorflow.python.framework import config\n"
             "configure_determinism(0, True)\n"

@@ -16,9 +16,10 @@ from conftest import (REPO, LoggedProcess, assert_identical, checkpoint_values, 
                       make_list_dataset, wait_for)
 from face_aging import pixels, precision
 from face_aging.data import lists
-from face_aging.data.pipeline import make_train_dataset
-from face_aging.models import AlexNet, Discriminator, Generator, build_models
-from face_aging.training import IPCGANTrainer
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan.data import make_train_dataset
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models
+from face_aging.ipcgan.trainer import IPCGANTrainer
 
 S = 16
 
@@ -173,8 +174,9 @@ import json, numpy as np, tensorflow as tf
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from face_aging.models import Generator, Discriminator, AlexNet, build_models, one_hot_age
-from face_aging.training import IPCGANTrainer
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan.networks import Generator, Discriminator, build_models, one_hot_age
+from face_aging.ipcgan.trainer import IPCGANTrainer
 S, B = 16, 4
 keras.utils.set_random_seed(0)
 g1, d1, a = Generator(), Discriminator(), AlexNet()

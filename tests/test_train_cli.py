@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from conftest import REPO, SHARED_DATA
 from face_aging import checkpoints
+from face_aging.backbones import alexnet as alexnet_backbone
+from face_aging.backbones.alexnet import AlexNet, build_alexnet
 from face_aging.data import lists
-from face_aging.models import AlexNet, build_models
 
 
 def run_train(*args, timeout=600):
@@ -32,8 +33,8 @@ def _event_tags(log_dir):
 @pytest.fixture(scope="module")
 def tf2_alexnet(tmp_path_factory):
     a = AlexNet()
-    build_models(alexnet=a)
-    return checkpoints.save_alexnet(a, str(tmp_path_factory.mktemp("alexnet") / "alexnet"))
+    build_alexnet(a)
+    return alexnet_backbone.save_alexnet(a, str(tmp_path_factory.mktemp("alexnet") / "alexnet"))
 
 
 def test_trains_writes_everything_and_resumes(tiny_dataset, tmp_path, tf2_alexnet):

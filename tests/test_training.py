@@ -5,10 +5,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import group_colour, make_list_dataset
-from face_aging import losses, pixels
-from face_aging.data.pipeline import DatasetError, make_train_dataset
-from face_aging.models import AlexNet, Discriminator, Generator, build_models, one_hot_age
-from face_aging.training import IPCGANTrainer
+from face_aging import pixels
+from face_aging.backbones.alexnet import AlexNet
+from face_aging.ipcgan import losses
+from face_aging.ipcgan.data import DatasetError, make_train_dataset
+from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
+from face_aging.ipcgan.trainer import IPCGANTrainer
 
 SIZE = 32
 

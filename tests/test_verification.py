@@ -87,11 +87,11 @@ def test_threshold_extremes_auc_ties_and_bad_input():
 @pytest.fixture(scope="module")
 def alexnet():
     import tensorflow as tf
-    from face_aging.models import AlexNet, build_models
+    from face_aging.backbones.alexnet import AlexNet, build_alexnet
 
     tf.keras.utils.set_random_seed(3)
     a = AlexNet()
-    build_models(alexnet=a)
+    build_alexnet(a)
     return a
 
 
@@ -204,7 +204,7 @@ def test_verify_alexnet_on_files_and_cli(tmp_path, alexnet):
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(
         f"verification: error: {wrong / 'ckpt'}: does not match the AlexNet: missing alexnet/conv1")
-    from face_aging.models import FEATURE_LAYERS
+    from face_aging.backbones import FEATURE_LAYERS
     assert V.FEATURE_LAYER_NAMES == FEATURE_LAYERS
 
 

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from face_aging import faces, inference, outputs, video
+from face_aging.ipcgan import inference as ipcgan_inference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_inference import SIZE, random_generator, run_test_script  # noqa: E402
@@ -155,8 +156,8 @@ def test_age_video_pastes_aged_faces_and_keeps_the_rest(tmp_path, monkeypatch, g
     clip = write_clip(tmp_path / "clip.mkv", frames)
     detections = jittered_detections()
     fake_detector(monkeypatch, detections)
-    targets = inference.age_targets([1, 4])
-    render = inference.face_renderer(generator, targets)
+    targets = ipcgan_inference.age_targets([1, 4])
+    render = ipcgan_inference.face_renderer(generator, targets)
     paths = [str(tmp_path / "out_1.mkv"), str(tmp_path / "out_4.mkv")]
     result = video.age_video(clip, paths, lambda face: render(face)[1], progress=True)
     bar = capsys.readouterr().err
@@ -182,7 +183,7 @@ def test_age_video_pastes_aged_faces_and_keeps_the_rest(tmp_path, monkeypatch, g
         for t, (got, frame) in enumerate(zip(written, frames)):
             box = pasted[t]
             crop = faces.crop_with_margin(frame, box, faces.DEFAULT_MARGIN)
-            aged = inference.age_faces(generator, [crop, crop], vectors)[k]
+            aged = ipcgan_inference.age_faces(generator, [crop, crop], vectors)[k]
             square = faces.square_with_margin(box, faces.DEFAULT_MARGIN)
             want = outputs.paste_face(frame, aged, square)
             np.testing.assert_array_equal(got, want)
@@ -219,7 +220,7 @@ def test_real_detector_on_a_moving_photo(tmp_path, generator):
         frame[20 + 2 * t:180 + 2 * t, 10 + 6 * t:170 + 6 * t] = face
         frames.append(frame)
     clip = write_clip(tmp_path / "photo.mkv", frames, fps=10.0)
-    render = inference.face_renderer(generator, inference.age_targets([3]))
+    render = ipcgan_inference.face_renderer(generator, ipcgan_inference.age_targets([3]))
     result = video.age_video(clip, [str(tmp_path / "out.mkv")], lambda f: render(f)[1])
     assert result.frames == 10 and result.frames_with_faces == 10
     assert all(len(d) >= 1 for d in result.detections)

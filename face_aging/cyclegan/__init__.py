@@ -10,7 +10,11 @@ docs/CYCLEGAN.md maps each of its options to a flag of ``train_cyclegan.py``.
 - :mod:`~face_aging.cyclegan.image_pool`: the 50-image history of generated faces.
 - :mod:`~face_aging.cyclegan.schedule`: the 'linear' learning-rate policy.
 - :mod:`~face_aging.cyclegan.data`: the two unpaired domains (folders or an age list).
-- :mod:`~face_aging.cyclegan.training`: one training step and the training loop.
+- :mod:`~face_aging.cyclegan.config`, :mod:`~face_aging.cyclegan.flags`: the options of
+  ``train_cyclegan.py`` (no TensorFlow).
+- :mod:`~face_aging.cyclegan.trainer`: one training step and the training loop.
+- :mod:`~face_aging.cyclegan.inference`, :mod:`~face_aging.cyclegan.export`,
+  :mod:`~face_aging.cyclegan.evaluate`: using a trained run.
 
 Domain A is young, domain B is old (the reference's names): ``g_a`` ages (A -> B),
 ``g_b`` rejuvenates (B -> A), ``d_a`` judges old faces, ``d_b`` young ones.

@@ -1,12 +1,12 @@
-"""CycleGAN training options as one plain object: ``cyclegan_flags.py`` builds it, tests build
-it directly. Defaults are the reference's ``cycle_gan`` recipe (docs/CYCLEGAN.md)."""
+"""CycleGAN training options as one plain object: ``face_aging.cyclegan.flags`` builds it,
+tests build it directly. Defaults are the reference's ``cycle_gan`` recipe (docs/CYCLEGAN.md)."""
 from __future__ import annotations
 
 import dataclasses
 import os
 from typing import Optional
 
-# No TensorFlow here: cyclegan_flags.py (and so --help) builds on this module alone.
+# No TensorFlow here: face_aging.cyclegan.flags (and so --help) builds on this module alone.
 
 #: ``gan_mode``: least-squares GAN (the reference's CycleGAN) or cross-entropy.
 GAN_MODES = ("lsgan", "vanilla")

@@ -11,7 +11,7 @@ two eye centres, and the x and y of their midpoint (0 = left / top edge). They a
 measured with dlib's HOG face detector and its 5-point landmark model (the ``[eval]``
 extra) as medians over a set's images::
 
-    python -m face_aging.data.framing --images=../shared/data/utkface
+    python -m face_aging.data.framing --images=../shared/data/utkface   # face_aging.apps.framing
 
 A dataset whose faces are placed consistently (all three sets here: the interquartile
 ranges are a few hundredths of the side, see ``MEASURED``) is re-framed by one fixed square per
@@ -22,7 +22,6 @@ detector's misses.
 from __future__ import annotations
 
 import os
-import random
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -151,7 +150,8 @@ def _bar(total: int, enabled: bool):
     return tqdm(total=total, unit="img", disable=not enabled, file=sys.stderr)
 
 
-def _image_files(folder: str) -> List[str]:
+def image_files(folder: str) -> List[str]:
+    """The image files below ``folder`` (recursively), in a stable order."""
     from face_aging.data.lists import IMAGE_EXTENSIONS
 
     out = []
@@ -162,40 +162,7 @@ def _image_files(folder: str) -> List[str]:
     return out
 
 
-def main(argv=None) -> int:
-    from face_aging.cli import ArgumentParser
+if __name__ == "__main__":  # the documented command (face_aging.apps.framing)
+    from face_aging.apps.framing import run
 
-    parser = ArgumentParser(
-        prog="python -m face_aging.data.framing",
-        description="Measures how faces sit in their crops: eye distance and eye-midpoint "
-                    "position as fractions of the side (medians, IQRs). Needs the [eval] extra.")
-    parser.add_argument("--images", required=True, action="append",
-                        help="a folder of images (recursive); may be repeated")
-    parser.add_argument("--limit", type=int, default=0,
-                        help="measure a seeded random sample of this many images per folder "
-                             "(0: all)")
-    args = parser.parse_args(argv)
-    from face_aging.metrics.judges import JudgesUnavailableError
-
-    for folder in args.images:
-        if not os.path.isdir(folder):
-            print(f"framing: error: --images {folder}: not a folder", file=sys.stderr)
-            return 1
-        paths = _image_files(folder)
-        if args.limit and args.limit < len(paths):
-            paths = sorted(random.Random(0).sample(paths, args.limit))
-        try:
-            result = measure(paths)
-        except JudgesUnavailableError as e:
-            print(f"framing: error: {e}", file=sys.stderr)
-            return 1
-        cells = ", ".join(f"{k} {v['median']:.3f} (IQR {v['iqr']:.3f})"
-                          for k, v in result.items() if isinstance(v, dict))
-        print(f"{folder}: {result['measured']} of {result['images']} images measured "
-              f"({result['no_face']} without a face found, {result['unreadable']} unreadable): "
-              f"{cells or 'nothing measured'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -120,7 +120,7 @@ class AlexNetFeatures:
     """Spatially averaged ``pool5`` of the project's AlexNet (256-d); see the module docstring.
 
     Args:
-      alexnet: a ``face_aging.models.AlexNet`` (or any callable taking RGB-minus-mean
+      alexnet: a ``face_aging.backbones.alexnet.AlexNet`` (or any callable taking RGB-minus-mean
         227x227 images and ``outputs=("pool5",)``, returning ``{"pool5": [B, 6, 6, 256]}``).
       weights_note: where its weights came from (for the report).
     """

@@ -20,12 +20,13 @@ Given pairs of faces labelled same / different person and split into folds:
    middle one (by rank) is taken.
 
 Features here: :func:`verify_dlib` uses dlib's embeddings (the ``[eval]`` judge of
-``evaluate.py``), the ceiling of an independent recogniser; :func:`extract_features` runs ``face_aging.models.AlexNet`` on image files
+``evaluate.py``), the ceiling of an independent recogniser; :func:`extract_features` runs
+``face_aging.backbones.alexnet.AlexNet`` on image files
 through the release's pixel pipeline for real faces (decoded RGB 0..255, resized to 227x227
 on cv2's grid, ``pixels.resize_cv2``, minus ``pixels.MEAN_RGB``) and returns one layer of
 ``FEATURE_LAYERS`` flattened. :func:`pair_distances_of_images` does the same pair by pair
 in batches, so memory stays at one batch however many pairs there are (conv5 is 43,264
-floats an image). Command line::
+floats an image). Command line (``face_aging.apps.verify``)::
 
     python -m face_aging.metrics.verification --alexnet=runs/alexnet/pretrained \
         --pairs=data/cacd_vs/verification_pairs.txt --layer=conv5 --output=verification.json
@@ -39,9 +40,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-#: ``face_aging.models.FEATURE_LAYERS`` (repeated so the command line can check a layer
-#: before TensorFlow loads; a test keeps the two equal).
-FEATURE_LAYER_NAMES = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+from face_aging.backbones import ALEXNET_TRUNK, FEATURE_LAYERS
+
+#: The layers whose features can be judged: ``face_aging.backbones.FEATURE_LAYERS`` (TF-free,
+#: so the command line checks a layer before TensorFlow loads).
+FEATURE_LAYER_NAMES = FEATURE_LAYERS
 #: What :func:`pair_distances` computes (recorded in every report).
 DISTANCE = "cosine distance of L2-normalised flattened features, 1 - cos, in [0, 2]"
 
@@ -158,29 +161,25 @@ def cross_validate(distances, same, folds) -> Dict:
 
 def layers_needed(layer: str) -> tuple:
     """AlexNet layers whose weights ``layer``'s features depend on."""
-    from face_aging import checkpoints
-    from face_aging.models import FEATURE_LAYERS
-
     if layer not in FEATURE_LAYERS:
         raise VerificationInputError(f"layer {layer!r} is not one of {', '.join(FEATURE_LAYERS)}")
     extra = {"fc6": ("fc6",), "fc7": ("fc6", "fc7")}.get(layer, ())
-    return checkpoints.ALEXNET_TRUNK + extra
+    return ALEXNET_TRUNK + extra
 
 
 def load_alexnet(checkpoint: str, layer: str = "conv5", age_groups: int = 5):
-    """A ``face_aging.models.AlexNet`` with the weights ``layer`` needs from ``checkpoint``
+    """A ``face_aging.backbones.alexnet.AlexNet`` with the weights ``layer`` needs from ``checkpoint``
     (a ``pretrain`` output ``pretrained/alexnet-N`` or its folder, a TF2 checkpoint holding
     ``alexnet``, or a release TF1 ``alexnet.model-N``). Other layers keep their random init.
 
     Raises:
       FileNotFoundError, checkpoints.CheckpointMismatchError: one line naming the file.
     """
-    from face_aging import checkpoints
-    from face_aging.models import AlexNet, build_models
+    from face_aging.backbones.alexnet import AlexNet, build_alexnet, load_alexnet_layers
 
     alexnet = AlexNet(age_groups=age_groups)
-    build_models(alexnet=alexnet)
-    checkpoints.load_alexnet_layers(checkpoint, alexnet, layers_needed(layer))
+    build_alexnet(alexnet)
+    load_alexnet_layers(checkpoint, alexnet, layers_needed(layer))
     return alexnet
 
 
@@ -362,76 +361,6 @@ def format_result(result: Dict) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- command line
-
-def main(argv=None) -> int:
-    from face_aging.cli import ArgumentParser
-    from face_aging.data.lists import ListFormatError
-
-    parser = ArgumentParser(
-        prog="python -m face_aging.metrics.verification",
-        description="Face verification accuracy of AlexNet features on same/different pairs, "
-                    "by cross-validation over the folds present (threshold chosen on the "
-                    "other folds).")
-    features = parser.add_mutually_exclusive_group(required=True)
-    features.add_argument("--alexnet",
-                          help="AlexNet checkpoint: pretrain's pretrained/alexnet-N (or its "
-                               "folder), a TF2 checkpoint with 'alexnet', or a release "
-                               "alexnet.model-N")
-    features.add_argument("--dlib", action="store_true",
-                          help="instead of an AlexNet: dlib's face-recognition embeddings (the "
-                               "[eval] judge), the ceiling of an independent recogniser")
-    parser.add_argument("--pairs", required=True,
-                        help="verification_pairs.txt (prepare --dataset=cacd_vs)")
-    parser.add_argument("--layer", default="conv5", choices=FEATURE_LAYER_NAMES,
-                        help="feature layer (default conv5, the release's --fea_layer_name)")
-    parser.add_argument("--root_folder", default=None,
-                        help="folder the pairs' paths are relative to (default: the pairs "
-                             "file's folder)")
-    parser.add_argument("--output", default=None,
-                        help="JSON report (default: verification_<layer>.json in the current "
-                             "folder)")
-    parser.add_argument("--batch_size", type=int, default=32, help="images per forward pass")
-    args = parser.parse_args(argv)
-    if args.batch_size < 2:
-        parser.error("--batch_size must be >= 2")
-    output = args.output or ("verification_dlib.json" if args.dlib
-                             else f"verification_{args.layer}.json")
-
-    def fail(e) -> int:
-        print(f"verification: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
-
-    # Everything that can be checked without TensorFlow first: its start-up lines would
-    # otherwise come before the one line that matters.
-    try:
-        read_pairs_checked(args.pairs, args.root_folder)
-        if args.dlib:
-            from face_aging.metrics import judges
-
-            try:
-                result = verify_dlib(args.pairs, args.root_folder)
-            except judges.JudgesUnavailableError as e:
-                return fail(e)
-            write_json_report(output, result)
-            return 0
-        if not (os.path.isdir(args.alexnet) or os.path.isfile(args.alexnet + ".index")):
-            raise FileNotFoundError(f"--alexnet {args.alexnet}: no such checkpoint (expected "
-                                    f"{args.alexnet}.index or a directory)")
-    except (VerificationInputError, ListFormatError, FileNotFoundError) as e:
-        return fail(e)
-    from face_aging import checkpoints
-
-    try:
-        result = verify_alexnet(args.alexnet, args.pairs, args.layer, args.root_folder,
-                                args.batch_size)
-    except (VerificationInputError, ListFormatError, FileNotFoundError,
-            checkpoints.CheckpointMismatchError) as e:
-        return fail(e)
-    write_json_report(output, result)
-    return 0
-
-
 def write_json_report(output: str, result: Dict) -> None:
     """Writes the JSON (atomically) and prints the figures."""
     from face_aging.metrics.report import write_json
@@ -441,5 +370,7 @@ def write_json_report(output: str, result: Dict) -> None:
     print(f"wrote {output}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the documented command (face_aging.apps.verify)
+    from face_aging.apps.verify import run
+
+    run()

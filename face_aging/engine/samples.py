@@ -1,4 +1,5 @@
-"""Sample grids as the release wrote them (source batch + one grid per age group), atomic PNGs."""
+"""Sample images of a training run (grids, atomic PNGs, TensorBoard images): the IPCGAN
+release's grids (source batch + one grid per age group) and CycleGAN's strips."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,7 @@
-"""IPCGAN networks as Keras subclassed models (spec §1).
+"""IPCGAN networks as Keras subclassed models (spec §1): the generator and the discriminator.
+
+The frozen AlexNet of the losses is shared with the other models:
+``face_aging.backbones.alexnet.AlexNet``.
 
 The age condition enters as a per-sample vector ``age_vector`` ``[B, age_groups]``
 (one-hot, or soft weights for blending ages) and is broadcast over the spatial map
@@ -14,12 +17,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from face_aging import pixels
-from face_aging.layers import BatchNorm, Conv, Deconv, Dense, broadcast_condition, lrelu
-
-#: AlexNet outputs a perceptual (identity) feature may be taken from (flag ``fea_layer_name``).
-from face_aging.config import FEATURE_LAYERS  # TF-free home; still importable from here
-ALEXNET_OUTPUTS = FEATURE_LAYERS + ("identity_logits", "age_logits")
+from face_aging.backbones.alexnet import build_alexnet
+from face_aging.layers import BatchNorm, Conv, Deconv, broadcast_condition, lrelu
 
 
 def _bn_flags(training, batch_stats):
@@ -152,74 +151,6 @@ class Discriminator(keras.Model):
         return tf.cast(self.dis_4(x), tf.float32)
 
 
-class AlexNet(keras.Model):
-    """AlexNet with identity and age heads (spec §1.3); frozen during GAN training.
-
-    Call: ``a(images_227, training=False, outputs=None)``.
-
-    Args (call):
-      images_227: ``[B, 227, 227, 3]`` float32, RGB 0..255 minus ``pixels.MEAN_RGB``.
-      outputs: names to compute (default all of ``ALEXNET_OUTPUTS``); asking only for what
-        is needed skips the unused heads.
-    Returns:
-      dict name -> tensor: ``conv3``/``conv4`` ``[B,13,13,384]``, ``conv5`` ``[B,13,13,256]``,
-      ``pool5`` ``[B,6,6,256]``, ``fc6``/``fc7`` ``[B,4096]`` (all after their relu),
-      ``identity_logits`` ``[B,identities]``, ``age_logits`` ``[B,age_groups]``.
-    """
-
-    def __init__(self, age_groups=5, identities=2000, name="alexnet"):
-        super().__init__(name=name)
-        self.conv1 = Conv(96, 11, 4, "VALID", name="conv1")
-        self.conv2 = Conv(256, 5, 1, groups=2, name="conv2")
-        self.conv3 = Conv(384, 3, 1, name="conv3")
-        self.conv4 = Conv(384, 3, 1, groups=2, name="conv4")
-        self.conv5 = Conv(256, 3, 1, groups=2, name="conv5")
-        self.fc6 = Dense(4096, name="fc6")
-        self.fc7 = Dense(4096, name="fc7")
-        self.new_1 = Dense(256, name="new_1")
-        self.new_2 = Dense(identities, name="new_2")
-        self.age_fc6 = Dense(4096, name="age_fc6")
-        self.age_fc7 = Dense(4096, name="age_fc7")
-        self.age_fc8 = Dense(age_groups, name="age_fc8")
-
-    @staticmethod
-    def _pool(x):
-        return tf.nn.max_pool2d(x, 3, 2, "VALID")
-
-    @staticmethod
-    def _lrn(x):
-        # Computed in float32 under a mixed policy: TF has no CPU LRN kernel for bfloat16.
-        y = tf.nn.local_response_normalization(tf.cast(x, tf.float32), depth_radius=2,
-                                               alpha=2e-5, beta=0.75, bias=1.0)
-        return tf.cast(y, x.dtype)
-
-    def call(self, images_227, training=False, outputs=None):
-        wanted = set(ALEXNET_OUTPUTS if outputs is None else outputs)
-        unknown = wanted - set(ALEXNET_OUTPUTS)
-        if unknown:
-            raise ValueError(f"AlexNet has no output(s) {sorted(unknown)}; "
-                             f"choose from {ALEXNET_OUTPUTS}")
-        out = {}
-        x = tf.cast(images_227, self.compute_dtype)
-        x = self._lrn(self._pool(tf.nn.relu(self.conv1(x))))
-        x = self._lrn(self._pool(tf.nn.relu(self.conv2(x))))
-        out["conv3"] = x = tf.nn.relu(self.conv3(x))
-        out["conv4"] = x = tf.nn.relu(self.conv4(x))
-        out["conv5"] = x = tf.nn.relu(self.conv5(x))
-        out["pool5"] = pool5 = self._pool(x)
-        flat = tf.reshape(pool5, [-1, 6 * 6 * 256])
-        if wanted & {"fc6", "fc7", "identity_logits"}:
-            out["fc6"] = x = tf.nn.relu(self.fc6(flat))
-            out["fc7"] = x = tf.nn.relu(self.fc7(x))
-            if "identity_logits" in wanted:
-                out["identity_logits"] = self.new_2(tf.nn.relu(self.new_1(x)))
-        if "age_logits" in wanted:
-            y = tf.nn.relu(self.age_fc6(flat))
-            y = tf.nn.relu(self.age_fc7(y))
-            out["age_logits"] = self.age_fc8(y)
-        return {k: tf.cast(v, tf.float32) for k, v in out.items() if k in wanted}
-
-
 def one_hot_age(groups, age_groups=5) -> tf.Tensor:
     """int ``[B]`` target groups -> float32 ``[B, age_groups]`` one-hot age vectors."""
     return tf.one_hot(tf.cast(groups, tf.int32), age_groups, dtype=tf.float32)
@@ -234,4 +165,4 @@ def build_models(generator=None, discriminator=None, alexnet=None, image_size=12
         images = tf.zeros([2, image_size, image_size, 3])
         discriminator((images, one_hot_age([0, 1], discriminator.age_groups)), training=False)
     if alexnet is not None:  # every head, so that all variables exist
-        alexnet(tf.zeros([1, pixels.ALEXNET_SIZE, pixels.ALEXNET_SIZE, 3]), training=False)
+        build_alexnet(alexnet)

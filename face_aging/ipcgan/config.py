@@ -1,19 +1,16 @@
-"""Training options as one plain object: ``flags.py`` builds it, tests build it directly."""
+"""IPCGAN training options as one plain object: ``face_aging.ipcgan.flags`` builds it from the
+flags of ``train_ipcgan.py``, tests build it directly. No TensorFlow here."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
 # The choices of enumerated options, here (no TensorFlow) so that flag modules and --help
-# need not import the modules that use them (models, training, distribute, training_loop).
-#: AlexNet layers the identity feature loss can use (``fea_layer_name``).
-FEATURE_LAYERS = ("conv3", "conv4", "conv5", "pool5", "fc6", "fc7")
+# need not import the modules that use them. AlexNet's feature layers are
+# ``face_aging.backbones.FEATURE_LAYERS``; ``distribution`` and ``nan_policy`` take
+# ``face_aging.engine.options.DISTRIBUTIONS`` / ``NAN_POLICIES``.
 #: ``step_structure``: reuse G's output for the G update, or recompute it as the release did.
 STEP_STRUCTURES = ("reuse", "release")
-#: ``distribution``: one device, all local GPUs, or several hosts (tf.distribute).
-DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
-#: ``nan_policy``: what a non-finite step does (every training loop).
-NAN_POLICIES = ("stop", "skip")
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
-from face_aging.config import DISTRIBUTIONS  # TF-free home; still importable from here
+from face_aging.engine.options import DISTRIBUTIONS
 
 
 class DistributionError(ValueError):

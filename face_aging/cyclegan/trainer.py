@@ -16,7 +16,8 @@ The loop (:func:`train`) sets the learning rate of each step from its epoch (the
 policy), and checkpoints G_A, G_B, D_A, D_B, both optimizers, both image pools (images,
 count, RNG), the step and epoch, and the input iterator's position; it logs, writes sample
 strips and TensorBoard scalars/images, stops cleanly on SIGTERM/SIGINT, and undoes a step
-with non-finite numbers (``nan_policy``). It reuses the IPCGAN loop's helpers.
+with non-finite numbers (``nan_policy``). It uses the training machinery every model shares
+(``face_aging.engine``).
 """
 from __future__ import annotations
 
@@ -27,18 +28,20 @@ from typing import Callable, Dict
 import numpy as np
 import tensorflow as tf
 
-from face_aging import pixels, precision, sampling
+from face_aging import pixels, precision
 from face_aging.cyclegan import losses, schedule
 from face_aging.cyclegan.config import CycleGANConfig
-from face_aging.cyclegan.data import (DataError, load_domains, make_unaligned_dataset,
-                                      sample_batches)
+from face_aging.cyclegan.data import load_domains, make_unaligned_dataset, sample_batches
 from face_aging.cyclegan.image_pool import ImagePool
 from face_aging.cyclegan.networks import make_networks
-from face_aging.training import guarded_step, make_adam
+from face_aging.engine import samples
+from face_aging.engine.nonfinite import NonFiniteLossError, guarded_step
+from face_aging.engine.optim import make_adam
+from face_aging.engine.options import NAN_POLICIES
+from face_aging.engine.setup import (TrainingSetupError, configure_determinism, probe_writable,
+                                     write_json_atomic)
+from face_aging.engine.signals import StopSignal
 from face_aging.progress import TrainingProgress
-from face_aging.training_loop import (NAN_POLICIES, NonFiniteLossError, TrainingSetupError,
-                                      _StopSignal, configure_determinism, probe_writable,
-                                      write_json_atomic)
 
 #: Logged losses, in the reference's order (``loss_names``); all weighted as in the total.
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -164,12 +167,12 @@ class SampleStrips:
             rec = backward(fake)
             rows = tf.stack([real, fake, rec], axis=1)  # [N, 3, H, W, 3]
             images = tf.reshape(rows, [-1] + rows.shape.as_list()[2:])
-            out[name] = sampling.image_grid(pixels.to_uint8(images.numpy()), columns=3)
+            out[name] = samples.image_grid(pixels.to_uint8(images.numpy()), columns=3)
         return out
 
     def write(self, step: int) -> Dict[str, np.ndarray]:
         strips = self.strips()
-        sampling.write_step_images(self.sample_dir, step, strips, self.summary_writer)
+        samples.write_step_images(self.sample_dir, step, strips, self.summary_writer)
         return strips
 
 
@@ -283,7 +286,7 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
     lr = None
     progress = TrainingProgress(max_steps, start_step, config.log_interval)
     print_fn(progress.compiling_line())
-    with _StopSignal() as stop:
+    with StopSignal() as stop:
         while int(step.numpy()) < max_steps:
             index = int(step.numpy())  # 0-based index of this step
             current_epoch = index // steps_per_epoch
@@ -328,7 +331,3 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
     summary_writer.flush()
     logged.update(step=int(step.numpy()), epoch=int(epoch.numpy()), lr=lr)
     return logged
-
-
-__all__ = ["CycleGANTrainer", "SampleStrips", "train", "check_config", "LOSS_NAMES",
-           "DataError", "TrainingSetupError", "NonFiniteLossError"]

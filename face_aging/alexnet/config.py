@@ -1,7 +1,8 @@
-"""The options of AlexNet pretraining (``python -m face_aging.pretrain``) as one plain object.
+"""The options of AlexNet pretraining (``python -m face_aging.pretrain``) as one plain object,
+and the error a pretraining run stops with.
 
-No TensorFlow here: the CLI's flags (and so ``--help``) are built from this module alone;
-the loop is ``face_aging.pretraining.pretrain``.
+No TensorFlow here: the CLI's flags (``face_aging.alexnet.flags``, and so ``--help``) are
+built from this module alone; the loop is ``face_aging.alexnet.trainer.pretrain``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ CLASS_BALANCE = ("weights", "sampling", "none")
 OPTIMIZERS = ("adamw", "sgd")
 IDENTITY_MODES = ("auto", "on", "off")
 TRAIN_LAYERS = ("auto", "age_head")
+
+
+class PretrainError(ValueError):
+    """The run cannot start or go on as configured (the message says why, in one line)."""
 
 
 @dataclasses.dataclass

@@ -1,0 +1,72 @@
+"""``python -m face_aging.pretrain``: train the frozen AlexNet here (age head, trunk, identity
+head where there are identities)::
+
+    python -m face_aging.pretrain --list_dir=data/utkface --output_dir=runs/alexnet_utkface
+
+then ``train_ipcgan.py --alexnet_pretrained_model=runs/alexnet_utkface/pretrained
+--age_pretrained_model=runs/alexnet_utkface/pretrained``. Resumes from ``OUTPUT/train``.
+See docs/PRETRAIN.md; the flags are ``face_aging.alexnet.flags``, the loop
+``face_aging.alexnet.trainer.pretrain``.
+
+Long runs: kill it at any moment and rerun the same command to continue; SIGTERM / Ctrl-C
+write a checkpoint and exit 0; with --deterministic the result equals an uninterrupted run's.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def define_flags(flag_values) -> None:
+    """The flags of the command (``face_aging.alexnet.flags``) on ``flag_values``."""
+    from face_aging.alexnet import flags as alexnet_flags
+
+    alexnet_flags.define_flags(flag_values)
+
+
+def main(argv, flag_values=None) -> int:
+    from absl import app
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import tensorflow as tf
+    from absl import logging
+
+    from face_aging.alexnet import flags as alexnet_flags
+    from face_aging.alexnet.config import PretrainError
+    from face_aging.alexnet.trainer import pretrain
+    from face_aging.checkpoints import CheckpointMismatchError
+    from face_aging.engine.nonfinite import NonFiniteLossError
+    from face_aging.engine.setup import TrainingSetupError
+
+    logging.set_verbosity(logging.WARNING)
+    try:
+        pretrain(alexnet_flags.config_from_flags(flag_values),
+                 print_fn=lambda s: print(s, flush=True))
+    except (PretrainError, TrainingSetupError, NonFiniteLossError,
+            CheckpointMismatchError, FileNotFoundError) as e:
+        print(f"pretrain: error: {e}", file=sys.stderr)
+        return 1
+    except tf.errors.OpError as e:
+        print(f"pretrain: error: {e.message.splitlines()[0] if e.message else e}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pretrain: interrupted; rerun the same command to resume from the last "
+              "checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run() -> None:
+    """The command: flags on absl's FLAGS, parsed, then :func:`main`."""
+    from face_aging.runtime_env import prepare_tf_environment  # imports no TensorFlow
+
+    prepare_tf_environment(sys.argv, log_level="2")  # before TensorFlow is imported
+    from face_aging import cli
+
+    cli.define_key_flags(define_flags)
+    cli.run(main, prog="pretrain", doc=__doc__)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,74 @@
+"""Setting a training run up, whatever the model: seeds and determinism, writable output
+folders with room for a checkpoint, the options file, and the error a run cannot start with."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+log = logging.getLogger("face_aging")
+
+
+class TrainingSetupError(ValueError):
+    """The run cannot start as configured (the message says why, in one line)."""
+
+
+def configure_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, numpy and TF (``keras.utils.set_random_seed``); optionally determinism.
+
+    Determinism = TF op determinism, one intra-op thread and no Grappler rewrites of the
+    traced step (the step runs as traced). Measured here:
+
+    - with several intra-op threads, two identical runs differed in the last bits of the
+      generator's gradients (a reduction split by load), even with op determinism and oneDNN
+      off;
+    - with Grappler on, about one fresh process in four computed the discriminator's first
+      ``dis_4`` gradients differently in the last bits: Grappler rewrites the graph once per
+      process and its result varied between processes. With ``disable_meta_optimizer``, 0 of
+      13 differed, and 12 fresh ``train_ipcgan.py`` runs gave one result
+      (docs/BENCHMARKS.md, "Determinism").
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+        except RuntimeError:  # TF already initialised in this process: keep its threads
+            log.warning("deterministic: could not limit intra-op threads (TF already running)")
+
+
+def probe_writable(directories, needed_bytes: int = 0) -> None:
+    """Creates each directory, writes and removes a probe file, checks free space.
+
+    Raises:
+      TrainingSetupError: one line naming the directory and the problem.
+    """
+    for directory in directories:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=directory, prefix=".write_probe_")
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\0" * 4096)
+            os.remove(probe)
+        except OSError as e:
+            raise TrainingSetupError(f"{directory}: not writable ({e.strerror or e})") from None
+        free = shutil.disk_usage(directory).free
+        if free < needed_bytes:
+            raise TrainingSetupError(f"{directory}: {free / 2**20:.0f} MiB free, a checkpoint "
+                                     f"needs about {needed_bytes / 2**20:.0f} MiB")
+
+
+def write_json_atomic(path: str, payload) -> None:
+    """Writes ``payload`` as JSON (indented, sorted keys) via a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
