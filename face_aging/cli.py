@@ -9,6 +9,8 @@
   (``runtime_env.quiet_tensorflow``).
 - :class:`ArgumentParser`: ``argparse`` with the same one-line errors and ``--verbose``.
 - :func:`flag_error_line`: the one line for an absl flag error.
+- :func:`define_key_flags`: a command's flags, defined by a ``define_flags(flag_values)`` in
+  another module, listed in ``--helpshort`` of the script or ``python -m`` path that runs it.
 
 Entry points keep TensorFlow out of their module-level imports, so ``--help`` answers (and a
 bad flag is reported) without loading it.
@@ -108,24 +110,6 @@ def run(main: Callable[[Sequence[str]], Optional[int]], prog: Optional[str] = No
             _exit_usage(prog, e)
 
     app.run(checked_main, flags_parser=parse)
-
-
-def parse_flags_now(argv: Sequence[str], prog: Optional[str] = None, log_level: str = "2",
-                    flag_values=None) -> None:
-    """Parses the flags at once, as :func:`run` will: ``--help`` answers and a bad flag ends
-    with one line here. For a module that is a library and a CLI, whose module-level imports
-    load TensorFlow: call it (in its ``__main__`` branch) above those imports, then
-    :func:`run` at the end of the module."""
-    from absl import app, flags
-
-    flag_values = flag_values if flag_values is not None else flags.FLAGS
-    app.define_help_flags()
-    define_verbose_flag(flag_values)
-    try:
-        flag_values(list(argv))
-    except flags.Error as e:
-        _exit_usage(prog, e)
-    runtime_env.quiet_tensorflow(bool(flag_values["verbose"].value), log_level)
 
 
 class ArgumentParser(argparse.ArgumentParser):

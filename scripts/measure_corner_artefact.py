@@ -1,8 +1,8 @@
 """Where the bundled model's red/green corner blotch comes from (docs/INFERENCE.md, "Known
 artefacts").
 
-Counts ``face_aging.ipcgan.bundle.corner_artefacts`` (made-up saturated pixels in each corner) of a
-generator's outputs, per target group, when it is run the ways that could cause it:
+Counts ``face_aging.ipcgan.bundle.corner_artefacts`` (made-up saturated pixels in each corner)
+of a generator's outputs, per target group, when it is run the ways that could cause it:
 
 - ``moving``: as ``test.py`` runs it (moving batch-norm statistics, the model's side);
 - ``mirrored``: the input mirrored left-right and the output mirrored back -- an artefact of
@@ -78,8 +78,8 @@ def main(argv):
         padded = np.pad(shown, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
         generator.image_size = size + 2 * pad
         try:
-            aged = ipcgan_inference.age_faces(generator, [padded[0].astype(np.uint8)] * len(targets),
-                                              targets)
+            aged = ipcgan_inference.age_faces(
+                generator, [padded[0].astype(np.uint8)] * len(targets), targets)
         finally:
             generator.image_size = size
         return aged[:, pad:pad + size, pad:pad + size]

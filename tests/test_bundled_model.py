@@ -229,8 +229,8 @@ def test_export_tool_exports_the_bundled_model_by_default(tmp_path):
     recorded = json.loads(open(os.path.join(BUNDLED, "model.json")).read())
     exported = json.loads((tmp_path / "saved" / "model.json").read_text())
     assert exported["face_crop"] == {k: recorded["face_crop"][k] for k in ("margin", "align")}
-    assert ipcgan_inference.load_generator(saved_model=str(tmp_path / "saved")).face_crop.margin == \
-        recorded["face_crop"]["margin"]
+    exported_generator = ipcgan_inference.load_generator(saved_model=str(tmp_path / "saved"))
+    assert exported_generator.face_crop.margin == recorded["face_crop"]["margin"]
 
 
 def test_training_curves_follow_the_latest_run_of_each_step(tmp_path):

@@ -432,8 +432,8 @@ def test_release_tf1_checkpoint_gives_the_same_outputs(tmp_path, generator, caps
     for source in (dict(checkpoint_dir=prefix), dict(checkpoint_dir=str(tmp_path)),
                    dict(checkpoint_dir=str(tmp_path), model_index=399999)):
         loaded = ipcgan_inference.load_generator(**source, image_size=SIZE)
-        np.testing.assert_array_equal(ipcgan_inference.age_faces(loaded, faces_uint8, np.array([1, 3])),
-                                      want)
+        np.testing.assert_array_equal(
+            ipcgan_inference.age_faces(loaded, faces_uint8, np.array([1, 3])), want)
     references = random_faces(3, seed=16)
     np.testing.assert_array_equal(
         ipcgan_inference.age_faces(loaded, faces_uint8, 2, "batch", references, 4),
@@ -449,7 +449,8 @@ def test_tf2_checkpoint_latest_or_model_index(tmp_path, generator):
                                max_to_keep=None).save(checkpoint_number=20)
     face = random_faces(1, seed=17)
     latest = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), image_size=SIZE)
-    first = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), model_index=10, image_size=SIZE)
+    first = ipcgan_inference.load_generator(checkpoint_dir=str(tmp_path), model_index=10,
+                                            image_size=SIZE)
     np.testing.assert_array_equal(ipcgan_inference.age_faces(latest, face, 2),
                                   ipcgan_inference.age_faces(other, face, 2))
     np.testing.assert_array_equal(ipcgan_inference.age_faces(first, face, 2),

@@ -468,7 +468,8 @@ def test_identity_pretraining_masks_the_age_loss_and_reports_verification(tmp_pa
     people_a = _identity_folder(tmp_path / "a", people=5, per_person=3, offset=0)
     people_b = _identity_folder(tmp_path / "b", people=4, per_person=3, offset=5)
     start = built_alexnet()
-    alexnet_networks.initialise_alexnet(start, alexnet_config.PretrainConfig(list_dir="", output_dir=""))
+    alexnet_networks.initialise_alexnet(start,
+                                        alexnet_config.PretrainConfig(list_dir="", output_dir=""))
     init_prefix = alexnet_backbone.save_alexnet(start, str(tmp_path / "init" / "alexnet"))
     config = alexnet_config.PretrainConfig(
         list_dir=f"{people_a},{people_b}", output_dir=str(tmp_path / "run"), batch_size=4,

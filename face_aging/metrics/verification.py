@@ -21,12 +21,12 @@ Given pairs of faces labelled same / different person and split into folds:
 
 Features here: :func:`verify_dlib` uses dlib's embeddings (the ``[eval]`` judge of
 ``evaluate.py``), the ceiling of an independent recogniser; :func:`extract_features` runs
-``face_aging.backbones.alexnet.AlexNet`` on image files
-through the release's pixel pipeline for real faces (decoded RGB 0..255, resized to 227x227
-on cv2's grid, ``pixels.resize_cv2``, minus ``pixels.MEAN_RGB``) and returns one layer of
-``FEATURE_LAYERS`` flattened. :func:`pair_distances_of_images` does the same pair by pair
-in batches, so memory stays at one batch however many pairs there are (conv5 is 43,264
-floats an image). Command line (``face_aging.apps.verify``)::
+``face_aging.backbones.alexnet.AlexNet`` on image files through the release's pixel pipeline
+for real faces (decoded RGB 0..255, resized to 227x227 on cv2's grid, ``pixels.resize_cv2``,
+minus ``pixels.MEAN_RGB``) and returns one layer of ``FEATURE_LAYERS`` flattened.
+:func:`pair_distances_of_images` does the same pair by pair in batches, so memory stays at one
+batch however many pairs there are (conv5 is 43,264 floats an image). Command line
+(``face_aging.apps.verify``)::
 
     python -m face_aging.metrics.verification --alexnet=runs/alexnet/pretrained \
         --pairs=data/cacd_vs/verification_pairs.txt --layer=conv5 --output=verification.json
@@ -168,9 +168,10 @@ def layers_needed(layer: str) -> tuple:
 
 
 def load_alexnet(checkpoint: str, layer: str = "conv5", age_groups: int = 5):
-    """A ``face_aging.backbones.alexnet.AlexNet`` with the weights ``layer`` needs from ``checkpoint``
-    (a ``pretrain`` output ``pretrained/alexnet-N`` or its folder, a TF2 checkpoint holding
-    ``alexnet``, or a release TF1 ``alexnet.model-N``). Other layers keep their random init.
+    """A ``face_aging.backbones.alexnet.AlexNet`` with the weights ``layer`` needs from
+    ``checkpoint`` (a ``pretrain`` output ``pretrained/alexnet-N`` or its folder, a TF2
+    checkpoint holding ``alexnet``, or a release TF1 ``alexnet.model-N``). Other layers keep
+    their random init.
 
     Raises:
       FileNotFoundError, checkpoints.CheckpointMismatchError: one line naming the file.
