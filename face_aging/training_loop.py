@@ -256,7 +256,8 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                                 config.fea_loss_weight, config.age_loss_weight,
                                 config.fea_layer_name, config.learning_rate,
                                 config.step_structure, config.jit_compile,
-                                config.mixed_precision, strategy=strategy)
+                                config.mixed_precision, strategy=strategy,
+                                l1_loss_weight=config.l1_loss_weight)
         if config.reconstruction_steps:
             trainer.enable_reconstruction(config.reconstruction_learning_rate,
                                           l1_weight=config.reconstruction_l1_weight)
