@@ -221,3 +221,27 @@ def test_train_step_section_times_the_discriminator_width_it_is_given():
     dis_4_forward_per_channel = 2 * 16 * 16 * 4 * 4 * 512
     # D update: 3 x (forward + kernel grad + input grad); G update: forward + input grad.
     assert wide - narrow == (3 * 3 + 2) * dis_4_forward_per_channel * 511
+
+
+@pytest.mark.parametrize("k", [3, 4, 7])
+def test_forward_conv_input_gradient_equals_tf_gradient(k):
+    """benchmarks.conv_gradient's rewrite: the input gradient of a stride-1 SAME convolution
+    as a forward convolution of the output gradient (kernel flipped, channels swapped, padded
+    the other way round) equals TF's own, for odd and even kernels (TF pads an even kernel
+    unevenly), and the kernel gradient is TF's."""
+    import numpy as np
+    import tensorflow as tf
+    from benchmarks import conv_gradient
+
+    rng = np.random.default_rng(k)
+    x = tf.constant(rng.normal(size=(2, 9, 9, 3)), tf.float64)
+    kernel = tf.constant(rng.normal(size=(k, k, 3, 5)), tf.float64)
+    dy = tf.constant(rng.normal(size=(2, 9, 9, 5)), tf.float64)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        ours = conv_gradient.conv_same_stride1(x, kernel)
+        theirs = tf.nn.conv2d(x, kernel, 1, "SAME")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    for a, b in zip(tape.gradient(ours, [x, kernel], output_gradients=dy),
+                    tape.gradient(theirs, [x, kernel], output_gradients=dy)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)

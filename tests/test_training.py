@@ -158,6 +158,40 @@ def test_each_update_is_the_gradient_of_its_weighted_loss(alexnet, structure):
         assert _relative_difference(combined(weights), expected_g) > 0.1, name
 
 
+def test_l1_loss_weight_adds_its_weighted_gradient_to_g_only(alexnet):
+    """--l1_loss_weight (not the release): two trainers from the same weights, with and without
+    it, take the same D update, and G's first moments differ by exactly ``l1_w`` times the
+    gradient of ``mean|G(x) - x|`` (faces in [-1, 1]); the run with it logs ``l1_loss``, the
+    release's does not."""
+    keras.utils.set_random_seed(2)
+    g, d = Generator(), Discriminator()
+    build_models(g, d, image_size=SIZE)
+    l1_w = 50.0
+    trainers, logged = {}, {}
+    for weight in (0.0, l1_w):
+        g_run, d_run = _copy(Generator, g), _copy(Discriminator, d)
+        trainers[weight] = IPCGANTrainer(g_run, d_run, alexnet, *WEIGHTS.values(), "conv5", 1e-3,
+                                         l1_loss_weight=weight)
+        logged[weight] = {k: float(v) for k, v in trainers[weight].train_step(_batch(5)).items()}
+    assert "l1_loss" not in logged[0.0] and "l1_loss" in logged[l1_w]
+
+    def moments(trainer, network, optimizer):
+        return [m / 0.5 for m in first_moments(optimizer, network.trainable_variables)]
+
+    without, with_l1 = (moments(t, t.generator, t.g_optimizer) for t in trainers.values())
+    assert _relative_difference(*(moments(t, t.discriminator, t.d_optimizer)
+                                  for t in trainers.values())) < 1e-6
+    batch = _batch(5)
+    g_copy = _copy(Generator, g)
+    source = pixels.to_unit_range(pixels.generator_input_to_0_255(batch["source_128"]))
+    with tf.GradientTape() as tape:
+        fake = g_copy((batch["source_128"], one_hot_age(batch["target_group"])), training=True)
+        l1 = tf.reduce_mean(tf.abs(fake - source))
+    expected = [l1_w * x for x in tape.gradient(l1, g_copy.trainable_variables)]
+    assert logged[l1_w]["l1_loss"] == pytest.approx(float(l1), rel=1e-5)
+    assert _relative_difference([a - b for a, b in zip(with_l1, without)], expected) < 1e-3
+
+
 def test_alexnet_is_frozen_and_weights_shape_the_gradient(alexnet):
     g, d = Generator(), Discriminator()
     build_models(g, d, image_size=SIZE)

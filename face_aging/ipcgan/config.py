@@ -62,6 +62,7 @@ class TrainConfig:
     bn_epsilon: float = 1e-3
     d_output_channels: int = 512
     per_sample_targets: bool = False             # one (target, false) pair per face, not per batch
+    l1_loss_weight: float = 0.0                  # G's L1 to its input face (0: the release's loss)
     reconstruction_steps: int = 0                # first N steps: G alone reproduces its input
     reconstruction_learning_rate: float = 2e-4   # their Adam (beta1 0.5), not the GAN's
     reconstruction_l1_weight: float = 1.0        # L1 weight; the feature loss keeps fea_loss_weight

@@ -141,6 +141,10 @@ def define_flags(flag_values) -> None:
                       "norm after G's first conv subtracts the batch-constant condition map "
                       "(only the zero-padded borders leave a trace); mixed targets let G learn the "
                       "condition much sooner.", **where)
+    flags.DEFINE_float("l1_loss_weight", _D.l1_loss_weight, "Not the release (0 = its loss): "
+                       "weight of an L1 loss between each generated face and its input face "
+                       "(both in [-1, 1]) added to G's loss; it holds colours, layout and "
+                       "identity while the age loss changes the face.", lower_bound=0, **where)
     flags.DEFINE_integer("reconstruction_steps", _D.reconstruction_steps, "Not the release (0 = "
                          "its random start): the first N steps train G alone to give back its "
                          "input face whatever the target age (L1 + the feature loss, no "
@@ -220,6 +224,7 @@ def config_from_flags(flag_values=None) -> TrainConfig:
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
         bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
         cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets,
+        l1_loss_weight=FLAGS.l1_loss_weight,
         reconstruction_steps=FLAGS.reconstruction_steps,
         reconstruction_learning_rate=FLAGS.reconstruction_learning_rate,
         reconstruction_l1_weight=FLAGS.reconstruction_l1_weight,

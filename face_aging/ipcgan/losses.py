@@ -42,3 +42,9 @@ def age_classification_loss(age_logits, target_group) -> tf.Tensor:
     """Mean sparse softmax cross-entropy of AlexNet's age logits against the target group."""
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(target_group, tf.int32), logits=tf.cast(age_logits, tf.float32)))
+
+
+def l1_to_source(generated, source) -> tf.Tensor:
+    """``mean |generated - source|`` over every element, both faces in [-1, 1] (so in
+    [0, 2]). Not the release's: the reconstruction start's loss, and ``--l1_loss_weight``'s."""
+    return tf.reduce_mean(tf.abs(tf.cast(generated, tf.float32) - tf.cast(source, tf.float32)))

@@ -76,23 +76,28 @@ class IPCGANTrainer:
       nan_guard: if any loss, gradient or updated weight is not finite, undo the whole step
         (G, D, both optimizers, batch-norm statistics) and report ``finite=False``. The release
         had no guard; with finite numbers the step is the same.
+      l1_loss_weight: not the release (0: its loss). Adds ``l1_w * mean|G(x) - x|`` to G's loss,
+        the generated face against its input, both in [-1, 1]: it holds colours, layout and so
+        identity while the age loss changes the face. Logged as ``l1_loss`` (unweighted) when > 0.
     """
 
     def __init__(self, generator, discriminator, alexnet, gan_loss_weight=75.0,
                  fea_loss_weight=0.5e-4, age_loss_weight=30.0, fea_layer_name="conv5",
                  learning_rate=1e-3, step_structure="reuse", jit_compile=False,
-                 mixed_precision="none", nan_guard=True, strategy=None):
+                 mixed_precision="none", nan_guard=True, strategy=None, l1_loss_weight=0.0):
         if fea_layer_name not in FEATURE_LAYERS:
             raise ValueError(f"fea_layer_name {fea_layer_name!r}: choose from {FEATURE_LAYERS}")
         if step_structure not in STEP_STRUCTURES:
             raise ValueError(f"step_structure {step_structure!r}: choose from {STEP_STRUCTURES}")
-        for name, w in (("gan", gan_loss_weight), ("fea", fea_loss_weight), ("age", age_loss_weight)):
+        for name, w in (("gan", gan_loss_weight), ("fea", fea_loss_weight), ("age", age_loss_weight),
+                        ("l1", l1_loss_weight)):
             if w < 0:
                 raise ValueError(f"{name}_loss_weight must be >= 0, got {w}")
         self.generator, self.discriminator, self.alexnet = generator, discriminator, alexnet
         self.gan_w = float(gan_loss_weight)
         self.fea_w = float(fea_loss_weight)
         self.age_w = float(age_loss_weight)
+        self.l1_w = float(l1_loss_weight)
         self.fea_layer_name = fea_layer_name
         self.mixed_precision = precision.parse_mode(mixed_precision)
         self.loss_scaling = precision.uses_loss_scaling(self.mixed_precision)
@@ -190,7 +195,7 @@ class IPCGANTrainer:
         g = self.generator
         with tf.GradientTape() as tape:
             fake = g((source, one_hot_age(groups, g.age_groups)), training=True)
-            l1 = tf.reduce_mean(tf.abs(fake - target))
+            l1 = losses.l1_to_source(fake, target)
             fake_features = self._alexnet_features(pixels.generated_to_alexnet(fake))
             fea = losses.msum(fake_features[self.fea_layer_name], source_features)
             total = self.r_l1_w * l1 + self.r_fea_w * fea
@@ -226,7 +231,12 @@ class IPCGANTrainer:
         fea = losses.msum(fake_out[self.fea_layer_name], source_features)
         age = losses.age_classification_loss(fake_out["age_logits"], batch["target_group"])
         total = self.gan_w * g_adv + self.fea_w * fea + self.age_w * age
-        return total, g_adv, fea, age
+        terms = {"g_loss": g_adv, "fea_loss": fea, "age_loss": age}
+        if self.l1_w:
+            source = pixels.to_unit_range(pixels.generator_input_to_0_255(batch["source_128"]))
+            terms["l1_loss"] = losses.l1_to_source(fake, source)
+            total += self.l1_w * terms["l1_loss"]
+        return total, terms
 
     def _apply_generator(self, g_tape, g_total):
         g = self.generator
@@ -243,11 +253,11 @@ class IPCGANTrainer:
             fake = self.generator((batch["source_128"], age_t), training=True)
             with g_tape.stop_recording():
                 d_loss = self._discriminator_update(batch, fake, age_t, age_f)
-            g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
+            g_total, terms = self._generator_losses(batch, fake, source_features, age_t)
             if self.loss_scaling:
                 g_total = self.g_optimizer.scale_loss(g_total)
         self._apply_generator(g_tape, g_total)
-        return self._logged(d_loss, g_adv, fea, age)
+        return {"d_loss": d_loss, **terms}
 
     def _train_step_release(self, batch) -> Dict[str, tf.Tensor]:
         age_groups = self.generator.age_groups
@@ -258,11 +268,11 @@ class IPCGANTrainer:
         source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
         with tf.GradientTape() as g_tape:
             fake = self.generator((batch["source_128"], age_t), training=True)
-            g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features, age_t)
+            g_total, terms = self._generator_losses(batch, fake, source_features, age_t)
             if self.loss_scaling:
                 g_total = self.g_optimizer.scale_loss(g_total)
         self._apply_generator(g_tape, g_total)
-        return self._logged(d_loss, g_adv, fea, age)
+        return {"d_loss": d_loss, **terms}
 
     def _train_step_distributed(self, dist_batch) -> Dict[str, tf.Tensor]:
         strategy, age_groups = self.strategy, self.generator.age_groups
@@ -289,12 +299,11 @@ class IPCGANTrainer:
             source_features = self._alexnet_features(batch["source_227"])[self.fea_layer_name]
             with tf.GradientTape() as tape:
                 fake = self.generator((batch["source_128"], age_t), training=True)
-                g_total, g_adv, fea, age = self._generator_losses(batch, fake, source_features,
-                                                                  age_t)
+                g_total, terms = self._generator_losses(batch, fake, source_features, age_t)
                 if self.loss_scaling:
                     g_total = self.g_optimizer.scale_loss(g_total)
             grads = tape.gradient(g_total, self.generator.trainable_variables)
-            return (g_adv, fea, age), tf.distribute.get_replica_context().all_reduce(mean, grads)
+            return terms, tf.distribute.get_replica_context().all_reduce(mean, grads)
 
         def first_replica(values):
             return [strategy.experimental_local_results(v)[0] for v in values]
@@ -302,16 +311,12 @@ class IPCGANTrainer:
         d_loss, d_grads = strategy.run(discriminator_grads, args=(dist_batch,))
         self.d_optimizer.apply_gradients(zip(first_replica(d_grads),
                                              self.discriminator.trainable_variables))
-        (g_adv, fea, age), g_grads = strategy.run(generator_grads, args=(dist_batch,))
+        terms, g_grads = strategy.run(generator_grads, args=(dist_batch,))
         self.g_optimizer.apply_gradients(zip(first_replica(g_grads),
                                              self.generator.trainable_variables))
         reduce = lambda v: strategy.reduce(mean, v, axis=None)
-        return self._logged(reduce(d_loss), reduce(g_adv), reduce(fea), reduce(age))
-
-    @staticmethod
-    def _logged(d_loss, g_adv, fea, age):
         # The release logs each loss divided by its weight, i.e. the unweighted loss.
-        return {"d_loss": d_loss, "g_loss": g_adv, "fea_loss": fea, "age_loss": age}
+        return {"d_loss": reduce(d_loss), **{k: reduce(v) for k, v in terms.items()}}
 
 
 # --------------------------------------------------------------------------- the loop
@@ -443,7 +448,8 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
                                 config.fea_loss_weight, config.age_loss_weight,
                                 config.fea_layer_name, config.learning_rate,
                                 config.step_structure, config.jit_compile,
-                                config.mixed_precision, strategy=strategy)
+                                config.mixed_precision, strategy=strategy,
+                                l1_loss_weight=config.l1_loss_weight)
         if config.reconstruction_steps:
             trainer.enable_reconstruction(config.reconstruction_learning_rate,
                                           l1_weight=config.reconstruction_l1_weight)
