@@ -9,10 +9,9 @@ import os
 
 from absl import app, flags
 
-from face_aging import precision
 from face_aging.alexnet import config
 from face_aging.backbones import FEATURE_LAYERS
-from face_aging.engine.options import NAN_POLICIES
+from face_aging.engine.flags import define_run_flags, register_rules
 
 #: Tests only: a comma-separated list of steps whose loss is made NaN (exercises --nan_policy).
 NAN_AT_STEPS_ENV = "FACE_AGING_PRETRAIN_NAN_AT_STEPS"
@@ -30,8 +29,6 @@ def define_flags(flag_values) -> None:
                         "UTKFace, people from CACD-VS and LAG), verification_pairs.txt for the "
                         "report.", **where)
     flags.DEFINE_string("root_folder", None, "Root of the image paths (default: --list_dir).",
-                        **where)
-    flags.DEFINE_string("output_dir", None, "Where checkpoints, TensorBoard logs and the report go.",
                         **where)
     flags.DEFINE_integer("age_groups", _D.age_groups, "Age groups (age head width).", **where)
     flags.DEFINE_enum("identity", _D.identity, list(config.IDENTITY_MODES),
@@ -54,8 +51,6 @@ def define_flags(flag_values) -> None:
                          "(Caffe BGR filters for RGB input). Default keeps them, as the release.",
                          **where)
     flags.DEFINE_integer("batch_size", _D.batch_size, "Images per step.", **where)
-    flags.DEFINE_integer("max_steps", _D.max_steps, "Training steps (the schedule's length).",
-                         **where)
     flags.DEFINE_float("time_budget_minutes", _D.time_budget_minutes,
                        "Stop after this much training time; the LR schedule then runs on "
                        "max(step / max_steps, time / budget). 0: no budget.", **where)
@@ -84,9 +79,6 @@ def define_flags(flag_values) -> None:
                          **where)
     flags.DEFINE_integer("patience", _D.patience, "Stop after N validations without improvement "
                          "(0: never).", **where)
-    flags.DEFINE_integer("save_every", _D.save_every, "Training checkpoint (resume) every N steps.",
-                         **where)
-    flags.DEFINE_integer("log_every", _D.log_every, "Progress line every N steps.", **where)
     flags.DEFINE_boolean("augment", _D.augment, "Random crop/flip, colour jitter, 128 px round trip.",
                          **where)
     flags.DEFINE_float("crop_scale_min", _D.crop_scale_min, "Smallest random crop (share of side).",
@@ -97,7 +89,6 @@ def define_flags(flag_values) -> None:
                        "(what generated faces go through).", **where)
     flags.DEFINE_boolean("data_scale_init", _D.data_scale_init, "From scratch: rescale each layer "
                          "to unit pre-activation std on a batch of training images.", **where)
-    flags.DEFINE_integer("seed", _D.seed, "Random seed.", **where)
     flags.DEFINE_integer("max_images", _D.max_images, "Use only the first N training images (0: all).",
                          **where)
     flags.DEFINE_integer("low_res_size", _D.low_res_size, "Train the first --low_res_fraction of "
@@ -105,50 +96,25 @@ def define_flags(flag_values) -> None:
                          "~3x cheaper a step), then at 227. 0: always 227.", **where)
     flags.DEFINE_float("low_res_fraction", _D.low_res_fraction, "Share of the schedule (steps or "
                        "time budget) trained at --low_res_size.", **where)
-    flags.DEFINE_boolean("jit_compile", _D.jit_compile, "XLA-compile the training step (not "
-                         "with --deterministic: TF has no deterministic XLA max-pool gradient).",
-                         **where)
-    precision.define_flag(where['flag_values'])
     flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.",
                          **where)
-    flags.DEFINE_boolean("deterministic", _D.deterministic, "TF op determinism, oneDNN and Grappler "
-                         "off, one intra-op thread (multi-threaded reductions vary with load): the same seed "
-                         "gives the same weights, and a killed and resumed run ends with the same "
-                         "weights, bit for bit, as an uninterrupted one (with "
-                         "--time_budget_minutes=0). Slower: one thread, no XLA.", **where)
-    flags.DEFINE_enum("nan_policy", _D.nan_policy, list(NAN_POLICIES), "A step with a non-finite "
-                      "loss, gradient or weight is undone; stop: end the run with one line; "
-                      "skip: go on.", **where)
-
+    # The run flags every trainer shares; this command's older names stay as aliases.
+    define_run_flags(flag_values, dict(
+        checkpoint_dir=None, save_interval=_D.save_every, log_interval=_D.log_every,
+        max_steps=_D.max_steps, seed=_D.seed, deterministic=_D.deterministic,
+        nan_policy=_D.nan_policy, mixed_precision=_D.mixed_precision, xla=_D.jit_compile),
+        notes=dict(checkpoint_dir="The run folder: training checkpoints (train/), the best "
+                                  "weights (pretrained/), TensorBoard logs (tensorboard/) and "
+                                  "the report.",
+                   save_interval="(Training checkpoints, to resume.)",
+                   max_steps="(The schedule's length.)",
+                   deterministic="(With --time_budget_minutes=0; no XLA: TF has no "
+                                 "deterministic XLA max-pool gradient.)",
+                   xla="(Not with --deterministic.)"),
+        aliases=dict(output_dir="checkpoint_dir", save_every="save_interval",
+                     log_every="log_interval", jit_compile="xla"))
     flags.mark_flags_as_required(["list_dir", "output_dir"], **where)
-    for _name in ("batch_size",):
-        flags.register_validator(_name, lambda v: v >= 2, message=f"--{_name} must be >= 2",
-                                 **where)
-    for _name in ("max_steps", "eval_every", "save_every", "log_every", "eval_batch_size"):
-        flags.register_validator(_name, lambda v: v >= 1, message=f"--{_name} must be >= 1",
-                                 **where)
-    for _name in ("weight_decay", "label_smoothing", "time_budget_minutes", "warmup_steps",
-                  "patience", "class_balance_power", "identity_weight", "max_images"):
-        flags.register_validator(_name, lambda v: v >= 0, message=f"--{_name} must be >= 0",
-                                 **where)
-    flags.register_validator("learning_rate", lambda v: v > 0, message="--learning_rate must be > 0",
-                             **where)
-    flags.register_validator("age_groups", lambda v: v >= 2, message="--age_groups must be >= 2",
-                             **where)
-    flags.register_validator("val_fraction", lambda v: 0 <= v < 1,
-                             message="--val_fraction must be in [0, 1)", **where)
-    flags.register_validator("dropout", lambda v: 0 <= v < 1, message="--dropout must be in [0, 1)",
-                             **where)
-    flags.register_validator("crop_scale_min", lambda v: 0 < v <= 1,
-                             message="--crop_scale_min must be in (0, 1]", **where)
-    flags.register_validator("final_lr_fraction", lambda v: 0 <= v <= 1,
-                             message="--final_lr_fraction must be in [0, 1]", **where)
-    flags.register_validator("low_res_size", lambda v: v == 0 or 67 <= v <= 227,
-                             message="--low_res_size must be 0 or in 67..227", **where)
-    flags.register_validator("low_res_fraction", lambda v: 0 <= v <= 1,
-                             message="--low_res_fraction must be in [0, 1]", **where)
-    flags.register_validator("lowres_prob", lambda v: 0 <= v <= 1,
-                             message="--lowres_prob must be in [0, 1]", **where)
+    register_rules(flag_values, config.RULES)
 
 
 def config_from_flags(flag_values=None) -> config.PretrainConfig:
@@ -156,7 +122,7 @@ def config_from_flags(flag_values=None) -> config.PretrainConfig:
     environment (:data:`NAN_AT_STEPS_ENV`, tests only)."""
     FLAGS = flag_values if flag_values is not None else flags.FLAGS
     return config.PretrainConfig(
-        list_dir=FLAGS.list_dir, output_dir=FLAGS.output_dir, root_folder=FLAGS.root_folder,
+        list_dir=FLAGS.list_dir, output_dir=FLAGS.checkpoint_dir, root_folder=FLAGS.root_folder,
         age_groups=FLAGS.age_groups, identity=FLAGS.identity,
         identity_weight=FLAGS.identity_weight, train_layers=FLAGS.train_layers,
         verification_layer=FLAGS.verification_layer, init_from=FLAGS.init_from,
@@ -168,12 +134,12 @@ def config_from_flags(flag_values=None) -> config.PretrainConfig:
         dropout=FLAGS.dropout, class_balance=FLAGS.class_balance,
         class_balance_power=FLAGS.class_balance_power, val_fraction=FLAGS.val_fraction,
         split_seed=FLAGS.split_seed, eval_every=FLAGS.eval_every, patience=FLAGS.patience,
-        save_every=FLAGS.save_every, log_every=FLAGS.log_every, augment=FLAGS.augment,
+        save_every=FLAGS.save_interval, log_every=FLAGS.log_interval, augment=FLAGS.augment,
         crop_scale_min=FLAGS.crop_scale_min, color_jitter=FLAGS.color_jitter,
         lowres_prob=FLAGS.lowres_prob, data_scale_init=FLAGS.data_scale_init, seed=FLAGS.seed,
         max_images=FLAGS.max_images, eval_batch_size=FLAGS.eval_batch_size,
         low_res_size=FLAGS.low_res_size, low_res_fraction=FLAGS.low_res_fraction,
-        jit_compile=FLAGS.jit_compile, deterministic=FLAGS.deterministic,
+        jit_compile=FLAGS.xla, deterministic=FLAGS.deterministic,
         nan_policy=FLAGS.nan_policy, mixed_precision=FLAGS.mixed_precision,
         nan_at_steps=nan_at_steps())
 

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import List, Optional
+
+from face_aging.engine.flags import RUN_RULES, at_least, one_of, rule, violations
 
 # No TensorFlow here: face_aging.cyclegan.flags (and so --help) builds on this module alone.
 
 #: ``gan_mode``: least-squares GAN (the reference's CycleGAN) or cross-entropy.
 GAN_MODES = ("lsgan", "vanilla")
+
+#: The rules of the options (beyond the run flags' ``engine.flags.RUN_RULES``), by flag name
+#: (the config's ``lr`` is ``--learning_rate``): the flags of ``train_cyclegan.py`` are
+#: validated with them, a config built in code with :func:`problems`.
+RULES = (at_least(0, "lambda_a", "lambda_b", "lambda_identity", "learning_rate", "pool_size",
+                  "n_epochs", "n_epochs_decay", "n_blocks", "init_gain")
+         + at_least(1, "batch_size", "ngf", "ndf", "num_samples", "max_dataset_size")
+         + [rule("crop_size", lambda v: v >= 32 and v % 4 == 0,
+                 "--crop_size must be a multiple of 4, at least 32 (the PatchGAN's smallest "
+                 "input)"),
+            rule("beta1", lambda v: 0 <= v < 1, "--beta1 must be in [0, 1)"),
+            rule("beta2", lambda v: 0 <= v < 1, "--beta2 must be in [0, 1)"),
+            rule(("crop_size", "load_size"), lambda crop, load: load is None or load >= crop,
+                 "--load_size must be >= --crop_size"),
+            rule(("n_epochs", "n_epochs_decay"), lambda n, decay: n + decay >= 1,
+                 "--n_epochs + --n_epochs_decay must be >= 1"),
+            rule(("young_max_age", "old_min_age"), lambda young, old: young < old,
+                 "--young_max_age must be below --old_min_age"),
+            one_of("gan_mode", GAN_MODES)])
+#: Flag name -> config field where they differ.
+FIELDS = {"learning_rate": "lr"}
 
 
 def default_load_size(crop_size: int) -> int:
@@ -80,3 +103,8 @@ class CycleGANConfig:
         c.sample_dir = c.sample_dir or os.path.join(c.checkpoint_dir, "samples")
         c.tensorboard_dir = c.tensorboard_dir or os.path.join(c.checkpoint_dir, "logs")
         return c
+
+
+def problems(config: CycleGANConfig) -> List[str]:
+    """The rules ``config`` breaks (:data:`RULES` and the run flags'), one line each."""
+    return violations(RULES + RUN_RULES, config, FIELDS)

@@ -14,15 +14,10 @@ import os
 from absl import flags
 
 # TF-free imports only: --help and bad flags answer before TensorFlow loads.
-from face_aging import precision
-from face_aging.cyclegan.config import GAN_MODES, CycleGANConfig
-from face_aging.engine.options import NAN_POLICIES
+from face_aging.cyclegan.config import GAN_MODES, RULES, CycleGANConfig
+from face_aging.engine.flags import define_run_flags, register_rules
 
 _D = CycleGANConfig()
-
-
-def _at_least(minimum):
-    return lambda v: v is None or v >= minimum
 
 
 def _check_data(values):
@@ -95,8 +90,10 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_integer("pool_size", _D.pool_size, "Generated images kept per direction for the "
                          "discriminator updates (0: no pool).", **where)
     # --- optimisation --------------------------------------------------------------------------
-    flags.DEFINE_float("lr", _D.lr, "Initial Adam learning rate of both generators and both "
-                       "discriminators.", **where)
+    flags.DEFINE_float("learning_rate", _D.lr, "Initial Adam learning rate of both generators "
+                       "and both discriminators (the reference's --lr, which is an alias).",
+                       **where)
+    flags.DEFINE_alias("lr", "learning_rate", **where)
     flags.DEFINE_float("beta1", _D.beta1, "Adam beta1.", **where)
     flags.DEFINE_float("beta2", _D.beta2, "Adam beta2 (the reference fixes 0.999).", **where)
     flags.DEFINE_integer("n_epochs", _D.n_epochs, "Epochs at the initial learning rate.", **where)
@@ -104,61 +101,21 @@ def define_flags(flag_values) -> None:
                          "after them.", **where)
     flags.DEFINE_integer("batch_size", _D.batch_size, "Faces of each domain per step (reference 1).",
                          **where)
-    flags.DEFINE_integer("max_steps", None, "Stop after this many steps (default: the whole "
-                         "schedule, (n_epochs + n_epochs_decay) * max(young, old) / batch_size).",
-                         **where)
-    # --- outputs -------------------------------------------------------------------------------
-    flags.DEFINE_string("checkpoint_dir", _D.checkpoint_dir, "Where checkpoints are written and "
-                        "resumed from.", **where)
-    flags.DEFINE_string("sample_dir", None, "Sample strips (default: CHECKPOINT_DIR/samples).",
-                        **where)
-    flags.DEFINE_string("tensorboard_dir", None, "TensorBoard (default: CHECKPOINT_DIR/logs).",
-                        **where)
-    flags.DEFINE_integer("save_interval", _D.save_interval, "Steps between checkpoints (and at the "
-                         "end).", **where)
-    flags.DEFINE_integer("sample_interval", _D.sample_interval, "Steps between sample strips.",
-                         **where)
-    flags.DEFINE_integer("log_interval", _D.log_interval, "Steps between progress lines and "
-                         "TensorBoard scalars.", **where)
-    flags.DEFINE_integer("max_to_keep", _D.max_to_keep, "Checkpoints kept (0: all).", **where)
+    # --- outputs, reproducibility and faults: the run flags every trainer shares ----------
+    define_run_flags(flag_values, dict(
+        checkpoint_dir=_D.checkpoint_dir, sample_dir=None, tensorboard_dir=None,
+        save_interval=_D.save_interval, sample_interval=_D.sample_interval,
+        log_interval=_D.log_interval, max_to_keep=_D.max_to_keep, max_steps=None, seed=_D.seed,
+        deterministic=_D.deterministic, nan_policy=_D.nan_policy,
+        mixed_precision=_D.mixed_precision, dry_run=False),
+        notes=dict(sample_dir="(Strips; default: CHECKPOINT_DIR/samples.)",
+                   max_steps="(Default: the whole schedule, (n_epochs + n_epochs_decay) * "
+                             "max(young, old) / batch_size.)",
+                   seed="(And of the jitter and the image pools.)",
+                   dry_run="(And the data.)"))
     flags.DEFINE_integer("num_samples", _D.num_samples, "Faces of each domain in the sample strips.",
                          **where)
-    # --- reproducibility and faults ----------------------------------------------------------
-    flags.DEFINE_integer("seed", _D.seed, "Seed of the weights, data order, jitter and pools.",
-                         **where)
-    flags.DEFINE_bool("deterministic", False, "TF op determinism, oneDNN and Grappler off, one intra-op "
-                      "thread: "
-                      "same seed -> same weights. Slower.", **where)
-    flags.DEFINE_enum("nan_policy", _D.nan_policy, list(NAN_POLICIES), "A step with a non-finite "
-                      "loss or weight is undone; stop: end the run with one line; skip: go on.",
-                      **where)
-    precision.define_flag(where["flag_values"])
-    flags.DEFINE_bool("dry_run", False, "Check the options and the data, print them, write nothing.",
-                      **where)
-
-    for _name in ("lambda_a", "lambda_b", "lambda_identity", "lr", "pool_size", "n_epochs",
-                  "n_epochs_decay", "n_blocks", "max_to_keep", "init_gain"):
-        flags.register_validator(_name, _at_least(0), message=f"--{_name} must be >= 0", **where)
-    for _name in ("batch_size", "ngf", "ndf", "save_interval", "sample_interval", "log_interval",
-                  "num_samples", "max_steps", "max_dataset_size"):
-        flags.register_validator(_name, _at_least(1), message=f"--{_name} must be >= 1", **where)
-    flags.register_validator("crop_size", lambda v: v >= 32 and v % 4 == 0,
-                             message="--crop_size must be a multiple of 4, at least 32 (the "
-                                     "PatchGAN's smallest input)", **where)
-    flags.register_validator("beta1", lambda v: 0 <= v < 1, message="--beta1 must be in [0, 1)",
-                             **where)
-    flags.register_validator("beta2", lambda v: 0 <= v < 1, message="--beta2 must be in [0, 1)",
-                             **where)
-    flags.register_multi_flags_validator(
-        ["crop_size", "load_size"],
-        lambda f: f["load_size"] is None or f["load_size"] >= f["crop_size"],
-        message="--load_size must be >= --crop_size", **where)
-    flags.register_multi_flags_validator(
-        ["n_epochs", "n_epochs_decay"], lambda f: f["n_epochs"] + f["n_epochs_decay"] >= 1,
-        message="--n_epochs + --n_epochs_decay must be >= 1", **where)
-    flags.register_multi_flags_validator(
-        ["young_max_age", "old_min_age"], lambda f: f["young_max_age"] < f["old_min_age"],
-        message="--young_max_age must be below --old_min_age", **where)
+    register_rules(flag_values, RULES)
     flags.register_multi_flags_validator(
         ["young_dir", "old_dir", "age_list", "age_list_root"], _check_data,
         message="the data options are incomplete (see the message above)", **where)
@@ -174,8 +131,8 @@ def config_from_flags(flag_values=None) -> CycleGANConfig:
         crop_size=FLAGS.crop_size, load_size=FLAGS.load_size, no_flip=FLAGS.no_flip,
         n_blocks=FLAGS.n_blocks, ngf=FLAGS.ngf, ndf=FLAGS.ndf, init_gain=FLAGS.init_gain,
         gan_mode=FLAGS.gan_mode, lambda_a=FLAGS.lambda_a, lambda_b=FLAGS.lambda_b,
-        lambda_identity=FLAGS.lambda_identity, pool_size=FLAGS.pool_size, lr=FLAGS.lr,
-        beta1=FLAGS.beta1, beta2=FLAGS.beta2, n_epochs=FLAGS.n_epochs,
+        lambda_identity=FLAGS.lambda_identity, pool_size=FLAGS.pool_size,
+        lr=FLAGS.learning_rate, beta1=FLAGS.beta1, beta2=FLAGS.beta2, n_epochs=FLAGS.n_epochs,
         n_epochs_decay=FLAGS.n_epochs_decay, batch_size=FLAGS.batch_size,
         max_steps=FLAGS.max_steps, checkpoint_dir=FLAGS.checkpoint_dir,
         sample_dir=FLAGS.sample_dir, tensorboard_dir=FLAGS.tensorboard_dir,

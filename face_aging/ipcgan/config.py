@@ -3,7 +3,11 @@ flags of ``train_ipcgan.py``, tests build it directly. No TensorFlow here."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import List, Optional
+
+from face_aging.backbones import FEATURE_LAYERS
+from face_aging.engine.flags import RUN_RULES, at_least, one_of, rule, violations
+from face_aging.engine.options import DISTRIBUTIONS
 
 # The choices of enumerated options, here (no TensorFlow) so that flag modules and --help
 # need not import the modules that use them. AlexNet's feature layers are
@@ -11,6 +15,17 @@ from typing import Optional
 # ``face_aging.engine.options.DISTRIBUTIONS`` / ``NAN_POLICIES``.
 #: ``step_structure``: reuse G's output for the G update, or recompute it as the release did.
 STEP_STRUCTURES = ("reuse", "release")
+
+#: The rules of the options (beyond the run flags' ``engine.flags.RUN_RULES``): the flags of
+#: ``train_ipcgan.py`` are validated with them, a config built in code with :func:`problems`.
+RULES = (at_least(0, "gan_loss_weight", "fea_loss_weight", "age_loss_weight", "learning_rate")
+         + at_least(2, "batch_size", why="batch statistics need two faces")
+         + [rule("image_size", lambda v: v >= 16 and v % 8 == 0,
+                 "--image_size must be a multiple of 8, at least 16")]
+         + at_least(2, "age_groups") + at_least(1, "d_output_channels")
+         + [rule("bn_epsilon", lambda v: v > 0, "--bn_epsilon must be > 0"),
+            one_of("fea_layer_name", FEATURE_LAYERS), one_of("step_structure", STEP_STRUCTURES),
+            one_of("distribution", DISTRIBUTIONS)])
 
 
 @dataclasses.dataclass
@@ -75,3 +90,8 @@ class TrainConfig:
         c.source_file = c.source_file or os.path.join(c.list_dir, "train.txt")
         c.tensorboard_dir = c.tensorboard_dir or os.path.join(c.checkpoint_dir, "logs")
         return c
+
+
+def problems(config: TrainConfig) -> List[str]:
+    """The rules ``config`` breaks (:data:`RULES` and the run flags'), one line each."""
+    return violations(RULES + RUN_RULES, config)

@@ -13,16 +13,12 @@ import os
 from absl import flags
 
 # TF-free imports only: --help and bad flags answer before TensorFlow loads.
-from face_aging import precision
 from face_aging.backbones import FEATURE_LAYERS
-from face_aging.engine.options import DISTRIBUTIONS, NAN_POLICIES
-from face_aging.ipcgan.config import STEP_STRUCTURES, TrainConfig
+from face_aging.engine.flags import define_run_flags, register_rules, rule
+from face_aging.engine.options import DISTRIBUTIONS
+from face_aging.ipcgan.config import RULES, STEP_STRUCTURES, TrainConfig
 
 _D = TrainConfig()
-
-
-def _non_negative(value):
-    return value is None or value >= 0
 
 
 def _checkpoint_exists(path):
@@ -59,8 +55,14 @@ def _check_pretrained(values):
     return True
 
 
+#: A flag with no option behind it (the release declared it and never used it).
+TV_LOSS_RULE = rule("tv_loss_weight", lambda v: v == 0,
+                    "--tv_loss_weight is unused by the release and by this port; leave it 0")
+
+
 def define_flags(flag_values) -> None:
-    """Defines the flags of ``train_ipcgan.py`` (and their validators) on ``flag_values``."""
+    """Defines the flags of ``train_ipcgan.py`` (and their validators: the rules of
+    ``face_aging.ipcgan.config``) on ``flag_values``."""
     where = dict(flag_values=flag_values)
     # --- the release's flags (spec §5) -----------------------------------------------------
     flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of G and D.", **where)
@@ -74,7 +76,6 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_integer("feature_size", 128, "Declared by the release and unused there; accepted "
                          "and ignored.", **where)
     flags.DEFINE_integer("age_groups", _D.age_groups, "Number of age groups.", **where)
-    flags.DEFINE_integer("max_steps", _D.max_steps, "Training steps.", **where)
     flags.DEFINE_string("alexnet_pretrained_model", _D.alexnet_pretrained_model,
                         "AlexNet trunk + identity head: the release's TF1 file or a TF2 checkpoint "
                         "(prefix or directory). Empty string: none.", **where)
@@ -92,11 +93,8 @@ def define_flags(flag_values) -> None:
                        **where)
     flags.DEFINE_float("tv_loss_weight", 0.0, "Declared by the release and unused there; must be 0.",
                        **where)
-    flags.DEFINE_string("checkpoint_dir", _D.checkpoint_dir, "Where TF2 checkpoints are written and "
-                        "resumed from.", **where)
     flags.DEFINE_string("source_checkpoint_dir", None, "Start G and D from this checkpoint (TF2 or the "
                         "release's acgan.model-N) when checkpoint_dir has none yet.", **where)
-    flags.DEFINE_string("sample_dir", _D.sample_dir, "Where sample grids are written.", **where)
     flags.DEFINE_enum("fea_layer_name", _D.fea_layer_name, list(FEATURE_LAYERS),
                       "AlexNet layer of the identity-preserving feature loss (paper: conv5).",
                       **where)
@@ -104,6 +102,14 @@ def define_flags(flag_values) -> None:
                         **where)
     flags.DEFINE_string("root_folder", None, "Image paths in the lists are relative to this folder "
                         "(default: --list_dir).", **where)
+    # --- the run flags every trainer shares (the release's checkpoint_dir, sample_dir, max_steps)
+    define_run_flags(flag_values, dict(
+        checkpoint_dir=_D.checkpoint_dir, tensorboard_dir=None, sample_dir=_D.sample_dir,
+        save_interval=_D.save_interval, sample_interval=_D.sample_interval,
+        log_interval=_D.log_interval, max_to_keep=_D.max_to_keep, max_steps=_D.max_steps,
+        seed=_D.seed, deterministic=_D.deterministic, nan_policy=_D.nan_policy,
+        mixed_precision=_D.mixed_precision, xla=_D.jit_compile, dry_run=False),
+        notes=dict(sample_dir="(Grids of each target group.)"))
 
     # --- new flags ---------------------------------------------------------------------------
     flags.DEFINE_string("list_dir", _D.list_dir, "Folder with train.txt, train_age_group_k.txt and "
@@ -111,23 +117,6 @@ def define_flags(flag_values) -> None:
                         **where)
     flags.DEFINE_bool("allow_random_alexnet", False, "Train without pretrained AlexNet weights "
                       "(meaningless age/identity losses; tests and smoke runs only).", **where)
-    flags.DEFINE_integer("save_interval", _D.save_interval, "Steps between checkpoints (and at the end).",
-                         **where)
-    flags.DEFINE_integer("sample_interval", _D.sample_interval, "Steps between sample grids.",
-                         **where)
-    flags.DEFINE_integer("log_interval", _D.log_interval, "Steps between progress lines / TensorBoard "
-                         "scalars.", **where)
-    flags.DEFINE_integer("max_to_keep", _D.max_to_keep, "Checkpoints kept (0: all).", **where)
-    flags.DEFINE_string("tensorboard_dir", None, "TensorBoard directory (default: CHECKPOINT_DIR/logs). "
-                        "(--log_dir is absl's own flag for log files.)", **where)
-    flags.DEFINE_integer("seed", _D.seed, "Seed of weights, data order and shuffling.", **where)
-    flags.DEFINE_bool("deterministic", False, "Enable TF op determinism, turn off oneDNN and Grappler's "
-                      "graph rewrites, use one intra-op thread (multi-threaded reductions varied with "
-                      "load; Grappler's rewrite varied between processes): same seed -> "
-                      "same weights, and a resumed run equals an uninterrupted one bit for bit. "
-                      "Slower.", **where)
-    flags.DEFINE_bool("xla", False, "Compile the training step with XLA (jit_compile).", **where)
-    precision.define_flag(where["flag_values"])
     flags.DEFINE_enum("step_structure", _D.step_structure, list(STEP_STRUCTURES),
                       "reuse: fake faces and source features computed once a step (same maths); "
                       "release: recomputed for the G update as the release's graph did.", **where)
@@ -158,38 +147,6 @@ def define_flags(flag_values) -> None:
                        "--fea_loss_weight).", lower_bound=0, **where)
     flags.DEFINE_bool("cache", False, "Keep decoded, resized faces in memory after their first use "
                       "(about 0.8 MB a training image; for datasets that fit in RAM).", **where)
-    flags.DEFINE_enum("nan_policy", "stop", list(NAN_POLICIES), "A step with a non-finite loss, "
-                      "gradient or weight is undone; stop: end the run with one line; skip: go on.",
-                      **where)
-    flags.DEFINE_bool("dry_run", False, "Validate options, print them and write nothing.", **where)
-
-    for _name in ("gan_loss_weight", "fea_loss_weight", "age_loss_weight", "learning_rate"):
-        flags.register_validator(_name, _non_negative, message=f"--{_name} must be >= 0", **where)
-    flags.register_validator("batch_size", lambda v: v >= 2,
-                             message="--batch_size must be >= 2 (batch statistics need two faces)",
-                             **where)
-    flags.register_validator("image_size", lambda v: v >= 16 and v % 8 == 0,
-                             message="--image_size must be a multiple of 8, at least 16", **where)
-    flags.register_validator("age_groups", lambda v: v >= 2, message="--age_groups must be >= 2",
-                             **where)
-    flags.register_validator("max_steps", lambda v: v >= 1, message="--max_steps must be >= 1",
-                             **where)
-    flags.register_validator("tv_loss_weight", lambda v: v == 0,
-                             message="--tv_loss_weight is unused by the release and by this port; "
-                                     "leave it 0", **where)
-    for _name in ("save_interval", "sample_interval", "log_interval"):
-        flags.register_validator(_name, lambda v: v >= 1, message=f"--{_name} must be >= 1",
-                                 **where)
-    flags.register_validator("d_output_channels", lambda v: v >= 1,
-                             message="--d_output_channels must be >= 1", **where)
-    flags.register_validator("bn_epsilon", lambda v: v > 0, message="--bn_epsilon must be > 0",
-                             **where)
-    flags.register_multi_flags_validator(
-        ["list_dir", "source_file", "root_folder"], _check_lists,
-        message="the data lists are incomplete (see the message above)", **where)
-    flags.register_multi_flags_validator(
-        ["alexnet_pretrained_model", "age_pretrained_model", "allow_random_alexnet"],
-        _check_pretrained, **where)
     flags.DEFINE_enum("distribution", _D.distribution, list(DISTRIBUTIONS),
                       "none: one device; mirrored: all local GPUs (MirroredStrategy); multi_worker: "
                       "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG. --batch_size is "
@@ -200,6 +157,14 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_integer("logical_cpu_devices", _D.logical_cpu_devices, "Split the CPU into N "
                          "logical devices (try --distribution=mirrored without GPUs; 0: off).",
                          lower_bound=0, **where)
+
+    register_rules(flag_values, RULES + [TV_LOSS_RULE])
+    flags.register_multi_flags_validator(
+        ["list_dir", "source_file", "root_folder"], _check_lists,
+        message="the data lists are incomplete (see the message above)", **where)
+    flags.register_multi_flags_validator(
+        ["alexnet_pretrained_model", "age_pretrained_model", "allow_random_alexnet"],
+        _check_pretrained, **where)
 
 
 def config_from_flags(flag_values=None) -> TrainConfig:
