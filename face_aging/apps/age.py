@@ -17,50 +17,56 @@ and a 1xN strip; ``index.html`` shows all strips. With ``--model=cyclegan`` (a
 ``FAILED`` and why; exit status 0 = all processed, 1 = some file failed, 2 = nothing
 could run (no weights, bad flags). See docs/INFERENCE.md.
 """
+import dataclasses
 import os
 import sys
+from typing import Callable, Optional, Sequence
 
 from absl import app, flags
 
 # None of these imports TensorFlow: --help and bad flags answer before it loads.
-from face_aging import cli, outputs, precision, progress, video
-from face_aging.cyclegan import inference as cyclegan_inference
-from face_aging.inference import list_image_files, read_reference_faces
+from face_aging import cli, outputs, precision, progress, registry, video
+from face_aging.errors import FaceAgingError
+from face_aging.inference import list_image_files, process_image_files, read_reference_faces
 from face_aging.ipcgan import inference
 
-BUNDLED_CHECKPOINT_DIR = inference.BUNDLED_CHECKPOINT_DIR
-#: train_cyclegan.py's default --checkpoint_dir: the default of --model=cyclegan.
-CYCLEGAN_DEFAULT_CHECKPOINT_DIR = cyclegan_inference.DEFAULT_CHECKPOINT_DIR
+#: The example faces that ship with the package (``examples/test``, ``examples/train``): the
+#: inputs when the working folder has no ``images/test`` (``images/train``) of its own.
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "examples")
 
 
-#: Flags that only mean something for one model; giving one with the other model is an error.
-IPCGAN_ONLY_FLAGS = ("bn_mode", "train_data_dir", "target_groups", "interpolate",
-                     "group_labels", "age_groups")
-CYCLEGAN_ONLY_FLAGS = ("old_to_young",)
+def default_input_dir(kind: str) -> str:
+    """``./images/KIND/`` when the working folder has it (a checkout), else the packaged
+    example faces (an installed package run from anywhere)."""
+    local = os.path.join(".", "images", kind, "")
+    return local if os.path.isdir(local) else os.path.join(EXAMPLES_DIR, kind, "")
 
 
 def define_flags(flag_values=flags.FLAGS):
     """Defines the command's flags on ``flag_values`` (importing this module defines nothing
     on the global absl FLAGS; :func:`run` defines them there)."""
     where = dict(flag_values=flag_values)
-    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"],
-                      "ipcgan: the conditional generator (one output per target group). "
-                      "cyclegan: a train_cyclegan.py run (young -> old, old -> young); "
-                      "--checkpoint_dir is then its checkpoint directory (default "
-                      f"{CYCLEGAN_DEFAULT_CHECKPOINT_DIR}).", **where)
+    registry.define_model_flag(flag_values, "age", "--checkpoint_dir is the model's weights "
+                               "(default: the bundled IPCGAN; cyclegan: train_cyclegan.py's "
+                               "default run folder).")
     flags.DEFINE_bool("old_to_young", True, "--model=cyclegan: also write the old -> young "
                       "translation (NAME_old_to_young.png, the strip's third panel).", **where)
-    flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
+    flags.DEFINE_string("checkpoint_dir", None,
                         "Weights: a TF2 checkpoint directory or prefix holding 'generator', or the "
-                        "release's TF1 acgan.model-N prefix (or a directory of them).", **where)
+                        "release's TF1 acgan.model-N prefix (or a directory of them); "
+                        "--model=cyclegan: a train_cyclegan.py checkpoint directory. Default: "
+                        f"the model's ({inference.BUNDLED_CHECKPOINT_DIR} for IPCGAN).", **where)
     flags.DEFINE_integer("model_index", None, "Checkpoint step to use in --checkpoint_dir "
                          "(default: the latest).", **where)
     flags.DEFINE_string("saved_model", None, "Weights from a SavedModel written by "
                         "python -m face_aging.export (instead of --checkpoint_dir).", **where)
-    flags.DEFINE_string("test_data_dir", "./images/test/",
-                        "Folder (or one file) of images to age.", **where)
-    flags.DEFINE_string("train_data_dir", "./images/train/",
-                        "Reference faces for --bn_mode=batch.", **where)
+    flags.DEFINE_string("test_data_dir", default_input_dir("test"),
+                        "Folder (or one file) of images to age (default: ./images/test/ if it "
+                        "exists, else the example faces that ship with the package).", **where)
+    flags.DEFINE_string("train_data_dir", default_input_dir("train"),
+                        "Reference faces for --bn_mode=batch (default: ./images/train/ if it "
+                        "exists, else the packaged ones).", **where)
     flags.DEFINE_string("save_dir", "output/test", "Output folder (created; existing files other "
                         "than this run's outputs are kept).", **where)
     flags.DEFINE_enum("bn_mode", "moving", inference.BN_MODES,
@@ -112,57 +118,122 @@ def _fail(message):
     raise SystemExit(EXIT_SETUP_ERROR)
 
 
-def _load_generator(F):
-    """The generator the flags ask for; exits (status 2) with one line when there is none."""
-    explicit_checkpoint = F["checkpoint_dir"].present
-    if F.saved_model and explicit_checkpoint:
-        _fail("give --checkpoint_dir or --saved_model, not both")
-    if F.saved_model:
-        source = dict(saved_model=F.saved_model)
-    else:
-        source = dict(checkpoint_dir=F.checkpoint_dir, model_index=F.model_index)
-    try:
-        return inference.load_generator(**source, image_size=F.image_size,
-                                        age_groups=F.age_groups,
-                                        mixed_precision=F.mixed_precision)
-    except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
-        if not F.saved_model and not explicit_checkpoint and isinstance(e, FileNotFoundError):
-            _fail(f"no bundled model is present ({BUNDLED_CHECKPOINT_DIR} holds no "
-                  "checkpoint); pass weights with --checkpoint_dir=DIR_OR_PREFIX (a TF2 "
-                  "checkpoint or the release's acgan.model-N) or --saved_model=DIR")
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        _fail(f"cannot load weights: {reason}")
+@dataclasses.dataclass
+class Job:
+    """What test.py runs with one loaded model, whatever the model: the registry's ``age``
+    role of each model builds one from the flags (:func:`ipcgan_job`, :func:`cyclegan_job`).
+
+    Attributes:
+      columns: one per output, each with a ``label`` (contact sheet) and a ``tag`` (file
+        names): IPCGAN's age targets, CycleGAN's directions.
+      render: ``face uint8 [H, W, 3] -> (shown [S, S, 3], outputs [len(columns), S, S, 3])``.
+      panel_size: S.
+      title: of the contact sheet.
+      face_margin: the crop margin of detected faces (None: the data tool's default).
+      face_align: level the eyes of detected faces (photos; a video always does).
+      crop_line: the line saying how faces are cut (--detect_faces, --video), if any.
+    """
+    columns: Sequence
+    render: Callable
+    panel_size: int
+    title: str = "Face aging"
+    face_margin: Optional[float] = None
+    face_align: bool = True
+    crop_line: Optional[str] = None
 
 
-def _load_cyclegan(F):
-    """Both CycleGAN generators; exits (status 2) with one line when there are none."""
+def _weights(F, default_dir):
+    """The keyword arguments of a loader: the SavedModel, or the checkpoint (``default_dir``
+    unless --checkpoint_dir is given)."""
     if F.saved_model and F["checkpoint_dir"].present:
         _fail("give --checkpoint_dir or --saved_model, not both")
     if F.saved_model:
-        source = dict(saved_model=F.saved_model)
-    else:
-        checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
-            else CYCLEGAN_DEFAULT_CHECKPOINT_DIR
-        source = dict(checkpoint_dir=checkpoint_dir, model_index=F.model_index)
+        return dict(saved_model=F.saved_model)
+    return dict(checkpoint_dir=F.checkpoint_dir if F["checkpoint_dir"].present else default_dir,
+                model_index=F.model_index)
+
+
+def _reason(error) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _reference_faces(F):
+    """--bn_mode=batch: the reference faces; exits (2) with one line when there are none."""
     try:
-        return cyclegan_inference.load_cyclegan(**source, image_size=F.image_size,
-                                                load_old_to_young=F.old_to_young,
-                                                mixed_precision=F.mixed_precision)
+        references = read_reference_faces(F.train_data_dir, F.batch_size - 1)
+    except FileNotFoundError as e:
+        _fail(f"--bn_mode=batch needs reference faces: {e}")
+    if not references:
+        _fail(f"--bn_mode=batch needs reference faces: {F.train_data_dir} has no readable image")
+    if len(references) < F.batch_size - 1:
+        print(f"note: only {len(references)} reference faces in {F.train_data_dir}; "
+              f"batches hold {len(references) + 1} faces, not {F.batch_size}")
+    return references
+
+
+def ipcgan_job(F) -> Job:
+    """The IPCGAN generator the flags ask for, its targets and (--bn_mode=batch) reference
+    faces; exits (status 2) with one line when unusable."""
+    source = _weights(F, inference.BUNDLED_CHECKPOINT_DIR)
+    try:
+        generator = inference.load_generator(**source, image_size=F.image_size,
+                                             age_groups=F.age_groups,
+                                             mixed_precision=F.mixed_precision)
     except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if not F.saved_model and not F["checkpoint_dir"].present \
+                and isinstance(e, FileNotFoundError):
+            _fail(f"no bundled model is present ({inference.BUNDLED_CHECKPOINT_DIR} holds no "
+                  "checkpoint); pass weights with --checkpoint_dir=DIR_OR_PREFIX (a TF2 "
+                  "checkpoint or the release's acgan.model-N) or --saved_model=DIR")
+        _fail(f"cannot load weights: {_reason(e)}")
+    try:
+        targets = inference.age_targets([int(g) for g in F.target_groups], generator.age_groups,
+                                        F.interpolate, F.group_labels)
+    except ValueError as e:
+        _fail(e)
+    references = _reference_faces(F) if F.bn_mode == "batch" else None
+    recorded = inference.generator_face_crop(generator)
+    return Job(targets, inference.face_renderer(generator, targets, F.bn_mode, references,
+                                                F.batch_size),
+               inference.generator_image_size(generator),
+               face_margin=recorded.margin if F.face_margin is None else F.face_margin,
+               face_align=recorded.align, crop_line=_face_crop_line(recorded, F.face_margin))
+
+
+def cyclegan_job(F) -> Job:
+    """Both CycleGAN generators (young -> old, and old -> young unless --noold_to_young);
+    exits (status 2) with one line when there are none."""
+    from face_aging.cyclegan import inference as cyclegan_inference
+
+    source = _weights(F, registry.resolve("cyclegan", "default_weights"))
+    try:
+        model = cyclegan_inference.load_cyclegan(**source, image_size=F.image_size,
+                                                 load_old_to_young=F.old_to_young,
+                                                 mixed_precision=F.mixed_precision)
+    except Exception as e:  # noqa: BLE001 -- any loading problem ends the run with one line
         hint = ""
         if not F.saved_model and not F["checkpoint_dir"].present:
             hint = (" (the default, train_cyclegan.py's; pass --checkpoint_dir=DIR, a "
                     "train_cyclegan.py checkpoint directory, or --saved_model=DIR)")
-        _fail(f"cannot load the CycleGAN: {reason}{hint}")
+        _fail(f"cannot load the CycleGAN: {_reason(e)}{hint}")
+    columns = cyclegan_inference.directions(model.old_to_young is not None)
+    return Job(columns, cyclegan_inference.face_renderer(model, columns, F.batch_size),
+               model.image_size, title="Face aging (CycleGAN)", face_margin=F.face_margin)
 
 
-def _check_model_flags(F):
-    """A flag of the other model is an error (one line), not silently ignored."""
-    other = IPCGAN_ONLY_FLAGS if F.model == "cyclegan" else CYCLEGAN_ONLY_FLAGS
-    given = [f"--{name}" for name in other if F[name].present]
-    if given:
-        _fail(f"{', '.join(given)} cannot be used with --model={F.model}")
+def _make_output_folder(F):
+    try:
+        os.makedirs(F.save_dir, exist_ok=True)
+    except OSError as e:
+        _fail(f"{F.save_dir}: cannot create the output folder ({e.strerror or e})")
+
+
+def _check_detector(what):
+    from face_aging import faces
+
+    available, reason = faces.detector_status()
+    if not available:
+        _fail(f"{what} cannot run: {reason}")
 
 
 def _input_paths_and_output_folder(F):
@@ -172,96 +243,23 @@ def _input_paths_and_output_folder(F):
         _fail(e)
     if not paths:
         _fail(f"{F.test_data_dir}: no files to process")
-    try:
-        os.makedirs(F.save_dir, exist_ok=True)
-    except OSError as e:
-        _fail(f"{F.save_dir}: cannot create the output folder ({e.strerror or e})")
+    _make_output_folder(F)
     if F.detect_faces:
-        from face_aging import faces
-
-        available, reason = faces.detector_status()
-        if not available:
-            _fail(f"--detect_faces cannot run: {reason}")
+        _check_detector("--detect_faces")
     return paths
 
 
-def _setup(F, list_inputs=True):
-    """Generator, targets, input files (None unless ``list_inputs``), reference faces; exits
-    (2) with one line if unusable."""
-    generator = _load_generator(F)
-    try:
-        targets = inference.age_targets([int(g) for g in F.target_groups],
-                                        generator.age_groups, F.interpolate,
-                                        F.group_labels)
-    except ValueError as e:
-        _fail(e)
-    paths = _input_paths_and_output_folder(F) if list_inputs else None
-    references = None
-    if F.bn_mode == "batch":
-        try:
-            references = read_reference_faces(F.train_data_dir, F.batch_size - 1)
-        except FileNotFoundError as e:
-            _fail(f"--bn_mode=batch needs reference faces: {e}")
-        if not references:
-            _fail(f"--bn_mode=batch needs reference faces: {F.train_data_dir} has no "
-                  "readable image")
-        if len(references) < F.batch_size - 1:
-            print(f"note: only {len(references)} reference faces in {F.train_data_dir}; "
-                  f"batches hold {len(references) + 1} faces, not {F.batch_size}")
-    return generator, targets, paths, references
-
-
-def _main_cyclegan(F):
-    model = _load_cyclegan(F)
-    columns = cyclegan_inference.directions(model.old_to_young is not None)
-    paths = _input_paths_and_output_folder(F)
-    with progress.bar(len(paths), "test.py", unit="file") as files:
-        summary = cyclegan_inference.translate_image_files(
-            model, paths, F.save_dir, columns, batch_size=F.batch_size,
-            detect_faces=F.detect_faces, all_faces=F.all_faces,
-            face_margin=F.face_margin, log=files.write, progress=files)
-    sheet = outputs.write_contact_sheet(
-        F.save_dir, summary.strips, ["input"] + [c.label for c in columns], summary.failed,
-        title="Face aging (CycleGAN)", panel_size=model.image_size)
-    print(f"{len(summary.processed)} of {len(paths)} file(s) processed, "
-          f"{len(summary.failed)} failed; contact sheet {sheet}")
-    return 1 if summary.failed else 0
-
-
-def _main_video(F):
+def _main_video(F, job):
     """--video: one aged video per target; 0 written, 1 the video could not be read/written."""
-    if F["test_data_dir"].present:
-        _fail("give --video or --test_data_dir, not both")
-    margin = F.face_margin
-    crop_line = None
-    if F.model == "cyclegan":
-        model = _load_cyclegan(F)
-        columns = cyclegan_inference.directions(model.old_to_young is not None)
-        render = cyclegan_inference.face_renderer(model, columns, F.batch_size)
-    else:
-        generator, columns, _, references = _setup(F, list_inputs=False)
-        render = inference.face_renderer(generator, columns, F.bn_mode, references,
-                                         F.batch_size)
-        # Said after the video is read, so a video that cannot be read stays one line.
-        crop_line = _face_crop_line(inference.generator_face_crop(generator), margin)
-        if margin is None:
-            margin = inference.generator_face_crop(generator).margin
-    from face_aging import faces
-
-    available, reason = faces.detector_status()
-    if not available:
-        _fail(f"--video cannot run: {reason}")
-    try:
-        os.makedirs(F.save_dir, exist_ok=True)
-    except OSError as e:
-        _fail(f"{F.save_dir}: cannot create the output folder ({e.strerror or e})")
+    _check_detector("--video")
+    _make_output_folder(F)
     stem, extension = os.path.splitext(os.path.basename(F.video.rstrip("/")))
     if extension.lower() not in video.FOURCC_BY_EXTENSION:
         extension = ".mp4"
-    paths = [os.path.join(F.save_dir, f"{stem}_{c.tag}{extension}") for c in columns]
+    paths = [os.path.join(F.save_dir, f"{stem}_{c.tag}{extension}") for c in job.columns]
     try:
-        result = video.age_video(F.video, paths, lambda face: render(face)[1],
-                                 all_faces=F.all_faces, margin=margin,
+        result = video.age_video(F.video, paths, lambda face: job.render(face)[1],
+                                 all_faces=F.all_faces, margin=job.face_margin,
                                  smoothing=F.box_smoothing)
     except video.BadVideoError as e:
         print(f"FAILED: {F.video}: {e}")
@@ -269,11 +267,13 @@ def _main_video(F):
     detail = f" ({'; '.join(result.notes)})" if result.notes else ""
     print(f"ok: {F.video}{detail}: {result.frames} frames, {result.fps:g} fps, "
           f"{result.width}x{result.height}, faces in {result.frames_with_faces} frames")
-    if crop_line:
-        print(crop_line)
+    if job.crop_line:  # said after the video is read: a video that cannot be read is one line
+        print(job.crop_line)
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
 def _face_crop_line(recorded, face_margin):
     """The line saying how --detect_faces cuts faces, and where that comes from."""
     if face_margin is not None:
@@ -291,30 +291,34 @@ def main(argv, flag_values=None):
     F = flag_values if flag_values is not None else flags.FLAGS
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    _check_model_flags(F)
+    try:
+        registry.check_model_flags("age", F)
+    except FaceAgingError as e:
+        _fail(e)
+    if F.video and F["test_data_dir"].present:
+        _fail("give --video or --test_data_dir, not both")
+    job = registry.resolve(F.model, "age")(F)
     if F.video:
-        return _main_video(F)
-    if F.model == "cyclegan":
-        return _main_cyclegan(F)
-    generator, targets, paths, references = _setup(F)
-    if F.detect_faces:
-        print(_face_crop_line(inference.generator_face_crop(generator), F.face_margin))
+        return _main_video(F, job)
+    paths = _input_paths_and_output_folder(F)
+    if F.detect_faces and job.crop_line:
+        print(job.crop_line)
     with progress.bar(len(paths), "test.py", unit="file") as files:
-        summary = inference.age_image_files(
-            generator, paths, F.save_dir, targets, bn_mode=F.bn_mode,
-            reference_faces=references, batch_size=F.batch_size,
-            detect_faces=F.detect_faces, all_faces=F.all_faces,
-            face_margin=F.face_margin, log=files.write, progress=files)
+        summary = process_image_files(paths, F.save_dir, job.columns, job.render,
+                                      detect_faces=F.detect_faces, all_faces=F.all_faces,
+                                      face_margin=job.face_margin, log=files.write,
+                                      progress=files, face_align=job.face_align)
     sheet = outputs.write_contact_sheet(
-        F.save_dir, summary.strips, ["input"] + [t.label for t in targets], summary.failed,
-        panel_size=inference.generator_image_size(generator))
+        F.save_dir, summary.strips, ["input"] + [c.label for c in job.columns], summary.failed,
+        title=job.title, panel_size=job.panel_size)
     print(f"{len(summary.processed)} of {len(paths)} file(s) processed, "
           f"{len(summary.failed)} failed; contact sheet {sheet}")
     return 1 if summary.failed else 0
 
 
 def run() -> None:
-    """The command (``python test.py``): flags on absl's FLAGS, parsed, then :func:`main`."""
+    """The command (``python test.py``, ``face-aging-test``): flags on absl's FLAGS, parsed,
+    then :func:`main`."""
     cli.define_key_flags(define_flags)
     cli.run(main, doc=__doc__)
 

@@ -42,6 +42,8 @@ import sys
 
 from absl import flags
 
+from face_aging import registry
+from face_aging.errors import FaceAgingError
 from face_aging.metrics.run import UsageError
 
 # TensorFlow is imported only after the flags, lists, images and judges are checked, so
@@ -51,9 +53,9 @@ from face_aging.metrics.run import UsageError
 def define_flags(flag_values) -> None:
     """Defines the flags of ``evaluate.py`` on ``flag_values``."""
     where = dict(flag_values=flag_values)
-    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"], "ipcgan: age every test face to "
-                      "every group. cyclegan: translate the young test faces to old with a "
-                      "train_cyclegan.py run's generator (--checkpoint_dir).", **where)
+    registry.define_model_flag(flag_values, "evaluate", "ipcgan ages every test face to every "
+                               "group; cyclegan translates the young test faces to old with a "
+                               "train_cyclegan.py run's generator (--checkpoint_dir).")
     flags.DEFINE_string("checkpoint_dir", None, "Generator: TF2 checkpoint dir/prefix, or a release "
                         "TF1 acgan.model-N prefix or dir. --model=cyclegan: a train_cyclegan.py "
                         "checkpoint directory or ckpt-N prefix.", **where)
@@ -114,11 +116,6 @@ def define_flags(flag_values) -> None:
                          "the list (by identity id); 0 = all.", **where)
 
 
-#: Flags that belong to one model only: given with the other, they are an error.
-IPCGAN_ONLY_FLAGS = ("bn_mode", "allow_untrained_generator", "inception_score_splits")
-CYCLEGAN_ONLY_FLAGS = ("young_max_age", "old_min_age", "young_dir", "old_dir", "image_size")
-
-
 def _expected_errors():
     """Exceptions that mean bad input, reported as one line rather than a traceback."""
     from face_aging.cyclegan.folders import DataError
@@ -128,7 +125,7 @@ def _expected_errors():
     from face_aging.metrics.features import FeatureError
     from face_aging.metrics.judges import JudgesUnavailableError
 
-    errors = [UsageError, ListFormatError, EvaluationInputError, FeatureError,
+    errors = [FaceAgingError, UsageError, ListFormatError, EvaluationInputError, FeatureError,
               JudgesUnavailableError, FileNotFoundError, CycleGANLoadError, DataError]
     if "face_aging.checkpoints" in sys.modules:  # imported (TensorFlow) only once a model loads
         errors.append(sys.modules["face_aging.checkpoints"].CheckpointMismatchError)
@@ -145,58 +142,47 @@ def _parse_bins(values):
     return bins
 
 
-def _check_model_flags(FLAGS):
-    other = IPCGAN_ONLY_FLAGS if FLAGS.model == "cyclegan" else CYCLEGAN_ONLY_FLAGS
-    given = [f"--{name}" for name in other if FLAGS[name].present]
-    if given:
-        raise UsageError(f"{', '.join(given)} cannot be used with --model={FLAGS.model}")
+def _check_flags(FLAGS):
+    """Usage errors of the flag combination (one line), before anything loads."""
+    registry.check_model_flags("evaluate", FLAGS)
+    if not FLAGS.cross_age_pairs:
+        given = [f"--{n}" for n in ("cross_age_groups", "max_cross_age_people")
+                 if FLAGS[n].present]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply with --cross_age_pairs")
+        return
+    if FLAGS.model not in registry.names("evaluate_cross_age"):
+        raise UsageError("--cross_age_pairs works with "
+                         + ", ".join(f"--model={n}" for n in registry.names("evaluate_cross_age")))
+    if FLAGS.list_dir:
+        raise UsageError("--list_dir is not used with --cross_age_pairs (the pairs file names "
+                         "the faces); run evaluate.py once for each")
+
+
+def _evaluate(FLAGS):
+    """The run of the model's evaluator (the registry's ``evaluate`` or, with
+    --cross_age_pairs, ``evaluate_cross_age``); returns the written paths."""
+    F = FLAGS
+    if F.cross_age_pairs:
+        return registry.resolve(F.model, "evaluate_cross_age")(
+            F.checkpoint_dir, F.model_index, F.cross_age_pairs, F.root_folder, F.output_dir,
+            F.cross_age_groups, _parse_bins(F.age_bins), F.bn_mode,
+            F.allow_untrained_generator, F.batch_size, F.max_cross_age_people)
+    return registry.resolve(F.model, "evaluate")(
+        F.checkpoint_dir, F.model_index, F.list_dir, F.root_folder, F.output_dir,
+        F.max_faces_per_group, F.inception_weights, F.alexnet_checkpoint, F.batch_size,
+        _parse_bins(F.age_bins), kid_subsets=F.kid_subsets, kid_subset_size=F.kid_subset_size,
+        max_impostor_pairs=F.max_impostor_pairs, **registry.model_flags("evaluate", F.model, F))
 
 
 def main(argv, flag_values=None):
     """The evaluation the parsed flags ask for (``flag_values``, default absl's FLAGS)."""
-    from face_aging.cyclegan.evaluate import evaluate_cyclegan
-    from face_aging.ipcgan.evaluate import evaluate, evaluate_cross_age
-
     FLAGS = flag_values if flag_values is not None else flags.FLAGS
     try:
         if len(argv) > 1:
             raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        _check_model_flags(FLAGS)
-        if not FLAGS.cross_age_pairs:
-            given = [f"--{n}" for n in ("cross_age_groups", "max_cross_age_people")
-                     if FLAGS[n].present]
-            if given:
-                raise UsageError(f"{', '.join(given)} only apply with --cross_age_pairs")
-        if FLAGS.cross_age_pairs:
-            if FLAGS.model != "ipcgan":
-                raise UsageError("--cross_age_pairs works with --model=ipcgan")
-            if FLAGS.list_dir:
-                raise UsageError("--list_dir is not used with --cross_age_pairs (the pairs "
-                                 "file names the faces); run evaluate.py once for each")
-            paths = evaluate_cross_age(
-                FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.cross_age_pairs,
-                FLAGS.root_folder, FLAGS.output_dir, FLAGS.cross_age_groups,
-                _parse_bins(FLAGS.age_bins), FLAGS.bn_mode, FLAGS.allow_untrained_generator,
-                FLAGS.batch_size, FLAGS.max_cross_age_people)
-            print(f"wrote {paths['json']} and {paths['html']}")
-            return
-        if FLAGS.model == "cyclegan":
-            paths = evaluate_cyclegan(
-                FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir, FLAGS.root_folder,
-                FLAGS.output_dir, FLAGS.max_faces_per_group, FLAGS.inception_weights,
-                FLAGS.alexnet_checkpoint, FLAGS.batch_size, _parse_bins(FLAGS.age_bins),
-                FLAGS.young_max_age, FLAGS.old_min_age, FLAGS.young_dir, FLAGS.old_dir,
-                FLAGS.image_size, FLAGS.kid_subsets, FLAGS.kid_subset_size,
-                FLAGS.max_impostor_pairs)
-            print(f"wrote {paths['json']} and {paths['html']}")
-            return
-        paths = evaluate(FLAGS.checkpoint_dir, FLAGS.model_index, FLAGS.list_dir,
-                         FLAGS.root_folder, FLAGS.output_dir, FLAGS.max_faces_per_group,
-                         FLAGS.inception_weights, FLAGS.alexnet_checkpoint, FLAGS.batch_size,
-                         _parse_bins(FLAGS.age_bins), FLAGS.bn_mode,
-                         FLAGS.allow_untrained_generator, FLAGS.kid_subsets,
-                         FLAGS.kid_subset_size, FLAGS.max_impostor_pairs,
-                         FLAGS.inception_score_splits)
+        _check_flags(FLAGS)
+        paths = _evaluate(FLAGS)
     except _expected_errors() as e:
         sys.exit("evaluate.py: error: " + " ".join(str(e).split()))
     print(f"wrote {paths['json']} and {paths['html']}")

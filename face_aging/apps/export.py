@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import sys
 
+from face_aging import registry
+
 
 def main(argv, flag_values=None) -> int:
-    """Runs the export the parsed flags ask for (``flag_values``, default absl's FLAGS);
-    returns the exit status (2: nothing written, one line on stderr)."""
+    """Runs the export the parsed flags ask for (``flag_values``, default absl's FLAGS) with the
+    model's exporter (the registry's ``export``); returns the exit status (2: nothing written,
+    one line on stderr)."""
     import tensorflow as tf
 
     from face_aging import progress
     from face_aging.checkpoints import CheckpointMismatchError
-    from face_aging.cyclegan.export import export_cyclegan
     from face_aging.cyclegan.inference import CycleGANLoadError
-    from face_aging.ipcgan.export import TFLITE_SIGNATURES, export
+    from face_aging.errors import FaceAgingError
     from face_aging.onnx_export import OnnxUnavailable, check_available
 
     del argv
@@ -37,41 +39,24 @@ def main(argv, flag_values=None) -> int:
     try:
         if F.onnx:  # before anything is written
             check_available()
-        if F.model == "cyclegan" and F["age_groups"].present:
-            raise ValueError("--age_groups cannot be used with --model=cyclegan")
-        if F.model == "ipcgan" and F["old_to_young"].present:
-            raise ValueError("--old_to_young cannot be used with --model=ipcgan")
+        registry.check_model_flags("export", F)
+        checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
+            else registry.resolve(F.model, "default_weights")
         with progress.bar(2 + int(F.tflite) + int(F.onnx), "export", unit="stage") as stages:
-            if F.model == "cyclegan":
-                from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
-
-                checkpoint_dir = F.checkpoint_dir if F["checkpoint_dir"].present \
-                    else DEFAULT_CHECKPOINT_DIR
-                result = export_cyclegan(checkpoint_dir, F.output, F.model_index, F.tflite,
-                                         F.image_size, F.old_to_young, F.onnx,
-                                         mixed_precision=F.mixed_precision, stages=stages)
-            else:
-                result = export(F.checkpoint_dir, F.output, F.model_index, F.tflite,
-                                F.image_size, F.age_groups, F.onnx,
-                                mixed_precision=F.mixed_precision, stages=stages)
-    except (FileNotFoundError, CheckpointMismatchError, CycleGANLoadError, ValueError,
-            OnnxUnavailable, NotImplementedError, tf.errors.OpError) as e:
+            result = registry.resolve(F.model, "export")(
+                checkpoint_dir, F.output, F.model_index, F.tflite, F.image_size, onnx=F.onnx,
+                mixed_precision=F.mixed_precision, stages=stages,
+                **registry.model_flags("export", F.model, F))
+    except (FaceAgingError, FileNotFoundError, CheckpointMismatchError, CycleGANLoadError,
+            ValueError, OnnxUnavailable, NotImplementedError, tf.errors.OpError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 2
-    if F.model == "cyclegan":
-        print(f"wrote SavedModel {result['saved_model']} (signatures: "
-              f"{', '.join(result['signatures'])}; image size {result['image_size']})")
-        if result["tflite"]:
-            print(f"wrote {result['tflite']} ({result['tflite_bytes'] / 1e6:.1f} MB, "
-                  f"signatures: {', '.join(result['tflite_signatures'])})")
-        _print_onnx(result["onnx"])
-        return 0
-    print(f"wrote SavedModel {result['saved_model']} (signatures: serve, serve_age_vector, "
-          "generate, generate_batch_stats)")
+    print(f"wrote SavedModel {result['saved_model']} (signatures: "
+          f"{', '.join(result['signatures'])}; image size {result['image_size']})")
     if result["tflite"]:
-        print(f"wrote {result['tflite']} ({result['tflite_bytes'] / 1e6:.1f} MB, signatures: "
-              f"{', '.join(TFLITE_SIGNATURES)})")
+        print(f"wrote {result['tflite']} ({result['tflite_bytes'] / 1e6:.1f} MB, "
+              f"signatures: {', '.join(result['tflite_signatures'])})")
     _print_onnx(result["onnx"])
     return 0
 
@@ -89,14 +74,12 @@ def define_flags(flag_values=None):
     from absl import flags
 
     from face_aging import precision
-    from face_aging.ipcgan.inference import BUNDLED_CHECKPOINT_DIR
 
     where = dict(flag_values=flag_values if flag_values is not None else flags.FLAGS)
-    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"],
-                      "ipcgan: the conditional generator. cyclegan: a train_cyclegan.py "
-                      "run's generators (--checkpoint_dir default: checkpoints/"
-                      "cyclegan_young2old, train_cyclegan.py's).", **where)
-    flags.DEFINE_string("checkpoint_dir", BUNDLED_CHECKPOINT_DIR,
+    registry.define_model_flag(where["flag_values"], "export", "--checkpoint_dir default: the "
+                               "bundled IPCGAN; cyclegan: checkpoints/cyclegan_young2old, "
+                               "train_cyclegan.py's.")
+    flags.DEFINE_string("checkpoint_dir", None,
                         "Weights: a TF2 checkpoint directory or prefix, or a release TF1 "
                         "acgan.model-N prefix (or a directory of them). Default: the bundled "
                         "model. --model=cyclegan: a train_cyclegan.py checkpoint directory or "

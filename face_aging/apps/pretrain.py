@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import sys
 
+from face_aging import registry
+
+#: The model this command trains (its flags, options and loop: ``face_aging.registry``).
+MODEL = "alexnet"
+
 
 def define_flags(flag_values) -> None:
     """The flags of the command (``face_aging.alexnet.flags``) on ``flag_values``."""
-    from face_aging.alexnet import flags as alexnet_flags
-
-    alexnet_flags.define_flags(flag_values)
+    registry.resolve(MODEL, "define_flags")(flag_values)
 
 
 def main(argv, flag_values=None) -> int:
@@ -31,18 +34,17 @@ def main(argv, flag_values=None) -> int:
     import tensorflow as tf
     from absl import logging
 
-    from face_aging.alexnet import flags as alexnet_flags
     from face_aging.alexnet.config import PretrainError
-    from face_aging.alexnet.trainer import pretrain
     from face_aging.checkpoints import CheckpointMismatchError
     from face_aging.engine.nonfinite import NonFiniteLossError
     from face_aging.engine.setup import TrainingSetupError
+    from face_aging.errors import FaceAgingError
 
     logging.set_verbosity(logging.WARNING)
+    config = registry.resolve(MODEL, "config_from_flags")(flag_values)
     try:
-        pretrain(alexnet_flags.config_from_flags(flag_values),
-                 print_fn=lambda s: print(s, flush=True))
-    except (PretrainError, TrainingSetupError, NonFiniteLossError,
+        registry.resolve(MODEL, "train")(config, print_fn=lambda s: print(s, flush=True))
+    except (FaceAgingError, PretrainError, TrainingSetupError, NonFiniteLossError,
             CheckpointMismatchError, FileNotFoundError) as e:
         print(f"pretrain: error: {e}", file=sys.stderr)
         return 1

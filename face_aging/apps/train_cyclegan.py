@@ -13,49 +13,59 @@ import dataclasses
 import json
 import sys
 
+from face_aging import registry
+
+#: The model this command trains (its flags, options and loop: ``face_aging.registry``).
+MODEL = "cyclegan"
+
 
 def define_flags(flag_values) -> None:
     """The flags of ``train_cyclegan.py`` (``face_aging.cyclegan.flags``) on ``flag_values``."""
-    from face_aging.cyclegan import flags as cyclegan_flags
+    registry.resolve(MODEL, "define_flags")(flag_values)
 
-    cyclegan_flags.define_flags(flag_values)
+
+def dry_run(config) -> int:
+    """--dry_run: the options checked, the data read, both printed; nothing written."""
+    from face_aging.cyclegan import schedule
+    from face_aging.cyclegan.data import load_domains
+    from face_aging.cyclegan.trainer import check_config
+
+    check_config(config)
+    resolved = config.resolved()
+    domains = load_domains(resolved.young_dir, resolved.old_dir, resolved.age_list,
+                           resolved.age_list_root, resolved.young_max_age,
+                           resolved.old_min_age, resolved.max_dataset_size,
+                           resolved.batch_size)
+    steps_per_epoch = domains.steps_per_epoch(resolved.batch_size)
+    options = dataclasses.asdict(resolved)
+    options.update(young_images=len(domains.young), old_images=len(domains.old),
+                   skipped_images=len(domains.skipped), steps_per_epoch=steps_per_epoch,
+                   schedule_steps=schedule.total_steps(
+                       steps_per_epoch, resolved.n_epochs, resolved.n_epochs_decay))
+    if domains.skipped:
+        print(domains.summary(), file=sys.stderr)
+    print(json.dumps(options, indent=2, sort_keys=True))
+    return 0
 
 
 def main(argv, flag_values=None) -> int:
     from absl import app, flags, logging
 
-    from face_aging.cyclegan import flags as cyclegan_flags
-
     flag_values = flag_values if flag_values is not None else flags.FLAGS
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
-    config = cyclegan_flags.config_from_flags(flag_values)
-    from face_aging.cyclegan import schedule
-    from face_aging.cyclegan.data import DataError, load_domains
-    from face_aging.cyclegan.trainer import check_config, train
+    config = registry.resolve(MODEL, "config_from_flags")(flag_values)
+    from face_aging.cyclegan.data import DataError
     from face_aging.engine.nonfinite import NonFiniteLossError
     from face_aging.engine.setup import TrainingSetupError
+    from face_aging.errors import FaceAgingError
+
     try:
         if flag_values.dry_run:
-            check_config(config)
-            resolved = config.resolved()
-            domains = load_domains(resolved.young_dir, resolved.old_dir, resolved.age_list,
-                                   resolved.age_list_root, resolved.young_max_age,
-                                   resolved.old_min_age, resolved.max_dataset_size,
-                                   resolved.batch_size)
-            steps_per_epoch = domains.steps_per_epoch(resolved.batch_size)
-            options = dataclasses.asdict(resolved)
-            options.update(young_images=len(domains.young), old_images=len(domains.old),
-                           skipped_images=len(domains.skipped), steps_per_epoch=steps_per_epoch,
-                           schedule_steps=schedule.total_steps(
-                               steps_per_epoch, resolved.n_epochs, resolved.n_epochs_decay))
-            if domains.skipped:
-                print(domains.summary(), file=sys.stderr)
-            print(json.dumps(options, indent=2, sort_keys=True))
-            return 0
-        train(config, print_fn=lambda line: print(line, flush=True))
-    except (DataError, TrainingSetupError, NonFiniteLossError) as e:
+            return dry_run(config)
+        registry.resolve(MODEL, "train")(config, print_fn=lambda line: print(line, flush=True))
+    except (FaceAgingError, DataError, TrainingSetupError, NonFiniteLossError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

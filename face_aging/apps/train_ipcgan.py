@@ -12,24 +12,25 @@ import dataclasses
 import json
 import sys
 
+from face_aging import registry
+
+#: The model this command trains (its flags, options and loop: ``face_aging.registry``).
+MODEL = "ipcgan"
+
 
 def define_flags(flag_values) -> None:
     """The flags of ``train_ipcgan.py`` (``face_aging.ipcgan.flags``) on ``flag_values``."""
-    from face_aging.ipcgan import flags as ipcgan_flags
-
-    ipcgan_flags.define_flags(flag_values)
+    registry.resolve(MODEL, "define_flags")(flag_values)
 
 
 def main(argv, flag_values=None) -> int:
     from absl import app, flags, logging
 
-    from face_aging.ipcgan import flags as ipcgan_flags
-
     flag_values = flag_values if flag_values is not None else flags.FLAGS
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
-    config = ipcgan_flags.config_from_flags(flag_values)
+    config = registry.resolve(MODEL, "config_from_flags")(flag_values)
     if flag_values.dry_run:
         print(json.dumps(dataclasses.asdict(config.resolved()), indent=2, sort_keys=True))
         return 0
@@ -37,12 +38,14 @@ def main(argv, flag_values=None) -> int:
     from face_aging.data.lists import ListFormatError
     from face_aging.engine.nonfinite import NonFiniteLossError
     from face_aging.engine.setup import TrainingSetupError
+    from face_aging.errors import FaceAgingError
     from face_aging.ipcgan.data import DatasetError
-    from face_aging.ipcgan.trainer import train
+
+    train = registry.resolve(MODEL, "train")
     try:
         train(config, print_fn=lambda line: print(line, flush=True))
-    except (DatasetError, ListFormatError, CheckpointMismatchError, FileNotFoundError,
-            TrainingSetupError, NonFiniteLossError) as e:
+    except (FaceAgingError, DatasetError, ListFormatError, CheckpointMismatchError,
+            FileNotFoundError, TrainingSetupError, NonFiniteLossError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

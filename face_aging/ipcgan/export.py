@@ -37,6 +37,8 @@ from face_aging.exporting import convert_onnx, convert_to_tflite, stage, unit_ra
 if TYPE_CHECKING:
     import tensorflow as tf
 
+#: Signatures of the SavedModel (the module doc describes each).
+SIGNATURES = ("serve", "serve_age_vector", "generate", "generate_batch_stats")
 #: Signatures a TF Lite file gets (the uint8 in, uint8 out ones).
 TFLITE_SIGNATURES = ("serve", "serve_age_vector")
 
@@ -128,9 +130,11 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
     ``stages``: a progress bar counting the stages (2, plus one each for ``tflite``, ``onnx``).
 
     Returns:
-      ``{"saved_model": DIR, "tflite": PATH or None, "tflite_bytes": int or None,
-      "onnx": {signature: {"path", "bytes"}}}``; the ``.tflite`` is ``DIR/generator.tflite``,
-      the ONNX files (``onnx``) ``DIR/model.onnx`` and ``DIR/model_age_vector.onnx``.
+      ``{"saved_model": DIR, "signatures": SIGNATURES, "image_size": S, "tflite": PATH or
+      None, "tflite_bytes": int or None, "tflite_signatures": TFLITE_SIGNATURES, "onnx":
+      {signature: {"path", "bytes"}}}`` (the export result of every model, see
+      ``face_aging.registry``); the ``.tflite`` is ``DIR/generator.tflite``, the ONNX files
+      (``onnx``) ``DIR/model.onnx`` and ``DIR/model_age_vector.onnx``.
     """
     from face_aging.ipcgan.inference import load_generator
 
@@ -141,7 +145,9 @@ def export(checkpoint_dir: str, output_dir: str, model_index: Optional[int] = No
     with stage(stages, "writing the SavedModel"):
         export_saved_model(generator, output_dir, generator.image_size)
         write_export_record(output_dir, generator, checkpoint_dir)
-    result = {"saved_model": output_dir, "tflite": None, "tflite_bytes": None}
+    result = {"saved_model": output_dir, "signatures": list(SIGNATURES), "tflite": None,
+              "tflite_bytes": None, "tflite_signatures": list(TFLITE_SIGNATURES),
+              "image_size": int(generator.image_size)}
     if tflite:
         with stage(stages, "converting to TF Lite"):
             path = os.path.join(output_dir, "generator.tflite")
