@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from face_aging import metrics
 from face_aging.metrics import age_identity as ai
 from face_aging.metrics.fid import activation_statistics, fid_from_activations, frechet_distance
 from face_aging.metrics.inception_score import inception_score
@@ -180,11 +179,3 @@ def test_impostor_pairs_are_distinct_faces():
     assert len(pairs) == 15 and np.all(pairs[:, 0] < pairs[:, 1])
     sub = ai.impostor_pairs(100, max_pairs=50, seed=3)
     assert len(sub) == 50 and len({tuple(p) for p in sub}) == 50 and np.all(sub[:, 0] != sub[:, 1])
-
-
-def test_registry_names_the_metric_functions():
-    assert metrics.get("fid") is fid_from_activations
-    assert metrics.get("kid") is kid_from_activations
-    assert metrics.get("inception_score") is inception_score
-    with pytest.raises(KeyError, match="fid"):
-        metrics.get("nope")

@@ -55,13 +55,6 @@ def test_k_fold_thresholds_and_accuracies_by_hand():
     assert (result["pairs"], result["same_pairs"]) == (12, 6)
 
 
-def test_registered_as_a_metric():
-    from face_aging import metrics
-
-    d, s, f = map(np.array, zip(*PAIRS))
-    assert metrics.get("verification")(d, s, f)["mean_accuracy"] == pytest.approx(2 / 3)
-
-
 def test_threshold_extremes_auc_ties_and_bad_input():
     # all same: the best threshold calls everything same
     assert V.best_threshold([0.3, 0.1], [1, 1]) == (1.3, 1.0)
