@@ -381,7 +381,8 @@ def test_script_reports_every_bad_input_and_processes_the_rest(tmp_path, checkpo
 
 
 def test_missing_bundled_model_is_one_clear_line(tmp_path):
-    """A checkout without checkpoints/bundled (e.g. deleted): test.py says what to pass."""
+    """A checkout without the bundled model (face_aging/ipcgan/bundled, which
+    checkpoints/bundled links to, e.g. deleted): test.py says what to pass."""
     import shutil
     import subprocess
 
@@ -389,7 +390,8 @@ def test_missing_bundled_model_is_one_clear_line(tmp_path):
     checkout.mkdir()
     shutil.copy(os.path.join(ROOT, "test.py"), checkout)
     shutil.copytree(os.path.join(ROOT, "face_aging"), checkout / "face_aging",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+                    ignore=shutil.ignore_patterns("__pycache__", "bundled"))
+    assert not (checkout / "face_aging" / "ipcgan" / "bundled").exists()
     env = dict(os.environ, PYTHONPATH=str(checkout))  # this copy, not the installed package
     result = subprocess.run([sys.executable, "test.py"], cwd=checkout, env=env,
                             capture_output=True, text=True, timeout=120)

@@ -26,14 +26,10 @@ from absl import app, flags
 
 # None of these imports TensorFlow: --help and bad flags answer before it loads.
 from face_aging import cli, outputs, precision, progress, registry, video
+from face_aging.apps import EXAMPLES_DIR
 from face_aging.errors import FaceAgingError
 from face_aging.inference import list_image_files, process_image_files, read_reference_faces
 from face_aging.ipcgan import inference
-
-#: The example faces that ship with the package (``examples/test``, ``examples/train``): the
-#: inputs when the working folder has no ``images/test`` (``images/train``) of its own.
-EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "examples")
 
 
 def default_input_dir(kind: str) -> str:

@@ -1,9 +1,13 @@
 """``python -m face_aging.bundle``: write a training run's generator as the bundled model
-(``face_aging.ipcgan.bundle``), then check it for corner artefacts on ``images/test``."""
+(``face_aging.ipcgan.bundle``), then check it for corner artefacts on the example faces
+(``images/test``, which ships as the package's ``examples/test``)."""
 from __future__ import annotations
 
 import os
 import sys
+
+from face_aging.apps import EXAMPLES_DIR
+from face_aging.errors import FaceAgingError
 
 
 def main(argv=None) -> int:
@@ -25,25 +29,29 @@ def main(argv=None) -> int:
     parser.add_argument("--face_crop_note", default=None,
                         help="where --face_margin comes from (stored beside it)")
     args = parser.parse_args(argv)
+    # A link (the repository's checkpoints/bundled) is followed: the folder it names is
+    # replaced, and the link stays.
+    output_dir = args.output_dir.rstrip("/") or args.output_dir
+    if os.path.islink(output_dir):
+        output_dir = os.path.realpath(output_dir)
     try:
-        info = bundle.bundle_generator(args.checkpoint_dir, args.output_dir, args.model_index,
+        info = bundle.bundle_generator(args.checkpoint_dir, output_dir, args.model_index,
                                        args.reference_image,
                                        {"note": args.note} if args.note else None,
                                        args.face_margin, args.face_crop_note)
-    except (FileNotFoundError, ValueError) as e:
+    except (FaceAgingError, FileNotFoundError, ValueError) as e:
         print(f"bundle: {e}", file=sys.stderr)
         return 1
-    size = sum(os.path.getsize(os.path.join(args.output_dir, f))
-               for f in os.listdir(args.output_dir))
+    size = sum(os.path.getsize(os.path.join(output_dir, f)) for f in os.listdir(output_dir))
     print(f"wrote {args.output_dir}: step {info['step']}, {info['image_size']} px, "
           f"{info['parameters']:,} values, {size / 1e6:.1f} MB")
-    test_faces = os.path.join(os.path.dirname(BUNDLED_CHECKPOINT_DIR), os.pardir, "images", "test")
+    test_faces = os.path.join(EXAMPLES_DIR, "test")
     if os.path.isdir(test_faces):
         from face_aging import inference
         from face_aging.ipcgan.inference import load_generator
 
         faces = [inference.read_image_rgb(p)[0] for p in inference.list_image_files(test_faces)]
-        worst = int(bundle.corner_artefacts(load_generator(args.output_dir), faces).max())
+        worst = int(bundle.corner_artefacts(load_generator(output_dir), faces).max())
         verdict = ("ok" if worst <= bundle.CORNER_ARTEFACT_LIMIT
                    else "ARTEFACTS (see docs/INFERENCE.md)")
         print(f"corner artefacts on images/test: at most {worst} px a corner (limit "

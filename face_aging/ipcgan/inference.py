@@ -86,10 +86,10 @@ class SavedModelGenerator:
         return endpoint(tf.cast(source, tf.float32), tf.cast(age_vector, tf.float32))["output"]
 
 
-#: The generator trained here and shipped with the repository (checkpoints/MODEL_CARD.md):
-#: the default of test.py, evaluate.py and the export tool.
-BUNDLED_CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "checkpoints", "bundled")
+#: The generator trained here and shipped with the package (checkpoints/MODEL_CARD.md; the
+#: repository's checkpoints/bundled is a link to this folder): the default of test.py,
+#: evaluate.py and the export tool.
+BUNDLED_CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundled")
 
 def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
     """``image_size`` and ``age_groups`` recorded beside a checkpoint (empty if none)."""
