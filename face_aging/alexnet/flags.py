@@ -23,6 +23,30 @@ def define_flags(flag_values) -> None:
     """Defines the flags of ``python -m face_aging.pretrain`` (and their validators) on
     ``flag_values``."""
     where = dict(flag_values=flag_values)
+    _define_data_and_model_flags(where)
+    _define_schedule_flags(where)
+    _define_augmentation_flags(where)
+    # The run flags every trainer shares; this command's older names stay as aliases.
+    define_run_flags(flag_values, dict(
+        checkpoint_dir=None, save_interval=_D.save_every, log_interval=_D.log_every,
+        max_steps=_D.max_steps, seed=_D.seed, deterministic=_D.deterministic,
+        nan_policy=_D.nan_policy, mixed_precision=_D.mixed_precision, xla=_D.jit_compile),
+        notes=dict(checkpoint_dir="The run folder: training checkpoints (train/), the best "
+                                  "weights (pretrained/), TensorBoard logs (tensorboard/) and "
+                                  "the report.",
+                   save_interval="(Training checkpoints, to resume.)",
+                   max_steps="(The schedule's length.)",
+                   deterministic="(With --time_budget_minutes=0; no XLA: TF has no "
+                                 "deterministic XLA max-pool gradient.)",
+                   xla="(Not with --deterministic.)"),
+        aliases=dict(output_dir="checkpoint_dir", save_every="save_interval",
+                     log_every="log_interval", jit_compile="xla"))
+    flags.mark_flags_as_required(["list_dir", "output_dir"], **where)
+    register_rules(flag_values, config.RULES)
+
+
+def _define_data_and_model_flags(where) -> None:
+    """The data, the heads trained and where the weights start."""
     flags.DEFINE_string("list_dir", None, "Prepared dataset folder(s), comma-separated: "
                         "train.txt, test.txt where it has ages, train_identity.txt where it has "
                         "identities (e.g. data/utkface227,data/cacd_vs,data/lag: ages from "
@@ -50,6 +74,10 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_boolean("conv1_rgb", _D.conv1_rgb, "bvlc .npy only: reverse conv1's input channels "
                          "(Caffe BGR filters for RGB input). Default keeps them, as the release.",
                          **where)
+
+
+def _define_schedule_flags(where) -> None:
+    """Batch, schedule, optimiser, losses and validation."""
     flags.DEFINE_integer("batch_size", _D.batch_size, "Images per step.", **where)
     flags.DEFINE_float("time_budget_minutes", _D.time_budget_minutes,
                        "Stop after this much training time; the LR schedule then runs on "
@@ -79,6 +107,10 @@ def define_flags(flag_values) -> None:
                          **where)
     flags.DEFINE_integer("patience", _D.patience, "Stop after N validations without improvement "
                          "(0: never).", **where)
+
+
+def _define_augmentation_flags(where) -> None:
+    """Augmentation, subsets and the low-resolution phase."""
     flags.DEFINE_boolean("augment", _D.augment, "Random crop/flip, colour jitter, 128 px round trip.",
                          **where)
     flags.DEFINE_float("crop_scale_min", _D.crop_scale_min, "Smallest random crop (share of side).",
@@ -98,23 +130,6 @@ def define_flags(flag_values) -> None:
                        "time budget) trained at --low_res_size.", **where)
     flags.DEFINE_integer("eval_batch_size", _D.eval_batch_size, "Batch size of evaluation.",
                          **where)
-    # The run flags every trainer shares; this command's older names stay as aliases.
-    define_run_flags(flag_values, dict(
-        checkpoint_dir=None, save_interval=_D.save_every, log_interval=_D.log_every,
-        max_steps=_D.max_steps, seed=_D.seed, deterministic=_D.deterministic,
-        nan_policy=_D.nan_policy, mixed_precision=_D.mixed_precision, xla=_D.jit_compile),
-        notes=dict(checkpoint_dir="The run folder: training checkpoints (train/), the best "
-                                  "weights (pretrained/), TensorBoard logs (tensorboard/) and "
-                                  "the report.",
-                   save_interval="(Training checkpoints, to resume.)",
-                   max_steps="(The schedule's length.)",
-                   deterministic="(With --time_budget_minutes=0; no XLA: TF has no "
-                                 "deterministic XLA max-pool gradient.)",
-                   xla="(Not with --deterministic.)"),
-        aliases=dict(output_dir="checkpoint_dir", save_every="save_interval",
-                     log_every="log_interval", jit_compile="xla"))
-    flags.mark_flags_as_required(["list_dir", "output_dir"], **where)
-    register_rules(flag_values, config.RULES)
 
 
 def config_from_flags(flag_values=None) -> config.PretrainConfig:

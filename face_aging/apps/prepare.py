@@ -11,6 +11,7 @@ from absl import app, flags
 from face_aging import cli, faces
 from face_aging.data import build, identity, prepare, sources
 from face_aging.data.ages import RELEASE_AGE_BINS, check_bins
+from face_aging.errors import FaceAgingError
 
 
 def _bins_ok(values) -> bool:
@@ -33,6 +34,14 @@ def define_flags(flag_values) -> None:
     """The flags of ``python -m face_aging.data.prepare`` (and their validators) on
     ``flag_values``."""
     where = dict(flag_values=flag_values)
+    _define_source_flags(where)
+    _define_crop_flags(where)
+    _define_split_flags(where)
+    _register_validators(where)
+
+
+def _define_source_flags(where) -> None:
+    """The dataset, its reader's options and the output folder."""
     flags.DEFINE_enum("dataset", None, prepare.DATASETS, "Which reader to use.", **where)
     flags.DEFINE_string("input", None, "imdb_wiki/cacd: the .mat metadata file; utkface: the image "
                         "folder; folder: a folder of group sub-folders, or a CSV of path,age[,identity]; "
@@ -61,6 +70,10 @@ def define_flags(flag_values) -> None:
                       **where)
     flags.DEFINE_bool("strict_names", False, "utkface: drop malformed file names even when the age "
                       "is still clear (default: keep them and report them).", **where)
+
+
+def _define_crop_flags(where) -> None:
+    """How faces are cut and written."""
     flags.DEFINE_enum("crop", "auto", list(build.CROP_MODES),
                       "auto: the dataset's face box where it has one (imdb_wiki), cacd_vs/lag: "
                       "re-framed like UTKFace's crops, else the whole image; metadata: the dataset's "
@@ -75,6 +88,10 @@ def define_flags(flag_values) -> None:
                          f"{faces.DEFAULT_CROP_SIZE}; cacd_vs/lag: {identity.DEFAULT_IMAGE_SIZE} "
                          "(UTKFace's size).", **where)
     flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality of the written crops.", **where)
+
+
+def _define_split_flags(where) -> None:
+    """Splits, pairs and the run."""
     flags.DEFINE_float("test_fraction", 0.1, "Share of identities (or images) put in the test split "
                        "(lag: of the people; cacd_vs splits by --test_folds).", **where)
     flags.DEFINE_list("test_folds", [str(f) for f in identity.DEFAULT_TEST_FOLDS],
@@ -98,6 +115,10 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_bool("overwrite", False, "Redo crops that exist, and accept an output folder made "
                       "with other crop settings.", **where)
 
+
+
+def _register_validators(where) -> None:
+    """The rules of the flags (one line each when broken)."""
     flags.register_validator("age_bins", lambda v: _bins_ok(v), "--age_bins: give increasing numbers, e.g. 20,30,40,50",
                              **where)
     flags.register_validator("margin", lambda v: v is None or v >= 0, "--margin must be >= 0",
@@ -152,7 +173,7 @@ def main(argv, flag_values=None):
             test_fraction=FLAGS.test_fraction, split_seed=FLAGS.split_seed,
             label_pairs=FLAGS.label_pairs, label_pair_seed=FLAGS.label_pair_seed,
             num_workers=FLAGS.num_workers, limit=FLAGS.limit, overwrite=FLAGS.overwrite)
-    except (sources.SourceError, build.PrepareError, ValueError) as e:
+    except (FaceAgingError, sources.SourceError, build.PrepareError, ValueError) as e:
         print(f"prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -178,7 +199,7 @@ def prepare_identity_dataset(FLAGS) -> int:
         summary = identity.prepare_identity(source, FLAGS.output_dir, settings=settings,
                                             num_workers=FLAGS.num_workers,
                                             overwrite=FLAGS.overwrite, cross_age=FLAGS.cross_age)
-    except (sources.SourceError, build.PrepareError, ValueError) as e:
+    except (FaceAgingError, sources.SourceError, build.PrepareError, ValueError) as e:
         print(f"prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

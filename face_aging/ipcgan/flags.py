@@ -64,7 +64,28 @@ def define_flags(flag_values) -> None:
     """Defines the flags of ``train_ipcgan.py`` (and their validators: the rules of
     ``face_aging.ipcgan.config``) on ``flag_values``."""
     where = dict(flag_values=flag_values)
-    # --- the release's flags (spec §5) -----------------------------------------------------
+    _define_release_flags(where)
+    # --- the run flags every trainer shares (the release's checkpoint_dir, sample_dir, max_steps)
+    define_run_flags(flag_values, dict(
+        checkpoint_dir=_D.checkpoint_dir, tensorboard_dir=None, sample_dir=_D.sample_dir,
+        save_interval=_D.save_interval, sample_interval=_D.sample_interval,
+        log_interval=_D.log_interval, max_to_keep=_D.max_to_keep, max_steps=_D.max_steps,
+        seed=_D.seed, deterministic=_D.deterministic, nan_policy=_D.nan_policy,
+        mixed_precision=_D.mixed_precision, xla=_D.jit_compile, dry_run=False),
+        notes=dict(sample_dir="(Grids of each target group.)"))
+    _define_new_flags(where)
+    _define_start_and_scale_flags(where)
+    register_rules(flag_values, RULES + [TV_LOSS_RULE])
+    flags.register_multi_flags_validator(
+        ["list_dir", "source_file", "root_folder"], _check_lists,
+        message="the data lists are incomplete (see the message above)", **where)
+    flags.register_multi_flags_validator(
+        ["alexnet_pretrained_model", "age_pretrained_model", "allow_random_alexnet"],
+        _check_pretrained, **where)
+
+
+def _define_release_flags(where) -> None:
+    """The release's flags (spec §5), except the run flags."""
     flags.DEFINE_float("learning_rate", _D.learning_rate, "Adam learning rate of G and D.", **where)
     flags.DEFINE_integer("batch_size", _D.batch_size, "Faces per batch (>= 2: batch norm needs it).",
                          **where)
@@ -102,16 +123,10 @@ def define_flags(flag_values) -> None:
                         **where)
     flags.DEFINE_string("root_folder", None, "Image paths in the lists are relative to this folder "
                         "(default: --list_dir).", **where)
-    # --- the run flags every trainer shares (the release's checkpoint_dir, sample_dir, max_steps)
-    define_run_flags(flag_values, dict(
-        checkpoint_dir=_D.checkpoint_dir, tensorboard_dir=None, sample_dir=_D.sample_dir,
-        save_interval=_D.save_interval, sample_interval=_D.sample_interval,
-        log_interval=_D.log_interval, max_to_keep=_D.max_to_keep, max_steps=_D.max_steps,
-        seed=_D.seed, deterministic=_D.deterministic, nan_policy=_D.nan_policy,
-        mixed_precision=_D.mixed_precision, xla=_D.jit_compile, dry_run=False),
-        notes=dict(sample_dir="(Grids of each target group.)"))
 
-    # --- new flags ---------------------------------------------------------------------------
+
+def _define_new_flags(where) -> None:
+    """Flags beyond the release: data, options of the networks and the losses."""
     flags.DEFINE_string("list_dir", _D.list_dir, "Folder with train.txt, train_age_group_k.txt and "
                         "train_label_pair.txt (python -m face_aging.data.prepare writes it).",
                         **where)
@@ -134,6 +149,10 @@ def define_flags(flag_values) -> None:
                        "weight of an L1 loss between each generated face and its input face "
                        "(both in [-1, 1]) added to G's loss; it holds colours, layout and "
                        "identity while the age loss changes the face.", lower_bound=0, **where)
+
+
+def _define_start_and_scale_flags(where) -> None:
+    """Flags beyond the release: the reconstruction start, caching, several devices."""
     flags.DEFINE_integer("reconstruction_steps", _D.reconstruction_steps, "Not the release (0 = "
                          "its random start): the first N steps train G alone to give back its "
                          "input face whatever the target age (L1 + the feature loss, no "
@@ -157,14 +176,6 @@ def define_flags(flag_values) -> None:
     flags.DEFINE_integer("logical_cpu_devices", _D.logical_cpu_devices, "Split the CPU into N "
                          "logical devices (try --distribution=mirrored without GPUs; 0: off).",
                          lower_bound=0, **where)
-
-    register_rules(flag_values, RULES + [TV_LOSS_RULE])
-    flags.register_multi_flags_validator(
-        ["list_dir", "source_file", "root_folder"], _check_lists,
-        message="the data lists are incomplete (see the message above)", **where)
-    flags.register_multi_flags_validator(
-        ["alexnet_pretrained_model", "age_pretrained_model", "allow_random_alexnet"],
-        _check_pretrained, **where)
 
 
 def config_from_flags(flag_values=None) -> TrainConfig:
