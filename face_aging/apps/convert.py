@@ -24,6 +24,7 @@ def main(argv, flag_values=None) -> None:
     import tensorflow as tf
 
     from face_aging.checkpoints import CheckpointMismatchError
+    from face_aging.errors import FaceAgingError
     from face_aging.ipcgan.checkpoints import convert_tf1_checkpoint
 
     del argv
@@ -31,7 +32,8 @@ def main(argv, flag_values=None) -> None:
     try:
         prefix, parts = convert_tf1_checkpoint(FLAGS.tf1_checkpoint, FLAGS.output_dir,
                                                FLAGS.image_size, FLAGS.age_groups)
-    except (FileNotFoundError, CheckpointMismatchError, tf.errors.OpError) as e:
+    except (FaceAgingError, FileNotFoundError, CheckpointMismatchError,
+            tf.errors.OpError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"wrote {prefix} holding {', '.join(parts)}")
 

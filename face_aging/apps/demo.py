@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from face_aging import demo
+from face_aging.errors import FaceAgingError
 
 
 def define_flags(flag_values=None):
@@ -60,7 +61,7 @@ def main(argv, flag_values=None):
     config = config_from_flags(flag_values if flag_values is not None else flags.FLAGS)
     try:
         demo.launch(config)
-    except demo.DemoError as e:
+    except (FaceAgingError, demo.DemoError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

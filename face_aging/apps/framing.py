@@ -22,6 +22,7 @@ def main(argv=None) -> int:
                         help="measure a seeded random sample of this many images per folder "
                              "(0: all)")
     args = parser.parse_args(argv)
+    from face_aging.errors import FaceAgingError
     from face_aging.metrics.judges import JudgesUnavailableError
 
     for folder in args.images:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
             paths = sorted(random.Random(0).sample(paths, args.limit))
         try:
             result = measure(paths)
-        except JudgesUnavailableError as e:
+        except (FaceAgingError, JudgesUnavailableError) as e:
             print(f"framing: error: {e}", file=sys.stderr)
             return 1
         cells = ", ".join(f"{k} {v['median']:.3f} (IQR {v['iqr']:.3f})"

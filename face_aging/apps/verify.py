@@ -11,6 +11,7 @@ def main(argv=None) -> int:
     status."""
     from face_aging.cli import ArgumentParser
     from face_aging.data.lists import ListFormatError
+    from face_aging.errors import FaceAgingError
     from face_aging.metrics.verification import (FEATURE_LAYER_NAMES, VerificationInputError,
                                                  read_pairs_checked, verify_alexnet, verify_dlib,
                                                  write_json_report)
@@ -65,14 +66,14 @@ def main(argv=None) -> int:
         if not (os.path.isdir(args.alexnet) or os.path.isfile(args.alexnet + ".index")):
             raise FileNotFoundError(f"--alexnet {args.alexnet}: no such checkpoint (expected "
                                     f"{args.alexnet}.index or a directory)")
-    except (VerificationInputError, ListFormatError, FileNotFoundError) as e:
+    except (FaceAgingError, VerificationInputError, ListFormatError, FileNotFoundError) as e:
         return fail(e)
     from face_aging import checkpoints
 
     try:
         result = verify_alexnet(args.alexnet, args.pairs, args.layer, args.root_folder,
                                 args.batch_size)
-    except (VerificationInputError, ListFormatError, FileNotFoundError,
+    except (FaceAgingError, VerificationInputError, ListFormatError, FileNotFoundError,
             checkpoints.CheckpointMismatchError) as e:
         return fail(e)
     write_json_report(output, result)
