@@ -22,7 +22,7 @@ VERBOSE_ENV = "FACE_AGING_VERBOSE"
 #: Lines TensorFlow writes to stderr while it loads and probes for GPUs that say nothing
 #: about the run: absl's pre-initialisation warning, and I/W lines (and the CUDA probe's E
 #: lines) of the start-up sources. Anything else captured is passed on.
-_STARTUP_NOISE = re.compile(
+STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:.]+\s+\d+ \S+\.cc:\d+\] .*"
     r"|E\d{4} [\d:.]+\s+\d+ (cuda_\w+|gpu_\w+|cudart_stub|dso_loader)\.cc:\d+\] .*"
@@ -76,13 +76,13 @@ def prepare_tf_environment(argv: Sequence[str], log_level: str = "1") -> None:
 
 
 def without_startup_noise(text: str) -> str:
-    """``text`` without the lines of :data:`_STARTUP_NOISE` (the rest, in order)."""
+    """``text`` without the lines of :data:`STARTUP_NOISE` (the rest, in order)."""
     kept = [line for line in text.splitlines(keepends=True)
-            if not _STARTUP_NOISE.match(line.rstrip("\r\n"))]
+            if not STARTUP_NOISE.match(line.rstrip("\r\n"))]
     return "".join(kept)
 
 
-class _CapturedStderr:
+class CapturedStderr:
     """File descriptor 2 sent to a temporary file while active; on exit, what was written
     there that is not start-up noise goes to the real stderr (everything, on an error)."""
 
@@ -124,7 +124,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        with _CapturedStderr():
+        with CapturedStderr():
             self._loader.exec_module(module)
             # The CUDA probe ("failed call to cuInit") runs when devices are first listed.
             # Listing physical devices does not initialise the runtime: thread counts and

@@ -200,12 +200,12 @@ def test_start_up_noise_is_dropped_and_everything_else_kept():
 
 
 def test_captured_stderr_passes_other_lines_on(capfd):
-    with runtime_env._CapturedStderr():
+    with runtime_env.CapturedStderr():
         os.write(2, ("\n".join(NOISE) + "\nkeep me\n").encode())
         print("python line", file=sys.stderr)  # (pytest's sys.stderr is not fd 2: any order)
     assert sorted(capfd.readouterr().err.splitlines()) == ["keep me", "python line"]
     with pytest.raises(RuntimeError):  # an error during the import: everything is shown
-        with runtime_env._CapturedStderr():
+        with runtime_env.CapturedStderr():
             os.write(2, (NOISE[1] + "\n").encode())
             raise RuntimeError("import failed")
     assert capfd.readouterr().err.splitlines() == [NOISE[1]]
@@ -229,7 +229,7 @@ def test_a_command_that_loads_tensorflow_prints_only_its_own_line(tmp_path):
                               capture_output=True, text=True, timeout=300)
         lines = loud.stderr.splitlines()
         assert loud.returncode == 1 and lines[-1] == quiet.stderr.strip()
-        assert any(runtime_env._STARTUP_NOISE.match(line) for line in lines[:-1]), loud.stderr
+        assert any(runtime_env.STARTUP_NOISE.match(line) for line in lines[:-1]), loud.stderr
 
 
 def test_quiet_import_leaves_the_runtime_configurable():
@@ -250,4 +250,97 @@ def test_quiet_import_leaves_the_runtime_configurable():
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["1", "2"]
     assert not [line for line in result.stderr.splitlines()
-                if runtime_env._STARTUP_NOISE.match(line)], result.stderr
+                if runtime_env.STARTUP_NOISE.match(line)], result.stderr
+
+
+# --------------------------------------------------------------------------- flags, defined once
+
+def _defined(module_name):
+    import importlib
+
+    from absl import flags
+
+    values = flags.FlagValues()
+    importlib.import_module(module_name).define_flags(values)
+    return values
+
+
+TRAINING_FLAGS = ["face_aging.ipcgan.flags", "face_aging.cyclegan.flags",
+                  "face_aging.alexnet.flags"]
+
+
+def test_the_training_flag_modules_define_on_the_flag_values_they_are_given():
+    """The three trainers' flag modules are imported together (no global FLAGS): each defines
+    its flags on the FlagValues it gets, and the run flags come from engine.flags with one
+    help text."""
+    from absl import flags
+
+    from face_aging.engine import flags as run_flags
+
+    defined = [_defined(m) for m in TRAINING_FLAGS]
+    assert not {"young_dir", "fea_layer_name", "list_dir"} & set(flags.FLAGS)
+    for values in defined:
+        shared = [n for n in run_flags.RUN_FLAGS if n in values]
+        assert {"seed", "deterministic", "max_steps", "nan_policy", "mixed_precision",
+                "checkpoint_dir", "save_interval", "log_interval"} <= set(shared)
+        for name in shared:
+            if name != "mixed_precision":
+                assert values[name].help.startswith(run_flags.RUN_FLAGS[name][1]), name
+    assert "xla" in defined[0] and "xla" in defined[2] and "dry_run" in defined[1]
+
+
+def test_old_spellings_are_aliases_of_the_canonical_names():
+    pretrain = _defined("face_aging.alexnet.flags")
+    pretrain(["pretrain", "--list_dir=l", "--output_dir=o", "--save_every=7", "--log_every=3",
+              "--nojit_compile"])
+    assert (pretrain.checkpoint_dir, pretrain.save_interval, pretrain.log_interval,
+            pretrain.xla) == ("o", 7, 3, False)
+    from face_aging.alexnet.flags import config_from_flags
+
+    config = config_from_flags(pretrain)
+    assert (config.output_dir, config.save_every, config.log_every, config.jit_compile) == \
+        ("o", 7, 3, False)
+    cyclegan = _defined("face_aging.cyclegan.flags")
+    cyclegan(["train_cyclegan.py", "--young_dir=.", "--old_dir=.", "--lr=0.5"])
+    assert cyclegan.learning_rate == 0.5
+    from face_aging.cyclegan.flags import config_from_flags as cyclegan_config
+
+    assert cyclegan_config(cyclegan).lr == 0.5
+
+
+@pytest.mark.parametrize("module, config, bad, line", [
+    ("face_aging.ipcgan", "TrainConfig", dict(batch_size=1),
+     "--batch_size must be >= 2 (batch statistics need two faces)"),
+    ("face_aging.ipcgan", "TrainConfig", dict(save_interval=0), "--save_interval must be >= 1"),
+    ("face_aging.cyclegan", "CycleGANConfig", dict(crop_size=30),
+     "--crop_size must be a multiple of 4, at least 32 (the PatchGAN's smallest input)"),
+    ("face_aging.cyclegan", "CycleGANConfig", dict(lr=-1.0), "--learning_rate must be >= 0"),
+    ("face_aging.alexnet", "PretrainConfig", dict(dropout=1.0), "--dropout must be in [0, 1)"),
+    ("face_aging.alexnet", "PretrainConfig", dict(save_every=0), "--save_interval must be >= 1"),
+])
+def test_one_rule_table_checks_flags_and_configs(tmp_path, module, config, bad, line):
+    """A rule is written once, in the model's config module: a config built in code breaks it
+    with the same line a flag gets (absl's ``flag --NAME=VALUE:`` in front)."""
+    import importlib
+
+    config_module = importlib.import_module(f"{module}.config")
+    base = dict(list_dir="l", output_dir="o") if config == "PretrainConfig" else {}
+    assert config_module.problems(getattr(config_module, config)(**base)) == []
+    assert config_module.problems(getattr(config_module, config)(**base, **bad)) == [line]
+    from absl import flags
+
+    values = _defined(f"{module}.flags")
+    field_to_flag = {v: k for k, v in getattr(config_module, "FIELDS", {}).items()}
+    (field, value), = bad.items()
+    args = [f"--{field_to_flag.get(field, field)}={value}"]
+    for name in ("train.txt", "train_label_pair.txt"):
+        (tmp_path / name).write_text("")
+    args += {"face_aging.ipcgan": ["--allow_random_alexnet", f"--list_dir={tmp_path}"],
+             "face_aging.cyclegan": [f"--young_dir={tmp_path}", f"--old_dir={tmp_path}"],
+             "face_aging.alexnet": ["--list_dir=l", "--output_dir=o"]}[module]
+    with pytest.raises(flags.IllegalFlagValueError) as error:
+        values(["prog", *args])
+    lines = str(error.value).splitlines()
+    flag = args[0].split("=")[0]
+    assert len(lines) == 1 and lines[0].startswith(f"flag {flag}=")
+    assert lines[0].endswith(f": {line}")

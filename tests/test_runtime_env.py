@@ -69,3 +69,45 @@ def test_configure_determinism_turns_op_determinism_on_and_grappler_off():
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "1", "True"]
+
+
+#: Calls a console script's target (``module:function`` from pyproject.toml) in this fresh
+#: process as the installed script would, then reports TF_ENABLE_ONEDNN_OPTS at exit.
+CONSOLE_RUNNER = r"""
+import atexit, importlib, os, sys
+target, args = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: print("[onednn=%s tensorflow=%s]" % (
+    os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "tensorflow" in sys.modules)))
+module, function = target.split(":")
+sys.argv = [target.split(".")[-1], *args]
+getattr(importlib.import_module(module), function)()
+"""
+
+
+def _console_scripts():
+    import tomllib
+
+    from conftest import REPO
+
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["scripts"]
+
+
+@pytest.mark.parametrize("script", ["face-aging-train-ipcgan", "face-aging-train-cyclegan",
+                                    "face-aging-pretrain"])
+@pytest.mark.parametrize("spelling", ["--deterministic=t", "--flagfile={flagfile}"])
+def test_console_scripts_turn_onednn_off_before_tensorflow(tmp_path, script, spelling):
+    """The training console scripts read --deterministic (any spelling, a flag file) before
+    anything imports TensorFlow, in a fresh process, as the documented commands do."""
+    import subprocess
+    import sys
+
+    flagfile = tmp_path / "run.cfg"
+    flagfile.write_text("--deterministic\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", CONSOLE_RUNNER, _console_scripts()[script],
+                             spelling.format(flagfile=flagfile), "--helpshort"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stdout.rstrip().splitlines()[-1] == "[onednn=0 tensorflow=False]", \
+        result.stdout[-2000:]
