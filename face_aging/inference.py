@@ -296,7 +296,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
       progress: e.g. a ``face_aging.progress.bar``; ``progress.update(1)`` after each file.
       face_align: level the eyes of detected faces before cropping.
     """
-    from face_aging import outputs
+    from face_aging import files, outputs
 
     os.makedirs(save_dir, exist_ok=True)
     summary = RunSummary()
@@ -322,7 +322,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
                     photo = image
                     for aged, face in zip(aged_per_face, located):
                         photo = outputs.paste_face(photo, aged[k], face.square, face.angle)
-                    outputs.atomic_write_image(
+                    files.atomic_write_image(
                         os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
             summary.processed.append(path)
             summary.strips.extend(strips)

@@ -99,7 +99,7 @@ def convert_signature(saved_model_dir: str, signature: str, onnx_path: str,
     import tensorflow as tf
     import tf2onnx
 
-    from face_aging.outputs import atomic_write_bytes
+    from face_aging.files import atomic_write_bytes
 
     loaded = loaded if loaded is not None else tf.saved_model.load(saved_model_dir)
     function = getattr(loaded, signature, None)

@@ -12,60 +12,21 @@ Layout of ``save_dir`` for an input ``NAME.ext`` (one aged face per target):
   ``NAME_group{k}_{ages}_photo.jpg``.
 - ``index.html``: every strip of the run, with column headings, and the failed files.
 
-All images are uint8 RGB in memory. Every file is written to a temporary name in the
-same directory and renamed, so a crash or a full disk never leaves a half-written file
-under a final name; existing files are replaced, nothing else is deleted.
+All images are uint8 RGB in memory. Every file is written by ``face_aging.files`` (a
+temporary name in the same directory, fsync, rename), so a crash or a full disk never leaves a
+half-written file under a final name; existing files are replaced, nothing else is deleted.
 """
 from __future__ import annotations
 
 import html
 import os
-import tempfile
 import urllib.parse
 from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
 
-JPEG_QUALITY = 95
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                     dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def encode_image(image_rgb: np.ndarray, extension: str) -> bytes:
-    """uint8 RGB ``[H, W, 3]`` -> PNG or JPEG bytes (``extension`` ``.png``/``.jpg``)."""
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
-        raise ValueError(f"expected uint8 [H, W, 3], got {image_rgb.dtype} {image_rgb.shape}")
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if extension.lower() in (".jpg", ".jpeg") \
-        else []
-    ok, encoded = cv2.imencode(extension, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise ValueError(f"could not encode a {extension} image")
-    return encoded.tobytes()
-
-
-def atomic_write_image(path: str, image_rgb: np.ndarray) -> None:
-    """Writes uint8 RGB to ``path`` (format from the extension) atomically."""
-    atomic_write_bytes(path, encode_image(image_rgb, os.path.splitext(path)[1]))
+from face_aging import files
 
 
 def make_strip(input_face: np.ndarray, aged_faces: Sequence[np.ndarray]) -> np.ndarray:
@@ -91,11 +52,11 @@ def write_face_outputs(save_dir: str, name: str, input_face: np.ndarray, aged_fa
     Returns:
       the strip's file name (relative to ``save_dir``).
     """
-    atomic_write_image(os.path.join(save_dir, f"{name}_input.png"), input_face)
+    files.atomic_write_image(os.path.join(save_dir, f"{name}_input.png"), input_face)
     for aged, target in zip(aged_faces, targets):
-        atomic_write_image(os.path.join(save_dir, f"{name}_{target.tag}.png"), aged)
+        files.atomic_write_image(os.path.join(save_dir, f"{name}_{target.tag}.png"), aged)
     strip_name = f"{name}_strip.png"
-    atomic_write_image(os.path.join(save_dir, strip_name), make_strip(input_face, aged_faces))
+    files.atomic_write_image(os.path.join(save_dir, strip_name), make_strip(input_face, aged_faces))
     return strip_name
 
 
@@ -204,6 +165,6 @@ def write_contact_sheet(save_dir: str, strips: Sequence[dict], column_labels: Se
                         panel_size: int = 128) -> str:
     """Writes ``index.html`` into ``save_dir`` atomically; returns its path."""
     path = os.path.join(save_dir, "index.html")
-    atomic_write_bytes(path, contact_sheet_html(strips, column_labels, failed, title,
-                                                panel_size).encode("utf-8"))
+    files.atomic_write_text(path, contact_sheet_html(strips, column_labels, failed, title,
+                                                     panel_size))
     return path

@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from face_aging import faces, inference  # noqa: E402
+from face_aging import faces, files, inference  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_SIZE = 200       # like UTKFace's 200x200 crops
@@ -102,7 +102,8 @@ def draw_face(rng, size=256):
 
 
 def save(path, image, quality=90):
-    Image.fromarray(image).save(path, quality=quality, optimize=True)
+    with files.atomic_path(path, suffix=os.path.splitext(path)[1]) as temporary:
+        Image.fromarray(image).save(temporary, quality=quality, optimize=True)
 
 
 def main():

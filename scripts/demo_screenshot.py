@@ -60,11 +60,14 @@ def main(argv=None):
 
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+    from face_aging.files import atomic_path
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")  # the browser's own PNG, not an input
     if args.colours:
         image = image.quantize(args.colours, method=Image.Quantize.MEDIANCUT,
                                dither=Image.Dither.NONE)
-    image.save(args.output, optimize=True)
+    with atomic_path(args.output, suffix=".png") as temporary:
+        image.save(temporary, optimize=True)
     print(f"wrote {args.output}")
     return 0
 

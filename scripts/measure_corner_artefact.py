@@ -23,7 +23,6 @@ from the ``moving`` ones in the central half of the face: what the way does to t
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -132,9 +131,9 @@ def main(argv):
             print(f"  {name:20s} {corner:12s} " + " ".join(f"{v:6.1f}" for v in mean[:, i]))
         print(f"  {name:20s} centre change vs moving: {change:.2f} levels")
     if FLAGS.output:
-        from face_aging.outputs import atomic_write_bytes
+        from face_aging.files import atomic_write_json
 
-        atomic_write_bytes(FLAGS.output, json.dumps(result, indent=2).encode())
+        atomic_write_json(FLAGS.output, result)
     return 0
 
 

@@ -26,7 +26,6 @@ Needs the evaluation extra (``pip install -e '.[eval]'``) for 2::
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -186,9 +185,9 @@ def main(argv):
                   f"({row['ceiling_mean_distance']:.3f})")
     result["seconds"] = round(time.time() - started, 1)
     if FLAGS.output:
-        from face_aging.outputs import atomic_write_bytes
+        from face_aging.files import atomic_write_json
 
-        atomic_write_bytes(FLAGS.output, json.dumps(result, indent=2).encode())
+        atomic_write_json(FLAGS.output, result)
     return 0
 
 

@@ -192,8 +192,8 @@ def main(argv):
     text = json.dumps(result, indent=2)
     print(text)
     if FLAGS.output:
-        from face_aging.metrics.report import write_json
-        write_json(FLAGS.output, result)
+        from face_aging.files import atomic_write_json
+        atomic_write_json(FLAGS.output, result)
 
 
 if __name__ == "__main__":

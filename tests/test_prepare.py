@@ -282,12 +282,13 @@ def test_rerun_skips_done_work_and_repairs_an_interrupted_run(tmp_path):
     # simulate an interrupted run: one crop gone, a half-written temp file left behind
     victim = out / "images/3/img_3_0.jpg"
     victim.unlink()
-    (victim.parent / f".{victim.name}.partial").write_bytes(b"half")
+    half_written = victim.parent / f".{victim.name}.k1ll3d_0.tmp.jpg"  # files.atomic_path's name
+    half_written.write_bytes(b"half")
     second = _run(sources.read_folder(str(root)), out)
     assert second["images_written"] == 1 and second["images_existing"] == 14
     assert some.stat().st_mtime_ns == mtime
     assert victim.is_file() and cv2.imread(str(victim)).shape == (32, 32, 3)
-    assert not (victim.parent / f".{victim.name}.partial").exists()
+    assert not half_written.exists()
     for path, _ in _all_entries(out):
         assert (out / path).is_file()
     # other crop settings on the same output: refused, unless overwrite

@@ -13,11 +13,11 @@ Output folder (``root_folder`` and ``list_dir`` of the trainer are both this fol
     dropped.tsv                         every dropped item: item, reason, detail
     prepare_config.json                 the crop settings the images were made with
 
-Guarantees: an image is written to ``.<name>.partial`` and renamed, so a crop that
-exists is complete; lists are written atomically and only after every image is done,
-so an interrupted run never leaves a list naming a missing image; a re-run skips the
-crops that exist (``overwrite`` redoes them) and refuses an output folder made with
-other crop settings.
+Guarantees: every file is written by ``face_aging.files`` (a temporary name, then a rename),
+so a crop that exists is complete, and a run first removes the temporary files a killed run
+left; lists are written only after every image is done, so an interrupted run never leaves a
+list naming a missing image; a re-run skips the crops that exist (``overwrite`` redoes them)
+and refuses an output folder made with other crop settings.
 
 Image decoding (Pillow) and what is kept: zero-byte, truncated and undecodable files
 are dropped and reported. Grayscale images are converted to RGB and kept; images with
@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from face_aging import faces, progress
+from face_aging import faces, files, progress
 from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
 from face_aging.data.framing import FractionBox
@@ -142,21 +142,6 @@ def load_rgb(path: str, apply_exif: bool = True) -> Tuple[np.ndarray, List[str]]
     return np.ascontiguousarray(array, dtype=np.uint8), notes
 
 
-def write_jpeg_atomic(path: str, image_rgb: np.ndarray, quality: int) -> None:
-    """Writes RGB uint8 as JPEG via ``.<name>.partial`` and a rename."""
-    import cv2
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]),
-                            [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise ImageProblem("write_failed", "JPEG encoding failed")
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{name}.partial")
-    with open(tmp, "wb") as f:
-        f.write(data.tobytes())
-    os.replace(tmp, path)
-
-
 def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropSettings) -> np.ndarray:
     """The crop of one decoded image under ``settings`` (``crop`` already resolved)."""
     h, w = image.shape[:2]
@@ -198,7 +183,7 @@ def process_one(task) -> Tuple[int, str, str, List[str]]:
         if isinstance(box, FractionBox):
             box = box.pixels(image.shape[1], image.shape[0])
         crop = make_crop(image, box, settings)
-        write_jpeg_atomic(output, crop, settings.jpeg_quality)
+        files.atomic_write_image(output, crop, settings.jpeg_quality)
     except ImageProblem as e:
         return index, e.reason, e.detail, []
     except Exception as e:  # one bad image must never stop the run
@@ -285,7 +270,7 @@ def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
                              if not isinstance(old, dict) or old.get(k) != v)
             raise PrepareError(f"{out_dir}: already holds crops made with other settings ({diff}); "
                                "use another --output_dir or pass --overwrite")
-    lists.write_lines_atomic(path, [json.dumps(wanted, sort_keys=True)])
+    files.atomic_write_json(path, wanted)
 
 
 def _examples(drops: Sequence[Drop]) -> dict:
@@ -307,6 +292,7 @@ def write_crops(records: Sequence[Record], out_dir: str, settings: CropSettings,
     of each record index, its status (``written``, ``existing`` or a drop reason), the
     ``Drop`` of every failed image and the conversions made (as ``Drop`` notes).
     """
+    files.remove_temporaries(os.path.join(out_dir, IMAGES_DIR))  # a killed run's half-writes
     outputs: Dict[str, int] = {}
     tasks = []
     for i, r in enumerate(records):
@@ -413,7 +399,7 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
             identity_ids = {x: int(x) for x in raw}
         else:
             identity_ids = {x: k for k, x in enumerate(raw)}
-            lists.write_lines_atomic(os.path.join(out_dir, IDENTITY_NAMES),
+            files.atomic_write_lines(os.path.join(out_dir, IDENTITY_NAMES),
                                      (f"{k} {x}" for x, k in sorted(identity_ids.items(), key=lambda p: p[1])))
     has_age = any(records[i].age is not None for i in kept)
     counts = {}
@@ -479,10 +465,10 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
                         + faces.detector_status()[1] + ")")
     if warnings:
         summary["warnings"] = warnings
-    lists.write_lines_atomic(os.path.join(out_dir, DROPPED_TSV),
+    files.atomic_write_lines(os.path.join(out_dir, DROPPED_TSV),
                              ["item\treason\tdetail"] +
                              [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
-    lists.write_lines_atomic(os.path.join(out_dir, SUMMARY_JSON), [json.dumps(summary, indent=2)])
+    files.atomic_write_json(os.path.join(out_dir, SUMMARY_JSON), summary)
     if histogram:
         write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
                         [records[i].age for i in kept if records[i].age is not None])
@@ -513,8 +499,6 @@ def write_histogram(path: str, summary: dict, ages: Sequence[float]) -> None:
         ax2.set_xlabel("age (years); red: group edges")
         ax2.set_ylabel("images")
     fig.tight_layout()
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.partial.png")
-    fig.savefig(tmp, dpi=80)
+    with files.atomic_path(path, suffix=".png") as temporary:
+        fig.savefig(temporary, dpi=80)
     plt.close(fig)
-    os.replace(tmp, path)

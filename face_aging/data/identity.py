@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from face_aging import files
 from face_aging.data import build, framing, lists
 from face_aging.data.sources import Drop, Record, SourceError
 
@@ -314,7 +314,7 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
         rows = sorted(entries[split])
         lists.write_image_list(os.path.join(out_dir, list_name), rows)
         identities_per_split[split] = len({i for _, i in rows})
-    lists.write_lines_atomic(os.path.join(out_dir, build.IDENTITY_NAMES),
+    files.atomic_write_lines(os.path.join(out_dir, build.IDENTITY_NAMES),
                              (f"{k} {key}" for key, k in sorted(ids.items(), key=lambda p: p[1])))
     write_original_names(os.path.join(out_dir, ORIGINAL_NAMES),
                          [(kept[r.name], source.original.get(r.name, r.name))
@@ -371,11 +371,10 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
         "seconds": round(elapsed, 2),
         "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
     }
-    lists.write_lines_atomic(os.path.join(out_dir, build.DROPPED_TSV),
+    files.atomic_write_lines(os.path.join(out_dir, build.DROPPED_TSV),
                              ["item\treason\tdetail"] +
                              [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
-    lists.write_lines_atomic(os.path.join(out_dir, build.SUMMARY_JSON),
-                             [json.dumps(summary, indent=2, ensure_ascii=False)])
+    files.atomic_write_json(os.path.join(out_dir, build.SUMMARY_JSON), summary)
     return summary
 
 
@@ -387,7 +386,7 @@ def write_original_names(path: str, rows: Sequence[Tuple[str, str]]) -> None:
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(("path", "original"))
     writer.writerows(sorted(rows))
-    lists.write_lines_atomic(path, [buffer.getvalue().rstrip("\n")])
+    files.atomic_write_lines(path, [buffer.getvalue().rstrip("\n")])
 
 
 def read_original_names(path: str) -> Dict[str, str]:
@@ -404,7 +403,7 @@ def write_pairs(path: str, rows: Sequence[Tuple[str, int, int, str, str]]) -> No
         for p in (str(pair_id), path_0, path_1):
             lists.check_list_path(p)
         lines.append(f"{pair_id} {int(fold)} {int(same)} {path_0} {path_1}")
-    lists.write_lines_atomic(path, lines)
+    files.atomic_write_lines(path, lines)
 
 
 def read_pairs(path: str) -> List[Tuple[str, int, bool, str, str]]:
@@ -433,7 +432,7 @@ def write_cross_age(path: str, rows: Sequence[Tuple[int, str, str]]) -> None:
         lists.check_list_path(young)
         lists.check_list_path(old)
         lines.append(f"{int(identity)} {young} {old}")
-    lists.write_lines_atomic(path, lines)
+    files.atomic_write_lines(path, lines)
 
 
 def read_cross_age(path: str) -> List[Tuple[int, str, str]]:

@@ -327,7 +327,7 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
 def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     """Writes report.json, report.html, cross_age_distances.png and examples.png (each
     through a temporary file and a rename); returns their paths."""
-    from face_aging.metrics.report import strips_png, write_bytes_atomic, write_json
+    from face_aging.metrics.report import strips_png, write_files
 
     os.makedirs(output_dir, exist_ok=True)
     images = {"distances": "cross_age_distances.png", "examples": "examples.png"}
@@ -343,16 +343,7 @@ def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
                                             report["identity"]["threshold"], labels),
             "examples": strips_png(arrays["young"][pairs[picks, 0]], columns, rows=len(picks))}
     report["examples"] = [report["pairs"][i]["young"] for i in picks]
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_html(report, images).encode("utf-8"))
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_html)
 
 
 def _spread(young_index: np.ndarray, count: int) -> List[int]:

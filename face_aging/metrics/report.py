@@ -1,57 +1,20 @@
 """Writes the evaluation report: ``report.json``, ``report.html`` and its PNGs.
 
-Every file is written through a temporary name and a rename, so a reader never sees a
-half-written report. Plots are matplotlib (Agg backend, no display needed).
+Every file is written by ``face_aging.files`` (a temporary name and a rename), so a reader
+never sees a half-written report; ``report.json`` has sorted keys and NaN/inf as null. Plots
+are matplotlib (Agg backend, no display needed).
 """
 from __future__ import annotations
 
 import html
 import io
 import json
-import math
 import os
-import tempfile
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _clean(obj):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
-def write_json(path: str, obj) -> None:
-    """Atomic ``json.dump`` (indent 2; NaN/inf written as null)."""
-    write_bytes_atomic(path, (json.dumps(_clean(obj), indent=2) + "\n").encode("utf-8"))
+from face_aging import files
 
 
 def _figure_png(fig) -> bytes:
@@ -272,6 +235,20 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+def write_files(output_dir: str, report: Dict, images: Dict[str, str], pngs: Dict[str, bytes],
+                render: Callable[[Dict, Dict[str, str]], str]) -> Dict[str, str]:
+    """Writes a report's files into ``output_dir``: each PNG (``pngs[key]`` as
+    ``images[key]``), ``report.json`` (``report`` with a ``files`` entry naming them all) and
+    ``report.html`` (``render(report, images)``); returns ``key -> path`` (plus ``json`` and
+    ``html``)."""
+    for key, data in pngs.items():
+        files.atomic_write_bytes(os.path.join(output_dir, images[key]), data)
+    report["files"] = dict(images, json="report.json", html="report.html")
+    files.atomic_write_json(os.path.join(output_dir, "report.json"), report)
+    files.atomic_write_text(os.path.join(output_dir, "report.html"), render(report, images))
+    return {key: os.path.join(output_dir, name) for key, name in report["files"].items()}
+
+
 def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     """Writes report.json, report.html and the PNGs into ``output_dir``; returns their paths."""
     os.makedirs(output_dir, exist_ok=True)
@@ -288,16 +265,7 @@ def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     picks = example_indices(np.asarray([f["source_group"] for f in report["faces"]]))
     report["examples"] = [report["faces"][i]["path"] for i in picks]
     pngs["examples"] = strips_png(arrays["inputs"][picks], arrays["generated"][picks], rows=len(picks))
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_html(report, images).encode("utf-8"))
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_html)
 
 
 # --------------------------------------------------------------------------- young -> old
@@ -424,13 +392,4 @@ def write_translation_report(output_dir: str, report: Dict, arrays: Dict) -> Dic
                                rows=len(picks)),
     }
     report["examples"] = [report["faces"][i]["path"] for i in picks]
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_translation_html(report, images).encode("utf-8"))
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_translation_html)

@@ -364,9 +364,9 @@ def format_result(result: Dict) -> str:
 
 def write_json_report(output: str, result: Dict) -> None:
     """Writes the JSON (atomically) and prints the figures."""
-    from face_aging.metrics.report import write_json
+    from face_aging.files import atomic_write_json
 
-    write_json(output, result)
+    atomic_write_json(output, result)
     print(format_result(result))
     print(f"wrote {output}")
 
