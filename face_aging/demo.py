@@ -4,7 +4,7 @@
     python -m face_aging.demo                      # the bundled IPCGAN, http://127.0.0.1:7860
     python -m face_aging.demo --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki64
 
-The page: upload a photo (any image file ``inference.read_image_rgb`` reads) or take one with
+The page: upload a photo (any image file ``images.read_image`` reads) or take one with
 the webcam; choose IPCGAN or CycleGAN and the weights (a checkpoint folder or an export); an
 age slider over the age groups, continuous through the soft age vector (the stops are
 ``ipcgan.inference.age_targets(..., interpolate=K)``'s blends, a tenth of a group apart), and
@@ -215,22 +215,22 @@ def read_upload(path: str, max_megapixels: float = DEFAULT_MAX_UPLOAD_MEGAPIXELS
     """
     from PIL import Image
 
-    from face_aging import inference
+    from face_aging import images
 
     name = os.path.basename(path)
     try:
         with Image.open(path) as header:
             width, height = header.size
-    except Exception:  # noqa: BLE001 -- read_image_rgb below says what is wrong
+    except Exception:  # noqa: BLE001 -- images.read_image below says what is wrong
         width = height = 0
     megapixels = width * height / 1e6
     if megapixels > max_megapixels:
         raise DemoError(f"{name} is too large: {width}x{height} is {megapixels:.1f} megapixels, "
                         f"this page takes at most {max_megapixels:g} (--max_upload_megapixels)")
     try:
-        return inference.read_image_rgb(path)
-    except inference.BadImageError as e:
-        raise DemoError(f"{name}: {e}") from None
+        return images.read_image(path)
+    except images.BadImageError as e:
+        raise DemoError(f"{name}: {e.reason}") from None
 
 
 @dataclasses.dataclass

@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from face_aging import faces, files, inference  # noqa: E402
+from face_aging import faces, files, images, inference  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_SIZE = 200       # like UTKFace's 200x200 crops
@@ -45,7 +45,7 @@ def public_domain_photos():
                                            "astronaut.png")
     except ImportError:
         sys.exit("scikit-image is needed for astronaut.png: pip install scikit-image")
-    return {name: np.asarray(Image.open(path).convert("RGB")) for name, path in photos.items()}
+    return {name: images.read_image(path)[0] for name, path in photos.items()}
 
 
 def face_of(name, photo):

@@ -45,11 +45,11 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import numpy as np
 
-    from face_aging import inference
+    from face_aging import images, inference
     from face_aging.ipcgan import bundle, inference as ipcgan_inference
 
-    faces = [inference.read_image_rgb(p)[0] for entry in FLAGS.faces
-             for p in inference.list_image_files(entry)]
+    faces = [images.read_image(p)[0] for entry in FLAGS.faces
+             for p in images.list_image_files(entry)]
     generator = ipcgan_inference.load_generator(FLAGS.checkpoint_dir
                                                 or ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
     size = ipcgan_inference.generator_image_size(generator)

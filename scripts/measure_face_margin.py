@@ -53,7 +53,7 @@ def fit_utkface_margin(folder, count, seed):
     import numpy as np
 
     from face_aging import faces
-    from face_aging.inference import BadImageError, list_image_files, read_image_rgb
+    from face_aging.images import BadImageError, list_image_files, read_image
 
     paths = list_image_files(folder)
     rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ def fit_utkface_margin(folder, count, seed):
     margins, offset_x, offset_y = [], [], []
     for path in chosen:
         try:
-            image, _ = read_image_rgb(path)
+            image, _ = read_image(path)
         except BadImageError:
             continue
         h, w = image.shape[:2]
@@ -85,7 +85,7 @@ def fit_utkface_margin(folder, count, seed):
 
 
 def photo_paths(entries, per_folder):
-    from face_aging.inference import list_image_files
+    from face_aging.images import list_image_files
 
     paths = []
     for entry in entries:
@@ -100,7 +100,7 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     import cv2
     import numpy as np
 
-    from face_aging import inference
+    from face_aging import images, inference
     from face_aging.ipcgan import inference as ipcgan_inference
     from face_aging.metrics import age_identity, judges
 
@@ -111,8 +111,8 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     photos = []
     for path in paths:
         try:
-            photos.append((path, inference.read_image_rgb(path)[0]))
-        except inference.BadImageError:
+            photos.append((path, images.read_image(path)[0]))
+        except images.BadImageError:
             continue
 
     def box_region(face, margin, size=128):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from face_aging import inference
+from face_aging import images
 from face_aging.apps import bundle as bundle_command
 from face_aging.ipcgan import bundle, inference as ipcgan_inference
 from face_aging.ipcgan.networks import Generator, build_models
@@ -178,12 +178,12 @@ def test_shipped_bundle_has_no_corner_artefacts(request):
     reason = KNOWN_CORNER_ARTEFACTS.get(_bundle_data_sha256())
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-    faces = [inference.read_image_rgb(os.path.join(ROOT, "images", "test", f))[0]
+    faces = [images.read_image(os.path.join(ROOT, "images", "test", f))[0]
              for f in TEST_FACES]
     utk = os.path.join(os.path.dirname(ROOT), "shared", "data", "utkface")
     if os.path.isdir(utk):
         names = sorted(os.listdir(utk))
-        faces += [inference.read_image_rgb(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
+        faces += [images.read_image(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
     counts = bundle.corner_artefacts(ipcgan_inference.load_generator(BUNDLED), faces)
     worst = np.unravel_index(counts.argmax(), counts.shape)
     assert counts.max() <= bundle.CORNER_ARTEFACT_LIMIT, (

@@ -3,7 +3,6 @@
 Small random-weight generators (image side 32) keep this fast; every numeric claim is
 checked at pixel level against the generator called directly.
 """
-import io
 import os
 import sys
 
@@ -13,7 +12,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from face_aging import faces, inference, outputs, pixels
+from face_aging import faces, images, inference, outputs, pixels
 from face_aging.ipcgan import inference as ipcgan_inference
 from face_aging.ipcgan.checkpoints import release_variable_map
 from face_aging.ipcgan.networks import Generator, build_models
@@ -21,6 +20,8 @@ from face_aging.layers import BatchNorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 32
+
+from test_images import encode, write_bad_and_odd_inputs  # noqa: E402
 
 
 def random_generator(image_size=SIZE, seed=0):
@@ -183,85 +184,6 @@ def test_contact_sheet_escapes_names():
                                       ["input", "51+"], [("bad&.jpg", "empty file")])
     assert "a&lt;b" in text and "a%3Cb%20%231_strip.png" in text
     assert "bad&amp;.jpg" in text and "empty file" in text and "<th" in text
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _encode(array, fmt, mode=None):
-    buffer = io.BytesIO()
-    image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
-    image.save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def write_bad_and_odd_inputs(folder):
-    """Every input case of the brief; returns {file name: expected outcome substring}."""
-    import cv2
-
-    rng = np.random.default_rng(11)
-    rgb = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    os.makedirs(folder, exist_ok=True)
-    p = lambda name: os.path.join(folder, name)  # noqa: E731
-    with open(p("good.png"), "wb") as f:
-        f.write(_encode(rgb, "PNG"))
-    jpeg = _encode(rgb, "JPEG")
-    with open(p("truncated.jpg"), "wb") as f:
-        f.write(jpeg[:len(jpeg) // 2])
-    open(p("empty.jpg"), "wb").close()
-    with open(p("notes.jpg"), "w") as f:
-        f.write("this is not an image\n")
-    with open(p("tiny.png"), "wb") as f:
-        f.write(_encode(rgb[:8, :8], "PNG"))
-    os.symlink(p("does-not-exist.jpg"), p("unreadable.jpg"))
-    with open(p("grey.png"), "wb") as f:
-        f.write(_encode(rgb[..., 0], "PNG"))
-    sixteen = np.minimum(rgb.astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)
-    cv2.imwrite(p("grey16.png"), sixteen[..., 0])
-    cv2.imwrite(p("rgb16.png"), np.ascontiguousarray(sixteen[..., ::-1]))
-    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 128, np.uint8)], 2)
-    with open(p("rgba.png"), "wb") as f:
-        f.write(_encode(rgba, "PNG"))
-    with open(p("cmyk.jpg"), "wb") as f:
-        f.write(_encode(rgb, "JPEG", "CMYK"))
-    return rgb, {
-        "truncated.jpg": "truncated", "empty.jpg": "empty file", "notes.jpg": "not an image",
-        "tiny.png": "too small", "unreadable.jpg": "unreadable",
-    }, {"good.png": None, "grey.png": "grayscale", "grey16.png": "16-bit grayscale",
-        "rgb16.png": "16-bit RGB", "rgba.png": "transparency", "cmyk.jpg": "CMYK"}
-
-
-def test_read_image_rgb_converts_or_explains(tmp_path):
-    rgb, bad, converted = write_bad_and_odd_inputs(str(tmp_path))
-    for name, reason in bad.items():
-        with pytest.raises(inference.BadImageError, match=reason):
-            inference.read_image_rgb(str(tmp_path / name))
-    for name, note in converted.items():
-        image, notes = inference.read_image_rgb(str(tmp_path / name))
-        assert image.dtype == np.uint8 and image.shape == rgb.shape, name
-        assert (note is None and not notes) or any(note in n for n in notes), (name, notes)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "good.png"))[0], rgb)
-    grey = np.repeat(rgb[..., :1], 3, 2)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "grey.png"))[0], grey)
-    # 16-bit: min(v * 257 + 100, 65535) / 257 rounds to v.
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "grey16.png"))[0], grey)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "rgb16.png"))[0], rgb)
-    on_white = inference.read_image_rgb(str(tmp_path / "rgba.png"))[0].astype(int)
-    assert np.abs(on_white - (rgb.astype(float) * 128 / 255 + 255 * 127 / 255)).max() <= 1
-    cmyk = inference.read_image_rgb(str(tmp_path / "cmyk.jpg"))[0].astype(int)
-    assert np.abs(cmyk - rgb).mean() < 20  # lossy JPEG, but the same picture
-
-
-def test_read_image_rgb_turns_exif_rotated_photos_upright(tmp_path):
-    upright = np.zeros((40, 60, 3), np.uint8)
-    upright[:, :30] = 255  # left half white
-    stored = np.ascontiguousarray(np.rot90(upright, 1))  # the camera stored it turned left
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 CW to display"
-    Image.fromarray(stored).save(tmp_path / "rotated.png", exif=exif)
-    image, notes = inference.read_image_rgb(str(tmp_path / "rotated.png"))
-    assert image.shape == upright.shape and any("EXIF" in n for n in notes)
-    np.testing.assert_array_equal(image, upright)
 
 
 # --------------------------------------------------------------------------- test.py
@@ -538,7 +460,7 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
 
 def test_detect_faces_unavailable_is_one_line(tmp_path, monkeypatch, checkpoint_dir, capsys):
     monkeypatch.setattr(faces, "detector_status", lambda: (False, "no cascades here"))
-    (tmp_path / "a.png").write_bytes(_encode(random_faces(1)[0], "PNG"))
+    (tmp_path / "a.png").write_bytes(encode(random_faces(1)[0], "PNG"))
     status = run_test_script([f"--checkpoint_dir={checkpoint_dir}", f"--test_data_dir={tmp_path}",
                               f"--save_dir={tmp_path / 'out'}", "--detect_faces"])
     assert status == 2 and "--detect_faces cannot run: no cascades here" in capsys.readouterr().err
@@ -549,18 +471,9 @@ def test_real_detector_finds_grace_hopper():
     import matplotlib
 
     path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    photo, notes = inference.read_image_rgb(path)
+    photo, notes = images.read_image(path)
     located = inference.detected_face_crops(photo)
     assert len(located) == 1 and not notes
     x1, y1, x2, y2 = located[0].box
     assert 100 < (x1 + x2) / 2 < 400 and 100 < (y1 + y2) / 2 < 350  # her face, not the flag
     assert not inference.detected_face_crops(np.full((200, 200, 3), 128, np.uint8))
-
-
-def test_bundled_images_are_readable_faces():
-    for folder, minimum in (("test", 3), ("train", 31)):
-        files = inference.list_image_files(os.path.join(ROOT, "images", folder))
-        assert len(files) >= minimum
-        for path in files:
-            image, notes = inference.read_image_rgb(path)
-            assert image.shape[0] == image.shape[1] >= 64 and not notes, path

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import faces, inference, outputs, video
+from face_aging import faces, images, outputs, video
 from face_aging.ipcgan import inference as ipcgan_inference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -212,7 +212,7 @@ def test_age_video_without_faces_copies_every_frame_and_stays_quiet(tmp_path, mo
 
 @pytest.mark.skipif(not faces.detector_status()[0], reason="OpenCV cannot run Haar cascades here")
 def test_real_detector_on_a_moving_photo(tmp_path, generator):
-    photo, _ = inference.read_image_rgb(os.path.join(ROOT, "images", "test", "astronaut.jpg"))
+    photo, _ = images.read_image(os.path.join(ROOT, "images", "test", "astronaut.jpg"))
     face = cv2.resize(photo, (160, 160), interpolation=cv2.INTER_AREA)
     frames = []
     for t in range(10):

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import List, Optional
+
+from face_aging.errors import InputError
 
 # No TensorFlow here: face_aging.cyclegan.flags (and so --help) builds on this module alone.
 
 #: ``gan_mode``: least-squares GAN (the reference's CycleGAN) or cross-entropy.
 GAN_MODES = ("lsgan", "vanilla")
+
+
+class DataError(InputError):
+    """A domain cannot be built (missing folder, no readable images, bad list): one line."""
+
+
+def domain_images(folder: str, flag: str = "folder") -> List[str]:
+    """The images of one domain's folder: every .jpg/.jpeg/.png/.bmp file below it
+    (``images.list_image_files``, recursively, hidden files left out), sorted.
+
+    Raises:
+      DataError: the folder is missing or holds no image file.
+    """
+    from face_aging.images import TF_IMAGE_EXTENSIONS, list_image_files
+
+    if not os.path.isdir(folder):
+        raise DataError(f"{flag} {folder}: no such directory")
+    found = list_image_files(folder, recursive=True, extensions=TF_IMAGE_EXTENSIONS)
+    if not found:
+        raise DataError(f"{flag} {folder}: no images ({', '.join(TF_IMAGE_EXTENSIONS)}) found")
+    return found
 
 
 def default_load_size(crop_size: int) -> int:

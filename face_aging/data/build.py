@@ -19,12 +19,12 @@ left; lists are written only after every image is done, so an interrupted run ne
 list naming a missing image; a re-run skips the crops that exist (``overwrite`` redoes them)
 and refuses an output folder made with other crop settings.
 
-Image decoding (Pillow) and what is kept: zero-byte, truncated and undecodable files
-are dropped and reported. Grayscale images are converted to RGB and kept; images with
-an alpha channel are composited over black and kept (fully opaque alpha is simply
-removed); CMYK/palette images are converted. Each conversion is counted in the summary.
-EXIF orientation is ignored when the dataset gives a face box (boxes refer to the stored
-pixels) and applied otherwise.
+Image decoding (``face_aging.images``, the one reader) and what is kept: zero-byte, truncated
+and undecodable files are dropped and reported. Grayscale images are converted to RGB and
+kept; images with an alpha channel are composited on white and kept (fully opaque alpha is
+simply removed); CMYK/palette images are converted. Each conversion is counted in the summary
+(``notes``, by ``images.Note.kind``). EXIF orientation is ignored when the dataset gives a face
+box (boxes refer to the stored pixels) and applied otherwise.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from face_aging import faces, files, progress
+from face_aging import faces, files, images, progress
 from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
 from face_aging.data.framing import FractionBox
@@ -83,64 +83,7 @@ class CropSettings:
                     min_box_inside=self.min_box_inside)
 
 
-# ---------------------------------------------------------------- image I/O
-
-def load_rgb(path: str, apply_exif: bool = True) -> Tuple[np.ndarray, List[str]]:
-    """Decodes an image file to RGB uint8 ``[H, W, 3]``; returns it and the conversions made.
-
-    Raises:
-      ImageProblem: ``missing_file``, ``empty_file``, ``truncated_image``, ``unreadable_image``.
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        raise ImageProblem("missing_file", "file not found")
-    if size == 0:
-        raise ImageProblem("empty_file", "zero-byte file")
-    notes = []
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if apply_exif:
-                im = ImageOps.exif_transpose(im)
-            mode = im.mode
-            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-                rgba = np.asarray(im.convert("RGBA"))
-                alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-                if np.all(rgba[..., 3] == 255):
-                    notes.append("alpha_removed")
-                    array = np.ascontiguousarray(rgba[..., :3])
-                else:
-                    notes.append("alpha_composited")
-                    array = np.round(rgba[..., :3].astype(np.float32) * alpha).astype(np.uint8)
-            elif mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
-                notes.append("grayscale_converted")
-                if mode.startswith("I") or mode == "F":
-                    grey = np.asarray(im, dtype=np.float64)
-                    peak = 65535.0 if grey.max() > 255 else 255.0
-                    grey = np.clip(grey / peak * 255.0, 0, 255).astype(np.uint8)
-                else:
-                    grey = np.asarray(im.convert("L"))
-                array = np.repeat(grey[..., None], 3, axis=2)
-            elif mode == "RGB":
-                array = np.asarray(im)
-            else:
-                notes.append(f"{mode.lower()}_converted")
-                array = np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise ImageProblem("unreadable_image", "not an image format Pillow recognises")
-    except (OSError, SyntaxError, ValueError) as e:
-        text = str(e)
-        if "truncated" in text.lower() or "premature" in text.lower():
-            raise ImageProblem("truncated_image", text)
-        raise ImageProblem("unreadable_image", f"{type(e).__name__}: {text}")
-    except Image.DecompressionBombError as e:
-        raise ImageProblem("unreadable_image", str(e))
-    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 2 or array.shape[1] < 2:
-        raise ImageProblem("unreadable_image", f"unexpected decoded shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.uint8), notes
-
+# ---------------------------------------------------------------- one image
 
 def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropSettings) -> np.ndarray:
     """The crop of one decoded image under ``settings`` (``crop`` already resolved)."""
@@ -179,16 +122,19 @@ def process_one(task) -> Tuple[int, str, str, List[str]]:
     if not overwrite and os.path.exists(output):
         return index, "existing", "", []
     try:
-        image, notes = load_rgb(source, apply_exif=box is None or settings.crop != "metadata")
+        image, notes = images.read_image(source, min_side=2,
+                                         apply_exif=box is None or settings.crop != "metadata")
         if isinstance(box, FractionBox):
             box = box.pixels(image.shape[1], image.shape[0])
         crop = make_crop(image, box, settings)
         files.atomic_write_image(output, crop, settings.jpeg_quality)
+    except images.BadImageError as e:  # its kind: missing_file, empty_file, truncated_image, ...
+        return index, e.kind, e.reason, []
     except ImageProblem as e:
         return index, e.reason, e.detail, []
     except Exception as e:  # one bad image must never stop the run
         return index, "unreadable_image", f"{type(e).__name__}: {e}", []
-    return index, "written", "", notes
+    return index, "written", "", [note.kind for note in notes]
 
 
 def _worker_init():

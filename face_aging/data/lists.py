@@ -27,9 +27,8 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from face_aging.files import atomic_write_lines
+from face_aging.images import IMAGE_EXTENSIONS
 
-#: File-name endings taken as images (lower case).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 TRAIN_LIST = "train.txt"
 TEST_LIST = "test.txt"

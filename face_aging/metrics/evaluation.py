@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from face_aging import images
 from face_aging.data import lists
 from face_aging.metrics import age_identity as ai
 from face_aging.metrics.fid import fid_from_activations
@@ -75,15 +76,14 @@ def read_split(list_dir: str, groups: int, max_faces_per_group: Optional[int] = 
 
 
 def read_face(path: str, size: Optional[int] = IMAGE_SIZE) -> np.ndarray:
-    """One image file -> uint8 RGB ``[size, size, 3]`` via ``cv2.resize(INTER_LINEAR)``
-    (``size=None``: as stored)."""
+    """One image file (``images.read_image``) -> uint8 RGB ``[size, size, 3]`` via
+    ``cv2.resize(INTER_LINEAR)`` (``size=None``: as stored)."""
     if not os.path.isfile(path):
         raise EvaluationInputError(f"{path}: image not found")
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise EvaluationInputError(f"{path}: not a readable image")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        image, _ = images.read_image(path, min_side=1)
+    except images.BadImageError as e:
+        raise EvaluationInputError(f"{path}: not a readable image ({e.reason})") from None
     if size is not None and image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
     return image

@@ -188,12 +188,12 @@ def load_227(path: str):
     """One image file -> float32 ``[227, 227, 3]`` RGB 0..255 minus MEAN_RGB (the release's
     pipeline for real faces: cv2-grid resize of the decoded uint8 RGB)."""
     import tensorflow as tf
-    from face_aging import pixels
+    from face_aging import images, pixels
 
     if not os.path.isfile(path):
         raise VerificationInputError(f"{path}: image not found")
     try:
-        image = pixels.decode_image(tf.io.read_file(path))
+        image = images.decode_tf(tf.io.read_file(path))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         raise VerificationInputError(f"{path}: not a decodable image "
                                      f"({str(e.message).splitlines()[0][:120]})") from None
