@@ -258,7 +258,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
     """
     import cv2
 
-    from face_aging import faces, inference, outputs
+    from face_aging import faces, outputs
 
     if faces_mode not in FACE_MODES:
         raise DemoError(f"unknown faces choice {faces_mode!r}; choose one of "
@@ -274,7 +274,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
         count = 1
     else:
         try:
-            located = inference.detected_face_crops(image, faces_mode == FACES_EVERY, margin)
+            located = faces.locate_faces(image, faces_mode == FACES_EVERY, margin)
         except faces.FaceDetectionUnavailable as e:
             raise DemoError(f"face detection cannot run here: {e}") from None
         if not located:
@@ -283,7 +283,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
         photo, rows = image, []
         for face in located:
             shown, aged = render(face.crop)
-            photo = outputs.paste_face(photo, aged[0], face.square, face.angle)
+            photo = faces.paste_back(photo, aged[0], face.square, face.angle)
             rows.append(outputs.make_strip(shown, aged[1:] if show_all else aged[:1]))
         count = len(located)
     label = model.stops[index].label

@@ -166,8 +166,9 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
     """The test-script run of any model: read, (detect,) render, write, one line per file.
 
     Shared by ``ipcgan.inference.age_image_files`` and ``cyclegan.inference``: reading with
-    ``images.read_image``, face crops (:func:`detected_face_crops`), the output layout of
-    ``face_aging.outputs`` (atomic writes), pasting into photos and the error handling.
+    ``images.read_image``, face crops (``faces.locate_faces``), the output layout of
+    ``face_aging.outputs`` (atomic writes), pasting into photos (``faces.paste_back``) and the
+    error handling.
 
     Args:
       targets: one per output column; ``tag`` names its files (``NAME_{tag}.png``).
@@ -176,7 +177,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
       progress: e.g. a ``face_aging.progress.bar``; ``progress.update(1)`` after each file.
       face_align: level the eyes of detected faces before cropping.
     """
-    from face_aging import files, outputs
+    from face_aging import faces, files, outputs
 
     os.makedirs(save_dir, exist_ok=True)
     summary = RunSummary()
@@ -184,7 +185,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
         try:
             image, notes = read_image(path)
             if detect_faces:
-                located = detected_face_crops(image, all_faces, face_margin, face_align)
+                located = faces.locate_faces(image, all_faces, face_margin, face_align)
                 if not located:
                     raise BadImageError(path, "no face found")
                 names = [f"{stem}_face{i}" for i in range(len(located))]
@@ -201,7 +202,7 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
                 for k, target in enumerate(targets):
                     photo = image
                     for aged, face in zip(aged_per_face, located):
-                        photo = outputs.paste_face(photo, aged[k], face.square, face.angle)
+                        photo = faces.paste_back(photo, aged[k], face.square, face.angle)
                     files.atomic_write_image(
                         os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
             summary.processed.append(path)
@@ -229,53 +230,3 @@ def _tensorflow_op_error():
     """``tf.errors.OpError`` if TensorFlow is loaded (a network ran), else a class never raised."""
     tf = sys.modules.get("tensorflow")
     return tf.errors.OpError if tf is not None else _NoTensorFlowError
-
-
-@dataclasses.dataclass
-class LocatedFace:
-    """A face found in a photo.
-
-    Attributes:
-      crop: uint8 RGB ``[faces.DEFAULT_CROP_SIZE]*2 + [3]``, cut as the training crops were.
-      box: the detector's box ``(x1, y1, x2, y2)`` in photo pixels.
-      square: the crop's square ``(x1, y1, x2, y2)`` in photo pixels (may reach outside).
-      angle: degrees the photo was rotated (about the box centre) to level the eyes.
-    """
-    crop: np.ndarray
-    box: Tuple[float, float, float, float]
-    square: Tuple[int, int, int, int]
-    angle: float
-
-
-def detected_face_crops(image: np.ndarray, all_faces: bool = False,
-                        margin: Optional[float] = None, align: bool = True) -> List[LocatedFace]:
-    """Faces of a photo cropped exactly as ``face_aging.data.prepare`` cut the training data:
-    Haar detection, eyes levelled (``align``), ``faces.crop_with_margin`` with the default
-    training margin, at ``faces.DEFAULT_CROP_SIZE``.
-
-    Args:
-      image: uint8 RGB ``[H, W, 3]``.
-      all_faces: every face, largest first; else only the largest.
-      margin: fraction of the box's larger side added on each side (default
-        ``faces.DEFAULT_MARGIN``).
-    Returns:
-      ``[]`` when no face is found.
-    Raises:
-      faces.FaceDetectionUnavailable: this OpenCV cannot detect faces (say why, stop).
-    """
-    from face_aging import faces
-
-    margin = faces.DEFAULT_MARGIN if margin is None else margin
-    boxes = faces.detect_faces(image)
-    if not all_faces:
-        boxes = boxes[:1]
-    located = []
-    for box in boxes:
-        angle = 0.0
-        if align:
-            eyes = faces.find_eyes(image, box)
-            if eyes is not None:
-                angle = faces.eye_roll_angle(*eyes)
-        located.append(LocatedFace(faces.crop_with_margin(image, box, margin, angle=angle),
-                                   tuple(box), faces.square_with_margin(box, margin), angle))
-    return located

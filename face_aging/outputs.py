@@ -23,7 +23,6 @@ import os
 import urllib.parse
 from typing import Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from face_aging import files
@@ -58,63 +57,6 @@ def write_face_outputs(save_dir: str, name: str, input_face: np.ndarray, aged_fa
     strip_name = f"{name}_strip.png"
     files.atomic_write_image(os.path.join(save_dir, strip_name), make_strip(input_face, aged_faces))
     return strip_name
-
-
-def soft_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
-    """float32 ``[height, width]`` in [0, 1]: an ellipse filling the box, edges feathered.
-
-    1 in the middle, falling smoothly to 0 at the box's border; ``feather`` is the width
-    of the fall-off as a fraction of the smaller side.
-    """
-    y = (np.arange(height, dtype=np.float32) + 0.5) / height * 2.0 - 1.0
-    x = (np.arange(width, dtype=np.float32) + 0.5) / width * 2.0 - 1.0
-    radius = np.sqrt(y[:, np.newaxis] ** 2 + x[np.newaxis, :] ** 2)  # 1 on the inscribed ellipse
-    band = max(2.0 * feather, 1e-3)
-    t = np.clip((1.0 - radius) / band, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
-
-
-def paste_face(photo: np.ndarray, face: np.ndarray, square: Tuple[int, int, int, int],
-               angle: float = 0.0) -> np.ndarray:
-    """Blends ``face`` into a copy of ``photo`` over ``square`` with :func:`soft_mask`.
-
-    The soft-edged counterpart of ``faces.paste_back``: the same geometry (the crop's
-    square, rotated back by ``angle``), but faded into the photo instead of a hard edge.
-
-    Args:
-      photo: uint8 RGB ``[H, W, 3]``.
-      face: uint8 RGB ``[h, w, 3]``, any size; resized to the square.
-      square: ``(x1, y1, x2, y2)`` photo pixels, exclusive end (``faces.square_with_margin``);
-        may reach outside the photo (only the inside part is pasted).
-      angle: degrees the crop was levelled by (``faces.crop_with_margin``'s ``angle``).
-    Returns:
-      a new uint8 ``[H, W, 3]``.
-    """
-    x1, y1, x2, y2 = (int(round(v)) for v in square)
-    if x2 <= x1 or y2 <= y1:
-        raise ValueError(f"empty paste square {square}")
-    side_w, side_h = x2 - x1, y2 - y1
-    interpolation = cv2.INTER_AREA if side_w < face.shape[1] else cv2.INTER_CUBIC
-    patch = cv2.resize(np.ascontiguousarray(face), (side_w, side_h), interpolation=interpolation)
-    mask = soft_mask(side_h, side_w)
-    if abs(angle) >= 1e-3:
-        centre = ((side_w - 1) / 2.0, (side_h - 1) / 2.0)
-        matrix = cv2.getRotationMatrix2D(centre, -float(angle), 1.0)
-        patch = cv2.warpAffine(patch, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpAffine(mask, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    height, width = photo.shape[:2]
-    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
-    out = photo.copy()
-    if cx2 <= cx1 or cy2 <= cy1:
-        return out
-    region = out[cy1:cy2, cx1:cx2].astype(np.float32)
-    inside = patch[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1].astype(np.float32)
-    alpha = mask[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1, np.newaxis]
-    out[cy1:cy2, cx1:cx2] = np.clip(np.round(region + alpha * (inside - region)), 0, 255) \
-        .astype(np.uint8)
-    return out
 
 
 def contact_sheet_html(strips: Sequence[dict], column_labels: Sequence[str],

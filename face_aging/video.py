@@ -9,8 +9,8 @@
    filter: no lag on steady motion, detector jitter damped), so the aged face does not jitter;
    a face missed for up to ``max_missing`` frames moves on at its last speed;
 3. the face is cropped at the smoothed box exactly as training crops were cut
-   (``faces.crop_with_margin``), aged (``render``), and blended back with the soft-edged
-   mask of ``outputs.paste_face``: pixels outside the crop square are left as they were.
+   (``faces.locate_faces`` with the tracked boxes), aged (``render``), and blended back with
+   the soft edge of ``faces.paste_back``: pixels outside the crop square are left as they were.
 
 Outputs: one video per target, the input's frame rate and size, every frame written (frames
 without a face unchanged), no audio (OpenCV writes none). Codec by the output's extension
@@ -30,7 +30,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from face_aging import faces, files, outputs
+from face_aging import faces, files
 
 #: Fraction of the detector's jitter the box filter suppresses, 0 (raw detections) .. <1.
 DEFAULT_SMOOTHING = 0.6
@@ -309,18 +309,15 @@ def _age_frame(frame_bgr: np.ndarray, info: VideoInfo, result: VideoResult,
                             f"{frame_bgr.shape[0]}, the video {info.width}x{info.height}")
     frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
     boxes = faces.detect_faces(frame)
-    detections = []
-    for box in (boxes if all_faces else boxes[:1]):
-        eyes = faces.find_eyes(frame, box) if align else None
-        detections.append((box, faces.eye_roll_angle(*eyes) if eyes else None))
-    tracked = tracker.update(detections)
+    tracked = tracker.update([(box, faces.level_angle(frame, box) if align else None)
+                              for box in (boxes if all_faces else boxes[:1])])
+    located = faces.locate_faces(frame, margin=margin, boxes=[box for _, box, _ in tracked],
+                                 angles=[angle if align else 0.0 for _, _, angle in tracked])
     pasted = [frame] * len(writers)
-    for _, box, angle in tracked:
-        angle = angle if align else 0.0
-        aged = render(faces.crop_with_margin(frame, box, margin, angle=angle))
-        square = faces.square_with_margin(box, margin)
-        pasted = [outputs.paste_face(image, face, square, angle)
-                  for image, face in zip(pasted, aged)]
+    for face in located:
+        aged = render(face.crop)
+        pasted = [faces.paste_back(image, out, face.square, face.angle)
+                  for image, out in zip(pasted, aged)]
     for writer, image in zip(writers, pasted):
         writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     result.frames += 1

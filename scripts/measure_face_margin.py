@@ -100,7 +100,7 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     import cv2
     import numpy as np
 
-    from face_aging import images, inference
+    from face_aging import faces, images
     from face_aging.ipcgan import inference as ipcgan_inference
     from face_aging.metrics import age_identity, judges
 
@@ -128,7 +128,7 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     for margin in margins:
         inputs, aged, trips = [], [], []
         for path, photo in photos:
-            located = inference.detected_face_crops(photo, margin=margin)
+            located = faces.locate_faces(photo, margin=margin)
             if not located:
                 continue
             crop = located[0].crop

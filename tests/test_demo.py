@@ -24,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio = pytest.importorskip("gradio")  # the [demo] extra
 
 from conftest import free_ports  # noqa: E402
-from face_aging import demo, faces, images, inference, outputs  # noqa: E402
+from face_aging import demo, faces, images  # noqa: E402
 from face_aging.ipcgan import inference as ipcgan_inference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,11 +57,11 @@ def generator():
 
 
 def expected_photo(generator, image, vector, all_faces=False):
-    """What the page should show: the library's crops, age_faces, paste_face."""
+    """What the page should show: faces.locate_faces, age_faces, faces.paste_back."""
     photo, aged_faces = image, []
-    for face in inference.detected_face_crops(image, all_faces):
+    for face in faces.locate_faces(image, all_faces):
         aged = ipcgan_inference.age_faces(generator, [face.crop], np.asarray(vector)[None])[0]
-        photo = outputs.paste_face(photo, aged, face.square, face.angle)
+        photo = faces.paste_back(photo, aged, face.square, face.angle)
         aged_faces.append(aged)
     return photo, aged_faces
 
@@ -102,9 +102,9 @@ def test_age_photo_pastes_faces_aged_like_age_faces(bundled, generator):
     np.testing.assert_array_equal(result.strip[:, 64:], aged[0])
     assert "1 face(s) aged to 31-40 to 41-50, 50%" in result.message
     every = demo.age_photo(bundled, image, 4, demo.FACES_EVERY, show_all=True)
-    assert every.strip.shape == (64 * len(inference.detected_face_crops(image, True)),
+    assert every.strip.shape == (64 * len(faces.locate_faces(image, True)),
                                  64 * 6, 3)  # input + the five groups
-    crop = inference.detected_face_crops(image)[0].crop
+    crop = faces.locate_faces(image)[0].crop
     groups = ipcgan_inference.age_faces(generator, [crop] * 5, np.eye(5, dtype=np.float32))
     for g in range(5):
         np.testing.assert_array_equal(every.strip[:64, 64 * (g + 1):64 * (g + 2)], groups[g])

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from face_aging import faces, images, inference, outputs, pixels
+from face_aging import faces, images, outputs, pixels
 from face_aging.ipcgan import inference as ipcgan_inference
 from face_aging.ipcgan.checkpoints import release_variable_map
 from face_aging.ipcgan.networks import Generator, build_models
@@ -158,24 +158,6 @@ def test_strip_layout():
     for k in range(4):
         np.testing.assert_array_equal(strip[:, (k + 1) * SIZE:(k + 2) * SIZE], aged[k])
     # the writer (atomic, no temporary left after a failed fsync): tests/test_files.py
-
-
-def test_soft_mask_and_paste():
-    mask = outputs.soft_mask(64, 64)
-    assert mask[32, 32] == 1.0 and mask[0, 0] == 0.0 and mask[32, 0] < 0.05
-    assert np.all(np.diff(mask[32, :32]) >= 0)  # rises smoothly towards the centre
-    photo = random_faces(1, 100, 120, seed=10)[0]
-    face = np.full((40, 40, 3), 200, np.uint8)
-    pasted = outputs.paste_face(photo, face, (30, 20, 70, 60))
-    np.testing.assert_array_equal(pasted[:20], photo[:20])  # outside the square: untouched
-    np.testing.assert_array_equal(pasted[:, :30], photo[:, :30])
-    np.testing.assert_array_equal(pasted[40, 50], [200, 200, 200])  # the middle: the face
-    assert 0 < np.abs(pasted[40, 32].astype(int) - photo[40, 32].astype(int)).max()
-    # A square reaching outside the photo pastes its inside part only.
-    corner = outputs.paste_face(photo, face, (-20, -20, 20, 20))
-    assert corner.shape == photo.shape
-    np.testing.assert_array_equal(corner[0, 0], np.round(photo[0, 0] + outputs.soft_mask(40, 40)
-                                  [20, 20] * (200.0 - photo[0, 0])).astype(np.uint8))
 
 
 def test_contact_sheet_escapes_names():
@@ -404,7 +386,7 @@ def test_image_size_and_groups_come_from_the_options_recorded_beside_the_checkpo
 # --------------------------------------------------------------------------- face detection
 
 
-def _fake_detector(monkeypatch, boxes):
+def fake_detector(monkeypatch, boxes):
     monkeypatch.setattr(faces, "detector_status", lambda: (True, ""))
     monkeypatch.setattr(faces, "detect_faces", lambda image, **kw: list(boxes))
     monkeypatch.setattr(faces, "find_eyes", lambda image, box: None)
@@ -415,13 +397,13 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
     yy, xx = np.mgrid[0:240, 0:320]
     photo = np.stack([xx * 0.7, yy, 128 + 60 * np.sin(xx / 20.0)], -1).astype(np.uint8)
     boxes = [(150.0, 60.0, 230.0, 140.0), (20.0, 100.0, 60.0, 140.0)]
-    _fake_detector(monkeypatch, boxes)
-    located = inference.detected_face_crops(photo, all_faces=True)
+    fake_detector(monkeypatch, boxes)
+    located = faces.locate_faces(photo, all_faces=True)
     assert len(located) == 2
     crop = faces.crop_with_margin(photo, boxes[0], faces.DEFAULT_MARGIN)
     np.testing.assert_array_equal(located[0].crop, crop)
     assert located[0].square == faces.square_with_margin(boxes[0], faces.DEFAULT_MARGIN)
-    assert len(inference.detected_face_crops(photo)) == 1  # largest only by default
+    assert len(faces.locate_faces(photo)) == 1  # largest only by default
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -447,7 +429,7 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
     want = photo
     for face, box in zip(located, boxes):
         age = ipcgan_inference.age_faces(generator, face.crop[None], 2)[0]
-        want = outputs.paste_face(want, age, face.square)
+        want = faces.paste_back(want, age, face.square)
     error = np.abs(pasted.astype(int) - want.astype(int))
     change = np.abs(want.astype(int) - photo.astype(int))
     inside = np.zeros(photo.shape[:2], bool)
@@ -472,8 +454,8 @@ def test_real_detector_finds_grace_hopper():
 
     path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
     photo, notes = images.read_image(path)
-    located = inference.detected_face_crops(photo)
+    located = faces.locate_faces(photo)
     assert len(located) == 1 and not notes
     x1, y1, x2, y2 = located[0].box
     assert 100 < (x1 + x2) / 2 < 400 and 100 < (y1 + y2) / 2 < 350  # her face, not the flag
-    assert not inference.detected_face_crops(np.full((200, 200, 3), 128, np.uint8))
+    assert not faces.locate_faces(np.full((200, 200, 3), 128, np.uint8))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import faces, images, outputs, video
+from face_aging import faces, images, video
 from face_aging.ipcgan import inference as ipcgan_inference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,7 +185,7 @@ def test_age_video_pastes_aged_faces_and_keeps_the_rest(tmp_path, monkeypatch, g
             crop = faces.crop_with_margin(frame, box, faces.DEFAULT_MARGIN)
             aged = ipcgan_inference.age_faces(generator, [crop, crop], vectors)[k]
             square = faces.square_with_margin(box, faces.DEFAULT_MARGIN)
-            want = outputs.paste_face(frame, aged, square)
+            want = faces.paste_back(frame, aged, square)
             np.testing.assert_array_equal(got, want)
             inside = np.zeros((HEIGHT, WIDTH), bool)
             x1, y1, x2, y2 = square

@@ -98,21 +98,18 @@ def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropS
                 raise ImageProblem("face_box_outside_image",
                                    f"only {inside:.0%} of box {tuple(round(v) for v in box)} "
                                    f"lies in the {w}x{h} image")
-    if mode == "detect":
-        try:
-            box = faces.largest_face(faces.detect_faces(image))
-        except faces.FaceDetectionUnavailable as e:
-            raise ImageProblem("detector_unavailable", str(e))
-        if box is None:
-            raise ImageProblem("no_face_detected", "Haar cascade found no frontal face")
     if mode == "whole":
         return faces.crop_with_margin(image, faces.centre_square(h, w), 0.0, settings.image_size)
-    angle = 0.0
-    if settings.align:
-        eyes = faces.find_eyes(image, box) if faces.detector_status()[0] else None
-        if eyes is not None:
-            angle = faces.eye_roll_angle(*eyes)
-    return faces.crop_with_margin(image, box, settings.margin, settings.image_size, angle)
+    try:
+        located = faces.locate_faces(  # detect mode: the largest face; else the given box
+            image, margin=settings.margin, size=settings.image_size,
+            align=settings.align and faces.detector_status()[0],
+            boxes=None if mode == "detect" else [box])
+    except faces.FaceDetectionUnavailable as e:
+        raise ImageProblem("detector_unavailable", str(e))
+    if not located:
+        raise ImageProblem("no_face_detected", "Haar cascade found no frontal face")
+    return located[0].crop
 
 
 def process_one(task) -> Tuple[int, str, str, List[str]]:
