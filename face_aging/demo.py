@@ -35,6 +35,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from face_aging.errors import InputError
+
 #: Loopback by default: the page is for the person at this machine.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -54,7 +56,7 @@ FACES_LARGEST, FACES_EVERY, FACES_WHOLE = "largest face", "every face", "whole i
 FACE_MODES = (FACES_LARGEST, FACES_EVERY, FACES_WHOLE)
 
 
-class DemoError(ValueError):
+class DemoError(InputError):
     """Something the page says in one line instead of a result (bad upload, no face ...)."""
 
 

@@ -36,6 +36,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from face_aging.errors import UnavailableError
+
 #: Margin added on each side of a face box, as a fraction of the box's larger side.
 #: 0.4 is IMDB-WIKI's own crop margin ("40 % margin"). Training crops made by
 #: ``face_aging.data.prepare`` use it unless ``--margin`` says otherwise.
@@ -54,7 +56,7 @@ Box = Tuple[float, float, float, float]
 Point = Tuple[float, float]
 
 
-class FaceDetectionUnavailable(RuntimeError):
+class FaceDetectionUnavailable(UnavailableError, RuntimeError):
     """This OpenCV build cannot run Haar cascades (the message says what to install)."""
 
 

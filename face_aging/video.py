@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from face_aging import faces, files
+from face_aging.errors import InputError
 
 #: Fraction of the detector's jitter the box filter suppresses, 0 (raw detections) .. <1.
 DEFAULT_SMOOTHING = 0.6
@@ -47,7 +48,7 @@ FALLBACK_FPS = 25.0
 Box = Tuple[float, float, float, float]
 
 
-class BadVideoError(ValueError):
+class BadVideoError(InputError):
     """A video that cannot be read or written; the message is the reason (one line)."""
 
 

@@ -45,6 +45,7 @@ from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
 from face_aging.data.framing import FractionBox
 from face_aging.data.sources import Drop, Record, SourceResult
+from face_aging.errors import FaceAgingError, InputError
 
 IMAGES_DIR = "images"
 SUMMARY_JSON = "summary.json"
@@ -56,11 +57,11 @@ EXAMPLES_PER_REASON = 5
 CROP_MODES = ("auto", "metadata", "detect", "whole")
 
 
-class PrepareError(Exception):
+class PrepareError(FaceAgingError):
     """A problem that stops the whole run (the message is one line naming the cause)."""
 
 
-class ImageProblem(Exception):
+class ImageProblem(InputError):
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
         self.reason = reason

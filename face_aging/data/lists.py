@@ -28,6 +28,7 @@ import numpy as np
 
 from face_aging.files import atomic_write_lines
 from face_aging.images import IMAGE_EXTENSIONS
+from face_aging.errors import InputError
 
 
 TRAIN_LIST = "train.txt"
@@ -37,7 +38,7 @@ TRAIN_IDENTITY_LIST = "train_identity.txt"
 TEST_IDENTITY_LIST = "test_identity.txt"
 
 
-class ListFormatError(ValueError):
+class ListFormatError(InputError):
     """A list file is missing or has a malformed line (the message names file and line)."""
 
 

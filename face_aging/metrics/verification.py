@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from face_aging.backbones import ALEXNET_TRUNK, FEATURE_LAYERS
+from face_aging.errors import InputError
 
 #: The layers whose features can be judged: ``face_aging.backbones.FEATURE_LAYERS`` (TF-free,
 #: so the command line checks a layer before TensorFlow loads).
@@ -49,7 +50,7 @@ FEATURE_LAYER_NAMES = FEATURE_LAYERS
 DISTANCE = "cosine distance of L2-normalised flattened features, 1 - cos, in [0, 2]"
 
 
-class VerificationInputError(ValueError):
+class VerificationInputError(InputError):
     """Bad pairs, labels, folds or images (one line naming the thing)."""
 
 
