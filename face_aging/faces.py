@@ -227,7 +227,8 @@ def eye_roll_angle(left_eye: Point, right_eye: Point) -> float:
 
 # --------------------------------------------------------------------------- detection
 
-def _cascade_dirs() -> List[str]:
+def cascade_dirs() -> List[str]:
+    """Where the Haar cascade files are looked for, in order (see the module docstring)."""
     dirs = []
     env = os.environ.get("FACE_AGING_HAAR_DIR")
     if env:
@@ -246,28 +247,29 @@ def detector_status() -> Tuple[bool, str]:
                        "opencv-contrib): install opencv-contrib-python-headless, or "
                        "opencv-python-headless 4.x")
     for name in (FACE_CASCADE, EYE_CASCADE):
-        if not any(os.path.isfile(os.path.join(d, name)) for d in _cascade_dirs()):
-            return False, (f"Haar cascade {name} not found in {', '.join(_cascade_dirs())}: "
+        if not any(os.path.isfile(os.path.join(d, name)) for d in cascade_dirs()):
+            return False, (f"Haar cascade {name} not found in {', '.join(cascade_dirs())}: "
                            "set FACE_AGING_HAAR_DIR to a folder holding OpenCV's haarcascade "
                            "XML files (e.g. Debian's opencv-data, or an OpenCV 4.x wheel's cv2/data)")
     return True, ""
 
 
-_CASCADES = {}
+#: The classifiers loaded so far, by cascade file name (each file is loaded once).
+LOADED_CASCADES = {}
 
 
 def _cascade(name: str):
-    if name not in _CASCADES:
+    if name not in LOADED_CASCADES:
         ok, reason = detector_status()
         if not ok:
             raise FaceDetectionUnavailable(reason)
-        path = next(os.path.join(d, name) for d in _cascade_dirs()
+        path = next(os.path.join(d, name) for d in cascade_dirs()
                     if os.path.isfile(os.path.join(d, name)))
         classifier = cv2.CascadeClassifier(path)
         if classifier.empty():
             raise FaceDetectionUnavailable(f"{path}: OpenCV could not load this cascade")
-        _CASCADES[name] = classifier
-    return _CASCADES[name]
+        LOADED_CASCADES[name] = classifier
+    return LOADED_CASCADES[name]
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

@@ -267,10 +267,10 @@ def test_bundled_model_ages_unseen_faces_and_keeps_their_identity():
     judged older group after group by the age judge, and verified as the same person by the
     identity judge above IDENTITY_FLOOR, as evaluate.py judges them (outputs at 128 px)."""
     from conftest import SHARED_DATA
-    from test_evaluate import _judges_installed
+    from test_evaluate import judges_installed
 
     utkface = SHARED_DATA / "utkface"
-    if not utkface.is_dir() or not _judges_installed():
+    if not utkface.is_dir() or not judges_installed():
         pytest.skip("needs ../shared/data/utkface and the [eval] extra")
     from face_aging.data.build import assign_split
     from face_aging.data.sources import read_utkface

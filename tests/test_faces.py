@@ -126,8 +126,8 @@ def test_detector_status_is_explicit():
 
 def test_crop_detect_without_detector_is_one_clear_error(tmp_path, monkeypatch):
     # Simulate a machine without the cascade files (e.g. OpenCV 5 wheels) wherever we run.
-    monkeypatch.setattr(faces, "_cascade_dirs", lambda: [str(tmp_path / "no_cascades")])
-    monkeypatch.setattr(faces, "_CASCADES", {})
+    monkeypatch.setattr(faces, "cascade_dirs", lambda: [str(tmp_path / "no_cascades")])
+    monkeypatch.setattr(faces, "LOADED_CASCADES", {})
     ok, why = faces.detector_status()
     assert not ok and "haarcascade_frontalface_default.xml not found" in why
     with pytest.raises(faces.FaceDetectionUnavailable):

@@ -196,8 +196,8 @@ def make_label_pairs(train_groups: Sequence[int], num_groups: int, count: int,
 
 # ---------------------------------------------------------------- the run
 
-def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
-                  extra: Optional[dict] = None) -> None:
+def check_output_folder(out_dir: str, settings: CropSettings, overwrite: bool,
+                        extra: Optional[dict] = None) -> None:
     """Records the crop settings (plus ``extra``, e.g. a dataset's framing) in
     ``prepare_config.json``; refuses a folder whose crops were made otherwise."""
     path = os.path.join(out_dir, CONFIG_JSON)
@@ -217,7 +217,8 @@ def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
     files.atomic_write_json(path, wanted)
 
 
-def _examples(drops: Sequence[Drop]) -> dict:
+def examples(drops: Sequence[Drop]) -> dict:
+    """``{reason: {"count", "examples": the first few items and details}}`` for a summary."""
     by_reason = defaultdict(list)
     for d in drops:
         by_reason[d.reason].append(d)
@@ -300,13 +301,74 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
     """
     start = time.monotonic()
     settings = settings or CropSettings()
-    num_groups = len(age_bins) + 1
+    _check_settings(settings)
+    records, drops = _select_records(source, age_bins, limit, split_seed)
+    os.makedirs(out_dir, exist_ok=True)
+    check_output_folder(out_dir, settings, overwrite)
+    rel_of, status, crop_drops, crop_notes = write_crops(records, out_dir, settings, num_workers,
+                                                         overwrite, progress_stream)
+    drops.extend(crop_drops)
+    notes: List[Drop] = list(source.notes) + crop_notes
+    # Lists: only images that exist now, written last and atomically.
+    kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
+    splits = {"train": [], "test": []}
+    for i in kept:
+        splits[assign_split(records[i], test_fraction, split_seed)].append(i)
+    counts = _write_group_lists(out_dir, records, rel_of, splits, len(age_bins) + 1)
+    train_groups = [g for g in range(len(age_bins) + 1) if counts["train"][g] > 0]
+    pairs = make_label_pairs(train_groups, len(age_bins) + 1, label_pairs, label_pair_seed)
+    lists.write_label_pairs(os.path.join(out_dir, lists.LABEL_PAIR_LIST), pairs)
+
+    elapsed = time.monotonic() - start
+    state_counts = Counter(status.values())
+    summary = {
+        "dataset": dataset,
+        "output_dir": os.path.abspath(out_dir),
+        "records_read": source.records_read,
+        "records_selected": len(records),
+        "kept": len(kept),
+        "dropped_total": len(drops),
+        "dropped": examples(drops),
+        "notes": examples(notes),
+        "images_written": state_counts.get("written", 0),
+        "images_existing": state_counts.get("existing", 0),
+        "age_bins": list(age_bins),
+        "group_names": group_names(age_bins),
+        "groups": counts,
+        "identities": {s: len({records[i].identity for i in idx if records[i].identity is not None})
+                       for s, idx in splits.items()},
+        "label_pairs": len(pairs),
+        "label_pair_groups": train_groups,
+        "settings": settings.as_dict(),
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "seconds": round(elapsed, 2),
+        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
+    }
+    warnings = _warnings(counts["train"], settings, records)
+    if warnings:
+        summary["warnings"] = warnings
+    write_run_record(out_dir, summary, drops)
+    if histogram:
+        write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
+                        [records[i].age for i in kept if records[i].age is not None])
+    return summary
+
+
+def _check_settings(settings: CropSettings) -> None:
     if settings.crop not in CROP_MODES:
         raise PrepareError(f"crop must be one of {', '.join(CROP_MODES)}, got {settings.crop!r}")
-    if settings.crop == "detect" or (settings.align and settings.crop == "metadata"):
+    if settings.crop == "detect":
         ok, reason = faces.detector_status()
-        if not ok and settings.crop == "detect":
+        if not ok:
             raise PrepareError(f"--crop=detect: {reason}")
+
+
+def _select_records(source: SourceResult, age_bins, limit: Optional[int],
+                    split_seed: int) -> Tuple[List[Record], List[Drop]]:
+    """The records with a group in range (each given its ``group``), at most ``limit`` of them
+    chosen by the seeded hash; and the drops so far (the source's and out-of-range ones)."""
+    num_groups = len(age_bins) + 1
     drops: List[Drop] = list(source.drops)
     records: List[Record] = []
     for r in source.records:
@@ -322,19 +384,14 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         chosen = sorted(records, key=lambda r: hash_unit("limit:" + r.name, split_seed))[:limit]
         names = {r.name for r in chosen}
         records = [r for r in records if r.name in names]
+    return records, drops
 
-    os.makedirs(out_dir, exist_ok=True)
-    _check_config(out_dir, settings, overwrite)
-    rel_of, status, crop_drops, crop_notes = write_crops(records, out_dir, settings, num_workers,
-                                                         overwrite, progress_stream)
-    drops.extend(crop_drops)
-    notes: List[Drop] = list(source.notes) + crop_notes
 
-    # Lists: only images that exist now, written last and atomically.
-    kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
-    splits = {"train": [], "test": []}
-    for i in kept:
-        splits[assign_split(records[i], test_fraction, split_seed)].append(i)
+def _write_group_lists(out_dir: str, records: Sequence[Record], rel_of: Dict[int, str],
+                       splits: Dict[str, List[int]], num_groups: int) -> Dict[str, List[int]]:
+    """Writes each split's lists (``train.txt``, per-group, identity and age lists, identity
+    names); returns the images per group of each split."""
+    kept = [i for idx in splits.values() for i in idx]
     has_identity = any(records[i].identity is not None for i in kept)
     identity_ids: Dict[str, int] = {}
     if has_identity:
@@ -368,38 +425,13 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         lists.write_image_list(os.path.join(out_dir, lists.TRAIN_LIST if split == "train"
                                             else lists.TEST_LIST), entries)
         counts[split] = [sum(1 for e in entries if e[1] == g) for g in range(num_groups)]
-    train_groups = [g for g in range(num_groups) if counts["train"][g] > 0]
-    pairs = make_label_pairs(train_groups, num_groups, label_pairs, label_pair_seed)
-    lists.write_label_pairs(os.path.join(out_dir, lists.LABEL_PAIR_LIST), pairs)
+    return counts
 
-    elapsed = time.monotonic() - start
-    state_counts = Counter(status.values())
-    summary = {
-        "dataset": dataset,
-        "output_dir": os.path.abspath(out_dir),
-        "records_read": source.records_read,
-        "records_selected": len(records),
-        "kept": len(kept),
-        "dropped_total": len(drops),
-        "dropped": _examples(drops),
-        "notes": _examples(notes),
-        "images_written": state_counts.get("written", 0),
-        "images_existing": state_counts.get("existing", 0),
-        "age_bins": list(age_bins),
-        "group_names": group_names(age_bins),
-        "groups": counts,
-        "identities": {s: len({records[i].identity for i in idx if records[i].identity is not None})
-                       for s, idx in splits.items()},
-        "label_pairs": len(pairs),
-        "label_pair_groups": train_groups,
-        "settings": settings.as_dict(),
-        "test_fraction": test_fraction,
-        "split_seed": split_seed,
-        "seconds": round(elapsed, 2),
-        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
-    }
+
+def _warnings(train_counts: Sequence[int], settings: CropSettings,
+              records: Sequence[Record]) -> List[str]:
     warnings = []
-    empty = [g for g in range(num_groups) if counts["train"][g] == 0]
+    empty = [g for g, count in enumerate(train_counts) if count == 0]
     if empty:
         warnings.append(f"no training images in group(s) {empty}: no list file for them, "
                         "and no label pair targets them")
@@ -407,16 +439,16 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
             r.box is not None for r in records) and not faces.detector_status()[0]:
         warnings.append("--align: eye detection unavailable here, crops were not levelled ("
                         + faces.detector_status()[1] + ")")
-    if warnings:
-        summary["warnings"] = warnings
+    return warnings
+
+
+def write_run_record(out_dir: str, summary: dict, drops: Sequence[Drop]) -> None:
+    """Writes ``dropped.tsv`` (every dropped item: item, reason, detail) and ``summary.json``:
+    the last files of a run (``prepare``, ``identity.prepare_identity``)."""
     files.atomic_write_lines(os.path.join(out_dir, DROPPED_TSV),
                              ["item\treason\tdetail"] +
                              [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
     files.atomic_write_json(os.path.join(out_dir, SUMMARY_JSON), summary)
-    if histogram:
-        write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
-                        [records[i].age for i in kept if records[i].age is not None])
-    return summary
 
 
 def write_histogram(path: str, summary: dict, ages: Sequence[float]) -> None:

@@ -91,10 +91,10 @@ def frame_box(width: int, height: int, source: Framing,
 # ----------------------------------------------------------------------- measurement
 
 def _dlib_models():
-    from face_aging.metrics.judges import _import
+    from face_aging.metrics.judges import import_optional
 
-    dlib = _import("dlib")
-    models = _import("face_recognition_models")
+    dlib = import_optional("dlib")
+    models = import_optional("face_recognition_models")
     return (dlib, dlib.get_frontal_face_detector(),
             dlib.shape_predictor(models.pose_predictor_five_point_model_location()))
 

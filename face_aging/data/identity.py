@@ -267,24 +267,9 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     """
     start = time.monotonic()
     settings = settings or build.CropSettings(image_size=DEFAULT_IMAGE_SIZE, margin=0.0)
-    if settings.crop not in ("auto", "whole", "detect"):
-        raise build.PrepareError(f"--crop={settings.crop}: identity datasets take auto "
-                                 "(re-framed like UTKFace), whole or detect")
-    if settings.crop == "detect":
-        ok, reason = build.faces.detector_status()
-        if not ok:
-            raise build.PrepareError(f"--crop=detect: {reason}")
-    extra = {}
-    records = list(source.records)
-    if settings.crop == "auto":
-        box = framing.frame_fractions(source.framing)
-        extra = {"framing_source": vars(source.framing),
-                 "framing_target": vars(framing.MEASURED[framing.TARGET]),
-                 "frame_fractions": [round(v, 6) for v in box]}
-        records = [Record(source=r.source, name=r.name, identity=r.identity, box=box)
-                   for r in records]
+    records, extra = _framed_records(source, settings)
     os.makedirs(out_dir, exist_ok=True)
-    build._check_config(out_dir, settings, overwrite, extra)
+    build.check_output_folder(out_dir, settings, overwrite, extra)
     rel_of, status, crop_drops, crop_notes = build.write_crops(
         records, out_dir, settings, num_workers, overwrite, progress_stream)
     drops = list(source.drops) + crop_drops
@@ -294,9 +279,69 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     for r in records:
         if build.output_name(r.name) != f"{build.IMAGES_DIR}/{r.name}" and r.name in kept:
             notes.append(Drop(r.name, "renamed_to_a_safe_name", kept[r.name]))
+    people, ids, entries = _write_identity_lists(out_dir, source, kept)
+    summary_extra = _write_pair_lists(out_dir, source, kept, ids, people, cross_age, drops)
+    elapsed = time.monotonic() - start
+    states = [status.get(i) for i in range(len(records))]
+    summary = {
+        "dataset": source.dataset,
+        "kind": "identity",
+        "output_dir": os.path.abspath(out_dir),
+        "records_read": source.records_read,
+        "records_selected": len(records),
+        "kept": len(kept),
+        "dropped_total": len(drops),
+        "dropped": build.examples(drops),
+        "notes": build.examples(notes),
+        "images_written": states.count("written"),
+        "images_existing": states.count("existing"),
+        "images": {split: sum(1 for r in records if r.name in kept and source.split_of[r.name]
+                              == split) for split in ("train", "test")},
+        "identity_images": {split: len(entries[split]) for split in ("train", "test")},
+        "identities": {split: len({i for _, i in entries[split]}) for split in ("train", "test")},
+        "lists": [lists.TRAIN_IDENTITY_LIST, lists.TEST_IDENTITY_LIST, build.IDENTITY_NAMES,
+                  ORIGINAL_NAMES] + [v["file"] for v in summary_extra.values()],
+        "age_lists": None,
+        "settings": settings.as_dict(),
+        **extra,
+        **source.info,
+        **summary_extra,
+        "seconds": round(elapsed, 2),
+        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
+    }
+    build.write_run_record(out_dir, summary, drops)
+    return summary
 
-    # Identities: train ids 0..K-1, then test ids, each block in sorted key order. A key
-    # with images on both sides (impossible by construction) would be a bug: refuse.
+
+def _framed_records(source: IdentitySource, settings: build.CropSettings
+                    ) -> Tuple[List[Record], dict]:
+    """The records to crop (with the re-framing box for ``crop='auto'``) and what the framing
+    adds to ``prepare_config.json``."""
+    if settings.crop not in ("auto", "whole", "detect"):
+        raise build.PrepareError(f"--crop={settings.crop}: identity datasets take auto "
+                                 "(re-framed like UTKFace), whole or detect")
+    if settings.crop == "detect":
+        ok, reason = build.faces.detector_status()
+        if not ok:
+            raise build.PrepareError(f"--crop=detect: {reason}")
+    records = list(source.records)
+    if settings.crop != "auto":
+        return records, {}
+    box = framing.frame_fractions(source.framing)
+    extra = {"framing_source": vars(source.framing),
+             "framing_target": vars(framing.MEASURED[framing.TARGET]),
+             "frame_fractions": [round(v, 6) for v in box]}
+    return [Record(source=r.source, name=r.name, identity=r.identity, box=box)
+            for r in records], extra
+
+
+def _write_identity_lists(out_dir: str, source: IdentitySource, kept: Dict[str, str]):
+    """Writes the identity lists, identity names and original names; returns ``(people per
+    split, identity key -> id, (path, id) entries per split)``.
+
+    Identities: train ids 0..K-1, then test ids, each block in sorted key order. A key with
+    images on both sides (impossible by construction) would be a bug: refused.
+    """
     people = {split: sorted({r.identity for r in source.records if r.name in kept
                              and r.identity is not None and source.split_of[r.name] == split})
               for split in ("train", "test")}
@@ -308,18 +353,23 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     for r in source.records:
         if r.name in kept and r.identity is not None:
             entries[source.split_of[r.name]].append((kept[r.name], ids[r.identity]))
-    identities_per_split = {}
     for split, list_name in (("train", lists.TRAIN_IDENTITY_LIST),
                              ("test", lists.TEST_IDENTITY_LIST)):
-        rows = sorted(entries[split])
-        lists.write_image_list(os.path.join(out_dir, list_name), rows)
-        identities_per_split[split] = len({i for _, i in rows})
+        entries[split] = sorted(entries[split])
+        lists.write_image_list(os.path.join(out_dir, list_name), entries[split])
     files.atomic_write_lines(os.path.join(out_dir, build.IDENTITY_NAMES),
                              (f"{k} {key}" for key, k in sorted(ids.items(), key=lambda p: p[1])))
     write_original_names(os.path.join(out_dir, ORIGINAL_NAMES),
                          [(kept[r.name], source.original.get(r.name, r.name))
                           for r in source.records if r.name in kept])
+    return people, ids, entries
 
+
+def _write_pair_lists(out_dir: str, source: IdentitySource, kept: Dict[str, str],
+                      ids: Dict[str, int], people: Dict[str, List[str]], cross_age: str,
+                      drops: List[Drop]) -> dict:
+    """CACD-VS's verification pairs or LAG's cross-age pairs (pairs that lost an image are
+    added to ``drops``); returns their summary entries."""
     summary_extra = {}
     if source.dataset == "cacd_vs":
         rows, lost = [], 0
@@ -343,39 +393,7 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
             "file": CROSS_AGE_LIST, "mode": cross_age, "pairs": len(triples),
             "people": people_with_pairs,
             "held_out_people_without_young_and_old": len(people["test"]) - people_with_pairs}
-    elapsed = time.monotonic() - start
-    states = [status.get(i) for i in range(len(records))]
-    summary = {
-        "dataset": source.dataset,
-        "kind": "identity",
-        "output_dir": os.path.abspath(out_dir),
-        "records_read": source.records_read,
-        "records_selected": len(records),
-        "kept": len(kept),
-        "dropped_total": len(drops),
-        "dropped": build._examples(drops),
-        "notes": build._examples(notes),
-        "images_written": states.count("written"),
-        "images_existing": states.count("existing"),
-        "images": {split: sum(1 for r in records if r.name in kept and source.split_of[r.name]
-                              == split) for split in ("train", "test")},
-        "identity_images": {split: len(entries[split]) for split in ("train", "test")},
-        "identities": identities_per_split,
-        "lists": [lists.TRAIN_IDENTITY_LIST, lists.TEST_IDENTITY_LIST, build.IDENTITY_NAMES,
-                  ORIGINAL_NAMES] + [v["file"] for v in summary_extra.values()],
-        "age_lists": None,
-        "settings": settings.as_dict(),
-        **extra,
-        **source.info,
-        **summary_extra,
-        "seconds": round(elapsed, 2),
-        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
-    }
-    files.atomic_write_lines(os.path.join(out_dir, build.DROPPED_TSV),
-                             ["item\treason\tdetail"] +
-                             [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
-    files.atomic_write_json(os.path.join(out_dir, build.SUMMARY_JSON), summary)
-    return summary
+    return summary_extra
 
 
 # ---------------------------------------------------------------- the extra list files

@@ -241,7 +241,7 @@ def distances_plot_png(distances: Dict[str, np.ndarray], impostor_distances: np.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from face_aging.metrics.report import _figure_png
+    from face_aging.metrics.report import figure_png
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     hi = max(1.2, float(np.max(impostor_distances, initial=0)),
@@ -257,7 +257,7 @@ def distances_plot_png(distances: Dict[str, np.ndarray], impostor_distances: np.
     ax.set_ylabel("density")
     ax.set_title("Cross-age identity: distance to the adult photo")
     ax.legend(fontsize=8)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def render_html(report: Dict, images: Dict[str, str]) -> str:
@@ -265,7 +265,7 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     import html
     import json
 
-    from face_aging.metrics.report import _fmt, _table
+    from face_aging.metrics.report import fmt, html_table
 
     ident, counts = report["identity"], report["counts"]
     pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"
@@ -292,14 +292,14 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     base = ident["baseline"]
     rows = [["young photo, not aged (do-nothing baseline)", base["genuine"]["n"],
              pct(base["genuine"]["verified"]), pct(base["genuine"]["verified_per_person"]),
-             _fmt(base["genuine"]["mean_distance"]), "–", pct(base["impostor"]["verified"]),
+             fmt(base["genuine"]["mean_distance"]), "–", pct(base["impostor"]["verified"]),
              base["impostor"]["n"]]]
     for r in ident["groups"]:
         rows.append([f"aged to group {r['group']} ({html.escape(r['name'])})", r["genuine"]["n"],
                      pct(r["genuine"]["verified"]), pct(r["genuine"]["verified_per_person"]),
-                     _fmt(r["genuine"]["mean_distance"]), pct(r["closer_than_young"]),
+                     fmt(r["genuine"]["mean_distance"]), pct(r["closer_than_young"]),
                      pct(r["impostor"]["verified"]), r["impostor"]["n"]])
-    parts.append(_table(["compared with the same person's adult photo", "pairs",
+    parts.append(html_table(["compared with the same person's adult photo", "pairs",
                          f"verified (distance <= {ident['threshold']})", "verified, per person",
                          "mean distance", "nearer than the young photo",
                          "impostors verified (false accepts)", "impostor pairs"], rows))
@@ -309,11 +309,11 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
                  "faces against every other person's adult photos.</p>")
     if report.get("age"):
         a = report["age"]
-        parts.append("<h2>Age (independent judge)</h2>" + _table(
+        parts.append("<h2>Age (independent judge)</h2>" + html_table(
             ["faces", "mean est. age"],
-            [["young photos", _fmt(a["young_mean_age"], 1)]] +
-            [[f"aged to group {g}", _fmt(v, 1)] for g, v in a["aged_mean_age"].items()] +
-            [["adult photos", _fmt(a["adult_mean_age"], 1)]]))
+            [["young photos", fmt(a["young_mean_age"], 1)]] +
+            [[f"aged to group {g}", fmt(v, 1)] for g, v in a["aged_mean_age"].items()] +
+            [["adult photos", fmt(a["adult_mean_age"], 1)]]))
     parts.append(f"<img src='{images['distances']}' alt='distance histograms'>")
     parts.append("<h2>Examples</h2><p>Each row: the young photo, its aged versions (groups " +
                  ", ".join(str(g) for g in report["settings"]["target_groups"]) +

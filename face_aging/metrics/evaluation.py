@@ -331,13 +331,13 @@ def translation_age_summary(input_ages: np.ndarray, output_ages: np.ndarray,
     share = lambda a: float(np.mean(a >= old_min_age)) if a.size else None
     return {
         "n": int(inp.size),
-        "input_mean_age": ai._stats(inp)["mean"], "input_std_age": ai._stats(inp)["std"],
-        "output_mean_age": ai._stats(out)["mean"], "output_std_age": ai._stats(out)["std"],
-        "mean_shift": ai._stats(shift)["mean"], "std_shift": ai._stats(shift)["std"],
+        "input_mean_age": ai.stats(inp)["mean"], "input_std_age": ai.stats(inp)["std"],
+        "output_mean_age": ai.stats(out)["mean"], "output_std_age": ai.stats(out)["std"],
+        "mean_shift": ai.stats(shift)["mean"], "std_shift": ai.stats(shift)["std"],
         "share_older": float(np.mean(shift > 0)) if shift.size else None,
         "input_old_share": share(inp), "output_old_share": share(out),
-        "real_old_n": int(real.size), "real_old_mean_age": ai._stats(real)["mean"],
-        "real_old_std_age": ai._stats(real)["std"], "real_old_share": share(real),
+        "real_old_n": int(real.size), "real_old_mean_age": ai.stats(real)["mean"],
+        "real_old_std_age": ai.stats(real)["std"], "real_old_share": share(real),
         "old_min_age": float(old_min_age),
         "note": ("mean_shift = mean over faces of (judged output age - judged input age), "
                  "positive when the outputs look older; old_share: share judged >= "

