@@ -307,6 +307,8 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
                log_fn: Callable[[str], None] = None):
     """The Gradio Blocks of the page (not launched). ``cache``: shared models (preloaded);
     ``log_fn``: where each request's one-line record goes (default: stdout, flushed)."""
+    import functools
+
     import gradio as gr
 
     log_fn = log_fn or (lambda line: print(line, flush=True))
@@ -320,33 +322,6 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
         return gr.Slider(minimum=0, maximum=model.slider_maximum, step=1 / model.per_unit,
                          value=value, label=model.slider_label())
 
-    def age(photo_file, webcam, kind, weights, age_value, faces_mode, show_all):
-        started = time.time()
-        try:
-            model = cache.get(kind, weights)
-            if photo_file:
-                image, notes = read_upload(photo_file, config.max_upload_megapixels)
-            elif webcam is not None:
-                image, notes = _webcam_image(webcam, config.max_upload_megapixels), []
-            else:
-                raise DemoError("upload a photo or take one with the webcam")
-            result = age_photo(model, image, age_value, faces_mode, bool(show_all),
-                               config.face_margin)
-        except DemoError as e:
-            return None, None, _page_message(str(e), error=True)
-        except Exception as e:  # noqa: BLE001 -- the page shows one line, the log the rest
-            import traceback
-
-            traceback.print_exc()
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return None, None, _page_message(f"could not age this photo: {reason}", error=True)
-        note = f" Input: {'; '.join(notes)}." if notes else ""
-        finished = time.time()
-        # The server's log: one line a request, with its wall-clock interval (epoch seconds).
-        log_fn(f"request {started:.3f}-{finished:.3f}: {result.message.split(';')[0]} in "
-               f"{finished - started:.2f} s")
-        return result.photo, result.strip, _page_message(result.message + note)
-
     def choose_model(kind, weights, age_value, switched):
         weights = default_weights(kind) if switched else weights
         try:
@@ -358,47 +333,90 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
 
     with gr.Blocks(title="Face aging", analytics_enabled=False,
                    delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# Face aging\nDrop a photo, pick an age. IPCGAN (Wang et al., CVPR 2018) "
-                    "or CycleGAN young → old; faces are found, aged and pasted back.")
-        with gr.Row():
-            with gr.Column():
-                photo_file = gr.File(label="Photo (any image file)", type="filepath",
-                                     height=120, elem_id="photo")
-                webcam = gr.Image(label="… or take one with the webcam", sources=["webcam"],
-                                  type="numpy", height=160, elem_id="webcam")
-                kind = gr.Radio(list(MODELS), value=start.kind, label="Model", elem_id="model")
-                weights = gr.Textbox(value=_shown_path(start.source), label="Weights: a checkpoint folder "
-                                     "(or an export of python -m face_aging.export)",
-                                     elem_id="weights")
-                age_slider = gr.Slider(minimum=0, maximum=start.slider_maximum,
-                                       step=1 / start.per_unit,
-                                       value=start.default_age,
-                                       label=start.slider_label(), elem_id="age")
-                faces_mode = gr.Radio(list(FACE_MODES), value=FACES_LARGEST, label="Faces",
-                                      elem_id="faces")
-                show_all = gr.Checkbox(value=False, label="Show all ages", elem_id="show_all")
-                run = gr.Button("Age", variant="primary", elem_id="run")
-            with gr.Column():
-                message = gr.Markdown(f"Model: {start.describe()}.", elem_id="message")
-                photo_out = gr.Image(label="Result", type="numpy", format="png",
-                                     interactive=False, buttons=["download"], elem_id="result")
-                strip_out = gr.Image(label="Faces: as the model saw them, then the age(s)",
-                                     type="numpy", format="png", interactive=False, height=200,
-                                     buttons=["download"], elem_id="strip")
-        inputs = [photo_file, webcam, kind, weights, age_slider, faces_mode, show_all]
+        page = _page_layout(gr, start)
+        inputs = [page[k] for k in ("photo_file", "webcam", "kind", "weights", "age", "faces",
+                                    "show_all")]
         # One concurrency group for every event that runs TensorFlow (aging, loading weights).
         on_tensorflow = dict(concurrency_limit=config.concurrency, concurrency_id="tensorflow")
-        gr.on([run.click, photo_file.upload, webcam.change, age_slider.release,
-               show_all.change, faces_mode.change], age, inputs,
-              [photo_out, strip_out, message], api_name="age", trigger_mode="always_last",
-              **on_tensorflow)
-        kind.change(lambda k, w, a: choose_model(k, w, a, True), [kind, weights, age_slider],
-                    [age_slider, weights, message], api_visibility="private", **on_tensorflow)
-        weights.submit(lambda k, w, a: choose_model(k, w, a, False), [kind, weights, age_slider],
-                       [age_slider, weights, message], api_visibility="private",
-                       **on_tensorflow)
+        gr.on([page["run"].click, page["photo_file"].upload, page["webcam"].change,
+               page["age"].release, page["show_all"].change, page["faces"].change],
+              functools.partial(_age_request, cache, config, log_fn), inputs,
+              [page["photo_out"], page["strip_out"], page["message"]], api_name="age",
+              trigger_mode="always_last", **on_tensorflow)
+        model_inputs = [page["kind"], page["weights"], page["age"]]
+        model_outputs = [page["age"], page["weights"], page["message"]]
+        page["kind"].change(lambda k, w, a: choose_model(k, w, a, True), model_inputs,
+                            model_outputs, api_visibility="private", **on_tensorflow)
+        page["weights"].submit(lambda k, w, a: choose_model(k, w, a, False), model_inputs,
+                               model_outputs, api_visibility="private", **on_tensorflow)
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     return demo
+
+
+def _page_layout(gr, start: DemoModel) -> dict:
+    """The page's components (inside a ``gr.Blocks`` context), by name."""
+    gr.Markdown("# Face aging\nDrop a photo, pick an age. IPCGAN (Wang et al., CVPR 2018) "
+                "or CycleGAN young → old; faces are found, aged and pasted back.")
+    page = {}
+    with gr.Row():
+        with gr.Column():
+            page["photo_file"] = gr.File(label="Photo (any image file)", type="filepath",
+                                         height=120, elem_id="photo")
+            page["webcam"] = gr.Image(label="… or take one with the webcam", sources=["webcam"],
+                                      type="numpy", height=160, elem_id="webcam")
+            page["kind"] = gr.Radio(list(MODELS), value=start.kind, label="Model",
+                                    elem_id="model")
+            page["weights"] = gr.Textbox(value=_shown_path(start.source),
+                                         label="Weights: a checkpoint folder "
+                                         "(or an export of python -m face_aging.export)",
+                                         elem_id="weights")
+            page["age"] = gr.Slider(minimum=0, maximum=start.slider_maximum,
+                                    step=1 / start.per_unit, value=start.default_age,
+                                    label=start.slider_label(), elem_id="age")
+            page["faces"] = gr.Radio(list(FACE_MODES), value=FACES_LARGEST, label="Faces",
+                                     elem_id="faces")
+            page["show_all"] = gr.Checkbox(value=False, label="Show all ages", elem_id="show_all")
+            page["run"] = gr.Button("Age", variant="primary", elem_id="run")
+        with gr.Column():
+            page["message"] = gr.Markdown(f"Model: {start.describe()}.", elem_id="message")
+            page["photo_out"] = gr.Image(label="Result", type="numpy", format="png",
+                                         interactive=False, buttons=["download"],
+                                         elem_id="result")
+            page["strip_out"] = gr.Image(label="Faces: as the model saw them, then the age(s)",
+                                         type="numpy", format="png", interactive=False,
+                                         height=200, buttons=["download"], elem_id="strip")
+    return page
+
+
+def _age_request(cache: ModelCache, config: DemoConfig, log_fn: Callable[[str], None],
+                 photo_file, webcam, kind, weights, age_value, faces_mode, show_all):
+    """The page's ``/age`` endpoint: ``(photo, strip, message)``; any failure is one line on the
+    page (and a traceback in the log if it is not a :class:`DemoError`)."""
+    started = time.time()
+    try:
+        model = cache.get(kind, weights)
+        if photo_file:
+            image, notes = read_upload(photo_file, config.max_upload_megapixels)
+        elif webcam is not None:
+            image, notes = _webcam_image(webcam, config.max_upload_megapixels), []
+        else:
+            raise DemoError("upload a photo or take one with the webcam")
+        result = age_photo(model, image, age_value, faces_mode, bool(show_all),
+                           config.face_margin)
+    except DemoError as e:
+        return None, None, _page_message(str(e), error=True)
+    except Exception as e:  # noqa: BLE001 -- the page shows one line, the log the rest
+        import traceback
+
+        traceback.print_exc()
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return None, None, _page_message(f"could not age this photo: {reason}", error=True)
+    note = f" Input: {'; '.join(notes)}." if notes else ""
+    finished = time.time()
+    # The server's log: one line a request, with its wall-clock interval (epoch seconds).
+    log_fn(f"request {started:.3f}-{finished:.3f}: {result.message.split(';')[0]} in "
+           f"{finished - started:.2f} s")
+    return result.photo, result.strip, _page_message(result.message + note)
 
 
 def page_theme():

@@ -118,6 +118,39 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
     path = os.path.join(folder, "pairs.csv")
     rows = _read_csv(path, ("pair_id", "fold", "same_identity", "image_0", "image_1"))
     source = IdentitySource("cacd_vs", framing=framing.MEASURED["cacd_vs"])
+    pairs = _cacd_pairs(rows, source)
+    folds = sorted({p.fold for p in pairs})
+    unknown = sorted(set(test_folds) - set(folds))
+    if unknown:
+        raise SourceError(f"--test_folds {','.join(map(str, unknown))}: not a fold of {path} "
+                          f"(folds: {','.join(map(str, folds)) or 'none'})")
+    test_set = set(test_folds)
+    split_of, identity_of = _cacd_identities(pairs, test_set, source)
+    verification = [p for p in pairs if verification_folds == "all" or p.fold in test_set]
+    in_verification = {n for p in verification for n in (p.name_0, p.name_1)}
+    for p in pairs:
+        if p.fold not in test_set and not p.same:
+            for n in (p.name_0, p.name_1):
+                if n in in_verification and n not in split_of:
+                    split_of[n] = "train"
+                    identity_of[n] = None
+                elif n not in split_of:
+                    source.drops.append(Drop(n, "train_fold_different_person_pair",
+                                             f"pair {p.pair_id}: a single image of an unknown "
+                                             "person cannot train a classifier"))
+    for name in sorted(split_of):
+        source.records.append(Record(source=os.path.join(folder, source.original[name]),
+                                     name=name, identity=identity_of[name]))
+    source.split_of = split_of
+    source.pairs = verification
+    source.info = {"folds": folds, "test_folds": sorted(test_set),
+                   "verification_folds": verification_folds}
+    return source
+
+
+def _cacd_pairs(rows, source: IdentitySource) -> List[Pair]:
+    """The well-formed rows of ``pairs.csv`` (each read row counted, each bad one dropped, the
+    dataset's own image names recorded in ``source``)."""
     pairs: List[Pair] = []
     seen_ids = set()
     for number, row in rows:
@@ -140,12 +173,13 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
         seen_ids.add(pair_id)
         pairs.append(Pair(pair_id, fold, same, names[0], names[1]))
         source.original.update(zip(names, originals))
-    folds = sorted({p.fold for p in pairs})
-    unknown = sorted(set(test_folds) - set(folds))
-    if unknown:
-        raise SourceError(f"--test_folds {','.join(map(str, unknown))}: not a fold of {path} "
-                          f"(folds: {','.join(map(str, folds)) or 'none'})")
-    test_set = set(test_folds)
+    return pairs
+
+
+def _cacd_identities(pairs: Sequence[Pair], test_set, source: IdentitySource
+                     ) -> Tuple[Dict[str, str], Dict[str, Optional[str]]]:
+    """``(split_of, identity_of)`` of the images of the test folds' pairs and of the other
+    folds' same-person pairs (one identity a pair)."""
     test_images = {n for p in pairs if p.fold in test_set for n in (p.name_0, p.name_1)}
     identity_of: Dict[str, Optional[str]] = {}
     split_of: Dict[str, str] = {}
@@ -169,26 +203,7 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
                     continue
                 identity_of[n] = f"pair_{p.pair_id}"
                 split_of[n] = "train"
-    verification = [p for p in pairs if verification_folds == "all" or p.fold in test_set]
-    in_verification = {n for p in verification for n in (p.name_0, p.name_1)}
-    for p in pairs:
-        if p.fold not in test_set and not p.same:
-            for n in (p.name_0, p.name_1):
-                if n in in_verification and n not in split_of:
-                    split_of[n] = "train"
-                    identity_of[n] = None
-                elif n not in split_of:
-                    source.drops.append(Drop(n, "train_fold_different_person_pair",
-                                             f"pair {p.pair_id}: a single image of an unknown "
-                                             "person cannot train a classifier"))
-    for name in sorted(split_of):
-        source.records.append(Record(source=os.path.join(folder, source.original[name]),
-                                     name=name, identity=identity_of[name]))
-    source.split_of = split_of
-    source.pairs = verification
-    source.info = {"folds": folds, "test_folds": sorted(test_set),
-                   "verification_folds": verification_folds}
-    return source
+    return split_of, identity_of
 
 
 # ---------------------------------------------------------------- LAG
