@@ -215,16 +215,10 @@ def read_upload(path: str, max_megapixels: float = DEFAULT_MAX_UPLOAD_MEGAPIXELS
     Raises:
       DemoError: not an image, unreadable, or over ``max_megapixels`` (one line naming it).
     """
-    from PIL import Image
-
     from face_aging import images
 
     name = os.path.basename(path)
-    try:
-        with Image.open(path) as header:
-            width, height = header.size
-    except Exception:  # noqa: BLE001 -- images.read_image below says what is wrong
-        width = height = 0
+    width, height = images.image_size(path) or (0, 0)  # read_image below says what is wrong
     megapixels = width * height / 1e6
     if megapixels > max_megapixels:
         raise DemoError(f"{name} is too large: {width}x{height} is {megapixels:.1f} megapixels, "

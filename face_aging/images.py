@@ -20,7 +20,8 @@ pretraining, verification): it decodes the file's own channels and composites in
 EXIF cannot be applied in a graph (TensorFlow's decoders ignore it): training data prepared by
 ``python -m face_aging.data.prepare`` carries none, and :func:`probe` (CycleGAN's setup check of
 raw folders) reports the files whose EXIF rotation training will not see.
-:func:`list_image_files` is the one folder listing. No TensorFlow (nor Pillow) at import time.
+:func:`list_image_files` is the one folder listing; :func:`image_size` reads a header only
+(the demo refuses huge uploads before decoding them). No TensorFlow (nor Pillow) at import time.
 """
 from __future__ import annotations
 
@@ -105,8 +106,6 @@ def _read_bytes(path: str) -> bytes:
         raise BadImageError(path, f"unreadable ({e.strerror or e})", "missing_file") from None
     except OSError as e:
         raise BadImageError(path, f"unreadable ({e.strerror or e})") from None
-    if not data:
-        raise BadImageError(path, "empty file (0 bytes)", "empty_file")
     return data
 
 
@@ -115,6 +114,8 @@ def _open(path: str, data: bytes, draft: bool = False):
     stream is still read, so truncation is caught)."""
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise BadImageError(path, "empty file (0 bytes)", "empty_file")
     try:
         image = Image.open(io.BytesIO(data))
         if draft and image.format in ("JPEG", "MPO"):
@@ -207,19 +208,36 @@ def read_image(path: str, min_side: int = MIN_IMAGE_SIDE,
     Raises:
       BadImageError: the file and the reason (empty, truncated, not an image, too small, ...).
     """
-    data = _read_bytes(path)
-    image = _open(path, data)
+    return decode_image(_read_bytes(path), path, min_side, apply_exif)
+
+
+def decode_image(data: bytes, name: str = "image", min_side: int = MIN_IMAGE_SIDE,
+                 apply_exif: bool = True) -> Tuple[np.ndarray, List[Note]]:
+    """:func:`read_image` of bytes already read (``name`` stands for the path in errors)."""
+    image = _open(name, data)
     notes: List[Note] = []
     if getattr(image, "n_frames", 1) > 1:
         notes.append(Note(f"first of {image.n_frames} frames", "first_frame"))
     if apply_exif:
         image = _upright(image, notes)
-    rgb = np.ascontiguousarray(_to_rgb(path, image, data, notes), dtype=np.uint8)
+    rgb = np.ascontiguousarray(_to_rgb(name, image, data, notes), dtype=np.uint8)
     height, width = rgb.shape[:2]
     if min(height, width) < min_side:
-        raise BadImageError(path, f"too small ({width}x{height} px; need at least {min_side} px "
+        raise BadImageError(name, f"too small ({width}x{height} px; need at least {min_side} px "
                             "a side)", "too_small")
     return rgb, notes
+
+
+def image_size(path: str) -> Optional[Tuple[int, int]]:
+    """``(width, height)`` from the file's header (no pixels decoded); None if it is not an
+    image Pillow recognises (:func:`read_image` then says what is wrong)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as header:
+            return header.size
+    except Exception:  # noqa: BLE001 -- read_image gives the reason
+        return None
 
 
 def probe(path: str, formats: Sequence[str] = TF_FORMATS) -> List[Note]:

@@ -56,13 +56,12 @@ def main(argv=None):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    import io
-
     from PIL import Image
 
     from face_aging.files import atomic_path
+    from face_aging.images import decode_image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB")  # the browser's own PNG, not an input
+    image = Image.fromarray(decode_image(png, "the screenshot")[0])
     if args.colours:
         image = image.quantize(args.colours, method=Image.Quantize.MEDIANCUT,
                                dither=Image.Dither.NONE)
