@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -141,21 +140,6 @@ def parse_args(argv=None):
             args.generator_batches + args.train_batches) < 1:
         p.error("batches must be positive integers")
     return args
-
-
-def write_json_atomic(path, payload):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(value, spec=".1f"):
@@ -494,7 +478,9 @@ def main(argv=None):
     results["meta"]["load_average_at_end"] = list(os.getloadavg())
     results["meta"]["seconds"] = time.time() - started
     _check_finite(results)
-    write_json_atomic(args.output, results)
+    from face_aging.files import atomic_write_json
+
+    atomic_write_json(args.output, results)
     print_table(results)
     log(f"wrote {args.output}")
     return 0

@@ -112,7 +112,6 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from benchmarks import machine, sections
-    from benchmarks.__main__ import write_json_atomic
     from benchmarks.timing import median, time_interleaved
 
     fns = {}
@@ -140,7 +139,9 @@ def main(argv=None) -> int:
         print(f"  {mode:9s} default {base:.3f} s   rewritten {new:.3f} s   "
               f"speed-up {base / new:.3f}x")
     if args.output:
-        write_json_atomic(args.output, results)
+        from face_aging.files import atomic_write_json
+
+        atomic_write_json(args.output, results)
     return 0
 
 

@@ -4,7 +4,7 @@
     python -m face_aging.demo                      # the bundled IPCGAN, http://127.0.0.1:7860
     python -m face_aging.demo --model=cyclegan --checkpoint_dir=checkpoints/cyclegan_wiki64
 
-The page: upload a photo (any image file ``inference.read_image_rgb`` reads) or take one with
+The page: upload a photo (any image file ``images.read_image`` reads) or take one with
 the webcam; choose IPCGAN or CycleGAN and the weights (a checkpoint folder or an export); an
 age slider over the age groups, continuous through the soft age vector (the stops are
 ``ipcgan.inference.age_targets(..., interpolate=K)``'s blends, a tenth of a group apart), and
@@ -35,6 +35,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from face_aging.errors import InputError
+
 #: Loopback by default: the page is for the person at this machine.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -54,7 +56,7 @@ FACES_LARGEST, FACES_EVERY, FACES_WHOLE = "largest face", "every face", "whole i
 FACE_MODES = (FACES_LARGEST, FACES_EVERY, FACES_WHOLE)
 
 
-class DemoError(ValueError):
+class DemoError(InputError):
     """Something the page says in one line instead of a result (bad upload, no face ...)."""
 
 
@@ -213,24 +215,18 @@ def read_upload(path: str, max_megapixels: float = DEFAULT_MAX_UPLOAD_MEGAPIXELS
     Raises:
       DemoError: not an image, unreadable, or over ``max_megapixels`` (one line naming it).
     """
-    from PIL import Image
-
-    from face_aging import inference
+    from face_aging import images
 
     name = os.path.basename(path)
-    try:
-        with Image.open(path) as header:
-            width, height = header.size
-    except Exception:  # noqa: BLE001 -- read_image_rgb below says what is wrong
-        width = height = 0
+    width, height = images.image_size(path) or (0, 0)  # read_image below says what is wrong
     megapixels = width * height / 1e6
     if megapixels > max_megapixels:
         raise DemoError(f"{name} is too large: {width}x{height} is {megapixels:.1f} megapixels, "
                         f"this page takes at most {max_megapixels:g} (--max_upload_megapixels)")
     try:
-        return inference.read_image_rgb(path)
-    except inference.BadImageError as e:
-        raise DemoError(f"{name}: {e}") from None
+        return images.read_image(path)
+    except images.BadImageError as e:
+        raise DemoError(f"{name}: {e.reason}") from None
 
 
 @dataclasses.dataclass
@@ -258,7 +254,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
     """
     import cv2
 
-    from face_aging import faces, inference, outputs
+    from face_aging import faces, outputs
 
     if faces_mode not in FACE_MODES:
         raise DemoError(f"unknown faces choice {faces_mode!r}; choose one of "
@@ -274,7 +270,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
         count = 1
     else:
         try:
-            located = inference.detected_face_crops(image, faces_mode == FACES_EVERY, margin)
+            located = faces.locate_faces(image, faces_mode == FACES_EVERY, margin)
         except faces.FaceDetectionUnavailable as e:
             raise DemoError(f"face detection cannot run here: {e}") from None
         if not located:
@@ -283,7 +279,7 @@ def age_photo(model: DemoModel, image: np.ndarray, age: float, faces_mode: str =
         photo, rows = image, []
         for face in located:
             shown, aged = render(face.crop)
-            photo = outputs.paste_face(photo, aged[0], face.square, face.angle)
+            photo = faces.paste_back(photo, aged[0], face.square, face.angle)
             rows.append(outputs.make_strip(shown, aged[1:] if show_all else aged[:1]))
         count = len(located)
     label = model.stops[index].label
@@ -305,6 +301,8 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
                log_fn: Callable[[str], None] = None):
     """The Gradio Blocks of the page (not launched). ``cache``: shared models (preloaded);
     ``log_fn``: where each request's one-line record goes (default: stdout, flushed)."""
+    import functools
+
     import gradio as gr
 
     log_fn = log_fn or (lambda line: print(line, flush=True))
@@ -318,33 +316,6 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
         return gr.Slider(minimum=0, maximum=model.slider_maximum, step=1 / model.per_unit,
                          value=value, label=model.slider_label())
 
-    def age(photo_file, webcam, kind, weights, age_value, faces_mode, show_all):
-        started = time.time()
-        try:
-            model = cache.get(kind, weights)
-            if photo_file:
-                image, notes = read_upload(photo_file, config.max_upload_megapixels)
-            elif webcam is not None:
-                image, notes = _webcam_image(webcam, config.max_upload_megapixels), []
-            else:
-                raise DemoError("upload a photo or take one with the webcam")
-            result = age_photo(model, image, age_value, faces_mode, bool(show_all),
-                               config.face_margin)
-        except DemoError as e:
-            return None, None, _page_message(str(e), error=True)
-        except Exception as e:  # noqa: BLE001 -- the page shows one line, the log the rest
-            import traceback
-
-            traceback.print_exc()
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            return None, None, _page_message(f"could not age this photo: {reason}", error=True)
-        note = f" Input: {'; '.join(notes)}." if notes else ""
-        finished = time.time()
-        # The server's log: one line a request, with its wall-clock interval (epoch seconds).
-        log_fn(f"request {started:.3f}-{finished:.3f}: {result.message.split(';')[0]} in "
-               f"{finished - started:.2f} s")
-        return result.photo, result.strip, _page_message(result.message + note)
-
     def choose_model(kind, weights, age_value, switched):
         weights = default_weights(kind) if switched else weights
         try:
@@ -356,47 +327,90 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
 
     with gr.Blocks(title="Face aging", analytics_enabled=False,
                    delete_cache=(1800, 3600)) as demo:
-        gr.Markdown("# Face aging\nDrop a photo, pick an age. IPCGAN (Wang et al., CVPR 2018) "
-                    "or CycleGAN young → old; faces are found, aged and pasted back.")
-        with gr.Row():
-            with gr.Column():
-                photo_file = gr.File(label="Photo (any image file)", type="filepath",
-                                     height=120, elem_id="photo")
-                webcam = gr.Image(label="… or take one with the webcam", sources=["webcam"],
-                                  type="numpy", height=160, elem_id="webcam")
-                kind = gr.Radio(list(MODELS), value=start.kind, label="Model", elem_id="model")
-                weights = gr.Textbox(value=_shown_path(start.source), label="Weights: a checkpoint folder "
-                                     "(or an export of python -m face_aging.export)",
-                                     elem_id="weights")
-                age_slider = gr.Slider(minimum=0, maximum=start.slider_maximum,
-                                       step=1 / start.per_unit,
-                                       value=start.default_age,
-                                       label=start.slider_label(), elem_id="age")
-                faces_mode = gr.Radio(list(FACE_MODES), value=FACES_LARGEST, label="Faces",
-                                      elem_id="faces")
-                show_all = gr.Checkbox(value=False, label="Show all ages", elem_id="show_all")
-                run = gr.Button("Age", variant="primary", elem_id="run")
-            with gr.Column():
-                message = gr.Markdown(f"Model: {start.describe()}.", elem_id="message")
-                photo_out = gr.Image(label="Result", type="numpy", format="png",
-                                     interactive=False, buttons=["download"], elem_id="result")
-                strip_out = gr.Image(label="Faces: as the model saw them, then the age(s)",
-                                     type="numpy", format="png", interactive=False, height=200,
-                                     buttons=["download"], elem_id="strip")
-        inputs = [photo_file, webcam, kind, weights, age_slider, faces_mode, show_all]
+        page = _page_layout(gr, start)
+        inputs = [page[k] for k in ("photo_file", "webcam", "kind", "weights", "age", "faces",
+                                    "show_all")]
         # One concurrency group for every event that runs TensorFlow (aging, loading weights).
         on_tensorflow = dict(concurrency_limit=config.concurrency, concurrency_id="tensorflow")
-        gr.on([run.click, photo_file.upload, webcam.change, age_slider.release,
-               show_all.change, faces_mode.change], age, inputs,
-              [photo_out, strip_out, message], api_name="age", trigger_mode="always_last",
-              **on_tensorflow)
-        kind.change(lambda k, w, a: choose_model(k, w, a, True), [kind, weights, age_slider],
-                    [age_slider, weights, message], api_visibility="private", **on_tensorflow)
-        weights.submit(lambda k, w, a: choose_model(k, w, a, False), [kind, weights, age_slider],
-                       [age_slider, weights, message], api_visibility="private",
-                       **on_tensorflow)
+        gr.on([page["run"].click, page["photo_file"].upload, page["webcam"].change,
+               page["age"].release, page["show_all"].change, page["faces"].change],
+              functools.partial(_age_request, cache, config, log_fn), inputs,
+              [page["photo_out"], page["strip_out"], page["message"]], api_name="age",
+              trigger_mode="always_last", **on_tensorflow)
+        model_inputs = [page["kind"], page["weights"], page["age"]]
+        model_outputs = [page["age"], page["weights"], page["message"]]
+        page["kind"].change(lambda k, w, a: choose_model(k, w, a, True), model_inputs,
+                            model_outputs, api_visibility="private", **on_tensorflow)
+        page["weights"].submit(lambda k, w, a: choose_model(k, w, a, False), model_inputs,
+                               model_outputs, api_visibility="private", **on_tensorflow)
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     return demo
+
+
+def _page_layout(gr, start: DemoModel) -> dict:
+    """The page's components (inside a ``gr.Blocks`` context), by name."""
+    gr.Markdown("# Face aging\nDrop a photo, pick an age. IPCGAN (Wang et al., CVPR 2018) "
+                "or CycleGAN young → old; faces are found, aged and pasted back.")
+    page = {}
+    with gr.Row():
+        with gr.Column():
+            page["photo_file"] = gr.File(label="Photo (any image file)", type="filepath",
+                                         height=120, elem_id="photo")
+            page["webcam"] = gr.Image(label="… or take one with the webcam", sources=["webcam"],
+                                      type="numpy", height=160, elem_id="webcam")
+            page["kind"] = gr.Radio(list(MODELS), value=start.kind, label="Model",
+                                    elem_id="model")
+            page["weights"] = gr.Textbox(value=_shown_path(start.source),
+                                         label="Weights: a checkpoint folder "
+                                         "(or an export of python -m face_aging.export)",
+                                         elem_id="weights")
+            page["age"] = gr.Slider(minimum=0, maximum=start.slider_maximum,
+                                    step=1 / start.per_unit, value=start.default_age,
+                                    label=start.slider_label(), elem_id="age")
+            page["faces"] = gr.Radio(list(FACE_MODES), value=FACES_LARGEST, label="Faces",
+                                     elem_id="faces")
+            page["show_all"] = gr.Checkbox(value=False, label="Show all ages", elem_id="show_all")
+            page["run"] = gr.Button("Age", variant="primary", elem_id="run")
+        with gr.Column():
+            page["message"] = gr.Markdown(f"Model: {start.describe()}.", elem_id="message")
+            page["photo_out"] = gr.Image(label="Result", type="numpy", format="png",
+                                         interactive=False, buttons=["download"],
+                                         elem_id="result")
+            page["strip_out"] = gr.Image(label="Faces: as the model saw them, then the age(s)",
+                                         type="numpy", format="png", interactive=False,
+                                         height=200, buttons=["download"], elem_id="strip")
+    return page
+
+
+def _age_request(cache: ModelCache, config: DemoConfig, log_fn: Callable[[str], None],
+                 photo_file, webcam, kind, weights, age_value, faces_mode, show_all):
+    """The page's ``/age`` endpoint: ``(photo, strip, message)``; any failure is one line on the
+    page (and a traceback in the log if it is not a :class:`DemoError`)."""
+    started = time.time()
+    try:
+        model = cache.get(kind, weights)
+        if photo_file:
+            image, notes = read_upload(photo_file, config.max_upload_megapixels)
+        elif webcam is not None:
+            image, notes = _webcam_image(webcam, config.max_upload_megapixels), []
+        else:
+            raise DemoError("upload a photo or take one with the webcam")
+        result = age_photo(model, image, age_value, faces_mode, bool(show_all),
+                           config.face_margin)
+    except DemoError as e:
+        return None, None, _page_message(str(e), error=True)
+    except Exception as e:  # noqa: BLE001 -- the page shows one line, the log the rest
+        import traceback
+
+        traceback.print_exc()
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return None, None, _page_message(f"could not age this photo: {reason}", error=True)
+    note = f" Input: {'; '.join(notes)}." if notes else ""
+    finished = time.time()
+    # The server's log: one line a request, with its wall-clock interval (epoch seconds).
+    log_fn(f"request {started:.3f}-{finished:.3f}: {result.message.split(';')[0]} in "
+           f"{finished - started:.2f} s")
+    return result.photo, result.strip, _page_message(result.message + note)
 
 
 def page_theme():

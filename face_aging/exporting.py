@@ -39,7 +39,7 @@ def convert_to_tflite(saved_model_dir: str, tflite_path: str, signatures: Sequen
     functions = [getattr(loaded, name).concrete_functions[0] for name in signatures]
     converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, loaded)
     data = converter.convert()
-    from face_aging.outputs import atomic_write_bytes
+    from face_aging.files import atomic_write_bytes
 
     atomic_write_bytes(tflite_path, data)
     return len(data)

@@ -1,8 +1,9 @@
 """Face detection, eye alignment and margin crops, with OpenCV only.
 
 Shared by data preparation (``python -m face_aging.data.prepare``) and inference
-(``test.py --detect_faces``), so that a face is cropped at test time exactly as the
-training crops were made.
+(``test.py --detect_faces``, the demo, the video tool), so that a face is cropped at test time
+exactly as the training crops were made: :func:`locate_faces` is the one detect -> level ->
+crop, :func:`paste_back` the one way back into the photo.
 
 Conventions used everywhere in this module:
 
@@ -27,12 +28,15 @@ OpenCV 5.0 moved ``CascadeClassifier`` to opencv-contrib and ships no cascade fi
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from face_aging.errors import UnavailableError
 
 #: Margin added on each side of a face box, as a fraction of the box's larger side.
 #: 0.4 is IMDB-WIKI's own crop margin ("40 % margin"). Training crops made by
@@ -52,7 +56,7 @@ Box = Tuple[float, float, float, float]
 Point = Tuple[float, float]
 
 
-class FaceDetectionUnavailable(RuntimeError):
+class FaceDetectionUnavailable(UnavailableError, RuntimeError):
     """This OpenCV build cannot run Haar cascades (the message says what to install)."""
 
 
@@ -146,33 +150,68 @@ def crop_with_margin(image: np.ndarray, box: Sequence[float], margin: float = DE
     return _resize(rotated[pad:pad + side, pad:pad + side], size)
 
 
-def paste_back(image: np.ndarray, crop: np.ndarray, box: Sequence[float],
-               margin: float = DEFAULT_MARGIN, angle: float = 0.0) -> np.ndarray:
-    """Inverse of :func:`crop_with_margin`: puts a (processed) crop back into ``image``.
+#: Width of the soft edge of a pasted face, as a fraction of the smaller side of its square.
+FEATHER = 0.12
 
-    ``crop`` (any square size, same channels, uint8) is resized to the crop square of
-    ``box``/``margin``, rotated back by ``-angle`` and pasted over a copy of ``image``;
-    only the part of the square inside the image is written. Returns the new image.
+
+def soft_mask(height: int, width: int, feather: float = FEATHER) -> np.ndarray:
+    """float32 ``[height, width]`` in [0, 1]: an ellipse filling the box, edges feathered.
+
+    1 in the middle, falling smoothly to 0 at the box's border; ``feather`` is the width
+    of the fall-off as a fraction of the smaller side.
     """
-    x1, y1, x2, y2 = square_with_margin(box, margin)
-    side = x2 - x1
-    patch = cv2.resize(np.ascontiguousarray(crop), (side, side), interpolation=cv2.INTER_LINEAR)
-    mask = np.ones((side, side), np.uint8)
+    y = (np.arange(height, dtype=np.float32) + 0.5) / height * 2.0 - 1.0
+    x = (np.arange(width, dtype=np.float32) + 0.5) / width * 2.0 - 1.0
+    radius = np.sqrt(y[:, np.newaxis] ** 2 + x[np.newaxis, :] ** 2)  # 1 on the inscribed ellipse
+    band = max(2.0 * feather, 1e-3)
+    t = np.clip((1.0 - radius) / band, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
+
+
+def paste_back(photo: np.ndarray, face: np.ndarray, square: Sequence[float], angle: float = 0.0,
+               feather: Optional[float] = FEATHER) -> np.ndarray:
+    """The one paste-back, inverse of :func:`crop_with_margin`: ``face`` into a copy of ``photo``
+    over the crop's ``square``, rotated back by ``angle``.
+
+    Args:
+      photo: uint8 RGB ``[H, W, 3]``.
+      face: uint8 RGB ``[h, w, 3]``, any size; resized to the square (``INTER_AREA`` down,
+        ``INTER_CUBIC`` up).
+      square: ``(x1, y1, x2, y2)`` photo pixels, exclusive end (:func:`square_with_margin`, or
+        :attr:`LocatedFace.square`); may reach outside the photo (only the inside part is
+        pasted).
+      angle: degrees the crop was levelled by (``crop_with_margin``'s ``angle``).
+      feather: blend with :func:`soft_mask` of this feather (faded into the photo); None: a hard
+        edge (the whole square replaced).
+    Returns:
+      a new uint8 ``[H, W, 3]``.
+    """
+    x1, y1, x2, y2 = (int(round(v)) for v in square)
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"empty paste square {tuple(square)}")
+    side_w, side_h = x2 - x1, y2 - y1
+    interpolation = cv2.INTER_AREA if side_w < face.shape[1] else cv2.INTER_CUBIC
+    patch = cv2.resize(np.ascontiguousarray(face), (side_w, side_h), interpolation=interpolation)
+    mask = (soft_mask(side_h, side_w, feather) if feather is not None
+            else np.ones((side_h, side_w), np.float32))
     if abs(angle) >= 1e-3:
-        centre = ((side - 1) / 2.0, (side - 1) / 2.0)
+        centre = ((side_w - 1) / 2.0, (side_h - 1) / 2.0)
         matrix = cv2.getRotationMatrix2D(centre, -float(angle), 1.0)
-        patch = cv2.warpAffine(patch, matrix, (side, side), flags=cv2.INTER_LINEAR,
+        patch = cv2.warpAffine(patch, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpAffine(mask, matrix, (side, side), flags=cv2.INTER_NEAREST,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    out = image.copy()
-    h, w = image.shape[:2]
-    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
-    if cx1 >= cx2 or cy1 >= cy2:
+        mask = cv2.warpAffine(mask, matrix, (side_w, side_h), borderMode=cv2.BORDER_CONSTANT,
+                              flags=cv2.INTER_LINEAR if feather is not None else cv2.INTER_NEAREST,
+                              borderValue=0)
+    height, width = photo.shape[:2]
+    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
+    out = photo.copy()
+    if cx2 <= cx1 or cy2 <= cy1:
         return out
-    sub_patch = patch[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1]
-    sub_mask = mask[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1].astype(bool)
-    out[cy1:cy2, cx1:cx2][sub_mask] = sub_patch[sub_mask]
+    region = out[cy1:cy2, cx1:cx2].astype(np.float32)
+    inside = patch[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1].astype(np.float32)
+    alpha = mask[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1, np.newaxis]
+    out[cy1:cy2, cx1:cx2] = np.clip(np.round(region + alpha * (inside - region)), 0, 255) \
+        .astype(np.uint8)
     return out
 
 
@@ -188,7 +227,8 @@ def eye_roll_angle(left_eye: Point, right_eye: Point) -> float:
 
 # --------------------------------------------------------------------------- detection
 
-def _cascade_dirs() -> List[str]:
+def cascade_dirs() -> List[str]:
+    """Where the Haar cascade files are looked for, in order (see the module docstring)."""
     dirs = []
     env = os.environ.get("FACE_AGING_HAAR_DIR")
     if env:
@@ -207,28 +247,29 @@ def detector_status() -> Tuple[bool, str]:
                        "opencv-contrib): install opencv-contrib-python-headless, or "
                        "opencv-python-headless 4.x")
     for name in (FACE_CASCADE, EYE_CASCADE):
-        if not any(os.path.isfile(os.path.join(d, name)) for d in _cascade_dirs()):
-            return False, (f"Haar cascade {name} not found in {', '.join(_cascade_dirs())}: "
+        if not any(os.path.isfile(os.path.join(d, name)) for d in cascade_dirs()):
+            return False, (f"Haar cascade {name} not found in {', '.join(cascade_dirs())}: "
                            "set FACE_AGING_HAAR_DIR to a folder holding OpenCV's haarcascade "
                            "XML files (e.g. Debian's opencv-data, or an OpenCV 4.x wheel's cv2/data)")
     return True, ""
 
 
-_CASCADES = {}
+#: The classifiers loaded so far, by cascade file name (each file is loaded once).
+LOADED_CASCADES = {}
 
 
 def _cascade(name: str):
-    if name not in _CASCADES:
+    if name not in LOADED_CASCADES:
         ok, reason = detector_status()
         if not ok:
             raise FaceDetectionUnavailable(reason)
-        path = next(os.path.join(d, name) for d in _cascade_dirs()
+        path = next(os.path.join(d, name) for d in cascade_dirs()
                     if os.path.isfile(os.path.join(d, name)))
         classifier = cv2.CascadeClassifier(path)
         if classifier.empty():
             raise FaceDetectionUnavailable(f"{path}: OpenCV could not load this cascade")
-        _CASCADES[name] = classifier
-    return _CASCADES[name]
+        LOADED_CASCADES[name] = classifier
+    return LOADED_CASCADES[name]
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -305,39 +346,63 @@ def find_eyes(image: np.ndarray, box: Sequence[float]) -> Optional[Tuple[Point, 
     return (left[0], left[1]), (right[0], right[1])
 
 
-def align_by_eyes(image: np.ndarray, box: Sequence[float]) -> Tuple[np.ndarray, float]:
-    """Rotates the whole image about the box centre so the eyes are level.
-
-    Returns ``(rotated image, angle in degrees)``; ``(image, 0.0)`` when no eye pair is
-    found. The box stays valid for the rotated image (its centre does not move), so
-    ``crop_with_margin(rotated, box, ...)`` equals ``crop_with_margin(image, box, ..., angle)``
-    up to interpolation; the latter is cheaper (rotates only the crop region).
-    """
+def level_angle(image: np.ndarray, box: Sequence[float]) -> Optional[float]:
+    """Degrees that level the eyes found in ``box`` (:func:`find_eyes`,
+    :func:`eye_roll_angle`), None when no eye pair is found."""
     eyes = find_eyes(image, box)
-    if eyes is None:
-        return image, 0.0
-    angle = eye_roll_angle(*eyes)
-    cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-    matrix = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-    h, w = image.shape[:2]
-    rotated = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-    return rotated, angle
+    return eye_roll_angle(*eyes) if eyes is not None else None
 
 
-def detect_and_crop(image: np.ndarray, margin: float = DEFAULT_MARGIN, size: int = DEFAULT_CROP_SIZE,
-                    align: bool = True) -> Optional[Tuple[np.ndarray, Box, float]]:
-    """Largest face, levelled by the eyes (if ``align`` and found), cropped with ``margin``.
+# --------------------------------------------------------------------------- detect, level, crop
 
-    Returns ``(crop [size, size, 3] uint8, box, angle)`` or ``None`` when no face is found;
-    ``paste_back(image, new_crop, box, margin, angle)`` undoes it.
+
+@dataclasses.dataclass
+class LocatedFace:
+    """A face found in a photo.
+
+    Attributes:
+      crop: uint8 RGB ``[size, size, 3]``, cut as the training crops were.
+      box: the detector's box ``(x1, y1, x2, y2)`` in photo pixels.
+      square: the crop's square ``(x1, y1, x2, y2)`` in photo pixels (may reach outside):
+        where :func:`paste_back` puts the processed face.
+      angle: degrees the photo was rotated (about the box centre) to level the eyes.
     """
-    box = largest_face(detect_faces(image))
-    if box is None:
-        return None
-    angle = 0.0
-    if align:
-        eyes = find_eyes(image, box)
-        if eyes is not None:
-            angle = eye_roll_angle(*eyes)
-    return crop_with_margin(image, box, margin, size, angle), box, angle
+    crop: np.ndarray
+    box: Box
+    square: Tuple[int, int, int, int]
+    angle: float
+
+
+def locate_faces(image: np.ndarray, all_faces: bool = False, margin: Optional[float] = None,
+                 align: bool = True, size: int = DEFAULT_CROP_SIZE,
+                 boxes: Optional[Sequence[Sequence[float]]] = None,
+                 angles: Optional[Sequence[float]] = None) -> List[LocatedFace]:
+    """The one detect -> level -> crop: faces of a photo cropped exactly as
+    ``python -m face_aging.data.prepare`` cuts the training data (Haar detection, eyes levelled,
+    :func:`crop_with_margin`), for the test run, the demo, the video tool and the data tool.
+
+    Args:
+      image: uint8 RGB ``[H, W, 3]``.
+      all_faces: every detected face, largest first; else only the largest.
+      margin: fraction of the box's larger side added on each side (default
+        :data:`DEFAULT_MARGIN`).
+      align: level the eyes (:func:`level_angle`; upright where no eye pair is found).
+      size: side of the crops.
+      boxes: the faces' boxes, instead of detecting them (a dataset's box, a video's tracked
+        boxes); all of them are cropped.
+      angles: the levelling angle of each box, instead of finding the eyes.
+    Returns:
+      ``[]`` when no face is found.
+    Raises:
+      FaceDetectionUnavailable: detection (or eye finding) is needed and this OpenCV cannot.
+    """
+    margin = DEFAULT_MARGIN if margin is None else margin
+    if boxes is None:
+        boxes = detect_faces(image)
+        boxes = boxes if all_faces else boxes[:1]
+    if angles is None:
+        angles = [(level_angle(image, box) if align else None) or 0.0 for box in boxes]
+    return [LocatedFace(crop_with_margin(image, box, margin, size, angle),
+                        tuple(box), square_with_margin(box, margin),
+                        float(angle))
+            for box, angle in zip(boxes, angles)]

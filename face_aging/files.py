@@ -11,6 +11,8 @@ import contextlib
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
 from typing import Iterable, Iterator
 
@@ -26,6 +28,12 @@ def _umask() -> int:
 #: Mode of every file the project writes (read at import: ``os.umask`` cannot be read without
 #: setting it, which is not thread-safe).
 FILE_MODE = 0o666 & ~_umask()
+#: Mode of a folder written whole (:func:`atomic_replace_dir`), as ``os.makedirs`` would make it.
+DIR_MODE = 0o777 & ~_umask()
+
+
+#: The name :func:`atomic_path` gives a temporary: ``.NAME.XXXXXXXX.tmp[SUFFIX]``.
+_TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 @contextlib.contextmanager
@@ -49,6 +57,45 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def atomic_replace_dir(path: str) -> Iterator[str]:
+    """Yields an empty staging folder beside ``path`` for a folder written whole (a bundle); on
+    a clean exit it gets :data:`DIR_MODE` and takes the place of ``path`` (an existing ``path``
+    is moved to ``PATH.old`` first and then deleted), on an exception it is deleted. A reader
+    sees the old folder or the new one, never a half-written one (between the two renames,
+    none)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(path))}.", dir=parent)
+    try:
+        yield staging
+        os.chmod(staging, DIR_MODE)
+        old = None
+        if os.path.exists(path):
+            old = path.rstrip("/") + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(staging, path)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def remove_temporaries(folder: str) -> int:
+    """Deletes the temporary files a killed writer left below ``folder`` (recursively); returns
+    how many. Only for a folder no writer of this project is writing into at the same time."""
+    removed = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if _TEMPORARY_NAME.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -89,7 +136,7 @@ def atomic_write_json(path: str, payload) -> None:
     """``payload`` as JSON (indent 2, sorted keys, NaN/inf as null, a final newline),
     atomically."""
     atomic_write_text(path, json.dumps(json_safe(payload), indent=2, sort_keys=True,
-                                       allow_nan=False) + "\n")
+                                       allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def encode_image(image_rgb: np.ndarray, extension: str, quality: int = 95) -> bytes:

@@ -1,8 +1,6 @@
 """Inference over image files, whatever the model: read user images robustly, find faces, write
 the outputs of a test run.
 
-- :func:`read_image_rgb` -- any image file -> uint8 RGB, converting grayscale, 16-bit,
-  RGBA and CMYK files and raising :class:`BadImageError` with one readable reason.
 - :func:`process_image_files` -- the model-independent part of a test run (reading, face
   crops, output layout, one line per bad file), shared by ``face_aging.ipcgan.inference``
   and ``face_aging.cyclegan.inference``: the model is a ``render`` function.
@@ -16,21 +14,17 @@ checks of the input answer before TensorFlow loads.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-#: Smallest image side (pixels) accepted as a face; smaller inputs are reported.
-MIN_IMAGE_SIDE = 32
+from face_aging.images import BadImageError, list_image_files, read_image
 
-
-class BadImageError(ValueError):
-    """A file that cannot be used as an image; the message is the reason (no path)."""
-
+#: The reader's old name here, for face_aging.apps.bundle (which also takes list_image_files
+#: from this module); the reader is ``face_aging.images``.
+read_image_rgb = read_image
 
 # --------------------------------------------------------------------------- recorded options
 
@@ -128,120 +122,6 @@ def recorded_face_crop(checkpoint_dir: Optional[str]) -> Optional[FaceCrop]:
 # --------------------------------------------------------------------------- reading
 
 
-def _png_bit_depth(data: bytes) -> Optional[int]:
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) > 24:
-        return data[24]
-    return None
-
-
-def _composite_on_white(image: Image.Image) -> Image.Image:
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _sixteen_to_eight(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(values.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
-
-
-def read_image_rgb(path: str, min_side: int = MIN_IMAGE_SIDE) -> Tuple[np.ndarray, List[str]]:
-    """Reads any image file as uint8 RGB ``[H, W, 3]``, converting what can be converted.
-
-    Grayscale, palette, 1-bit, 16-bit, RGBA/LA (composited on white) and CMYK files are
-    converted; EXIF orientation is applied; animations give their first frame.
-
-    Returns:
-      ``(image, notes)``: notes are short phrases saying what was converted.
-    Raises:
-      BadImageError: the reason (empty, truncated, not an image, too small, ...).
-    """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError:
-        raise BadImageError("is a directory") from None
-    except OSError as e:
-        raise BadImageError(f"unreadable ({e.strerror or e})") from None
-    if not data:
-        raise BadImageError("empty file (0 bytes)")
-    notes: List[str] = []
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except UnidentifiedImageError:
-        raise BadImageError("not an image (unrecognised file format)") from None
-    except Image.DecompressionBombError as e:
-        raise BadImageError(f"too large to decode safely ({e})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        reason = str(e) or type(e).__name__
-        if "truncated" in reason or isinstance(e, EOFError):
-            raise BadImageError(f"truncated or corrupt image data ({reason})") from None
-        raise BadImageError(f"corrupt image ({reason})") from None
-    if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"first of {image.n_frames} frames")
-    try:
-        transposed = ImageOps.exif_transpose(image)
-        if transposed is not None and transposed.size != image.size:
-            notes.append("rotated as its EXIF orientation says")
-        image = transposed if transposed is not None else image
-    except Exception:  # a broken EXIF block is no reason to reject the pixels
-        pass
-    mode = image.mode
-    if mode == "RGB" and _png_bit_depth(data) == 16:
-        import cv2
-
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if decoded is not None and decoded.dtype == np.uint16 and decoded.ndim == 3:
-            rgb = _sixteen_to_eight(cv2.cvtColor(decoded[..., :3], cv2.COLOR_BGR2RGB))
-        else:
-            rgb = np.asarray(image)
-        notes.append("16-bit RGB, converted to 8-bit")
-    elif mode == "RGB":
-        rgb = np.asarray(image)
-    elif mode in ("L", "1"):
-        notes.append("grayscale, converted to RGB" if mode == "L" else "1-bit, converted to RGB")
-        rgb = np.asarray(image.convert("RGB"))
-    elif mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(image)
-        if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
-            raise BadImageError(f"32-bit integer image with values {values.min()}..{values.max()}"
-                                ": unsupported pixel format")
-        gray = _sixteen_to_eight(values)
-        rgb = np.repeat(gray[..., np.newaxis], 3, axis=2)
-        notes.append("16-bit grayscale, converted to 8-bit RGB")
-    elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P"
-                                                          and "transparency" in image.info):
-        notes.append(f"{mode} with transparency, composited on white")
-        rgb = np.asarray(_composite_on_white(image))
-    elif mode == "CMYK":
-        notes.append("CMYK, converted to RGB")
-        rgb = np.asarray(image.convert("RGB"))
-    elif mode in ("P", "YCbCr", "LAB", "HSV"):
-        notes.append(f"{mode}, converted to RGB")
-        rgb = np.asarray(image.convert("RGB"))
-    else:
-        raise BadImageError(f"unsupported pixel format (PIL mode {mode})")
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    height, width = rgb.shape[:2]
-    if min(height, width) < min_side:
-        raise BadImageError(f"too small ({width}x{height} px; need at least {min_side} px a side)")
-    return rgb, notes
-
-
-def list_image_files(path: str) -> List[str]:
-    """A file -> ``[path]``; a directory -> its non-hidden regular files, sorted (no recursion).
-
-    Every file is returned, not only known extensions: a non-image in the input
-    directory is reported by :func:`read_image_rgb`, not silently skipped.
-    """
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no such file or directory")
-    return [os.path.join(path, name) for name in sorted(os.listdir(path))
-            if not name.startswith(".") and not os.path.isdir(os.path.join(path, name))]
-
-
 def read_reference_faces(path: str, count: int,
                          log: Callable[[str], None] = print) -> List[np.ndarray]:
     """Up to ``count`` reference faces for ``bn_mode="batch"``: the first readable images of
@@ -252,9 +132,9 @@ def read_reference_faces(path: str, count: int,
         if len(faces) == count:
             break
         try:
-            faces.append(read_image_rgb(file_path)[0])
+            faces.append(read_image(file_path)[0])
         except BadImageError as e:
-            log(f"skipped reference face {file_path}: {e}")
+            log(f"skipped reference face {file_path}: {e.reason}")
     return faces
 
 
@@ -286,8 +166,9 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
     """The test-script run of any model: read, (detect,) render, write, one line per file.
 
     Shared by ``ipcgan.inference.age_image_files`` and ``cyclegan.inference``: reading with
-    :func:`read_image_rgb`, face crops (:func:`detected_face_crops`), the output layout of
-    ``face_aging.outputs`` (atomic writes), pasting into photos and the error handling.
+    ``images.read_image``, face crops (``faces.locate_faces``), the output layout of
+    ``face_aging.outputs`` (atomic writes), pasting into photos (``faces.paste_back``) and the
+    error handling.
 
     Args:
       targets: one per output column; ``tag`` names its files (``NAME_{tag}.png``).
@@ -296,17 +177,17 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
       progress: e.g. a ``face_aging.progress.bar``; ``progress.update(1)`` after each file.
       face_align: level the eyes of detected faces before cropping.
     """
-    from face_aging import outputs
+    from face_aging import faces, files, outputs
 
     os.makedirs(save_dir, exist_ok=True)
     summary = RunSummary()
     for path, stem in zip(image_paths, _output_stems(image_paths)):
         try:
-            image, notes = read_image_rgb(path)
+            image, notes = read_image(path)
             if detect_faces:
-                located = detected_face_crops(image, all_faces, face_margin, face_align)
+                located = faces.locate_faces(image, all_faces, face_margin, face_align)
                 if not located:
-                    raise BadImageError("no face found")
+                    raise BadImageError(path, "no face found")
                 names = [f"{stem}_face{i}" for i in range(len(located))]
                 inputs = [face.crop for face in located]
             else:
@@ -321,8 +202,8 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
                 for k, target in enumerate(targets):
                     photo = image
                     for aged, face in zip(aged_per_face, located):
-                        photo = outputs.paste_face(photo, aged[k], face.square, face.angle)
-                    outputs.atomic_write_image(
+                        photo = faces.paste_back(photo, aged[k], face.square, face.angle)
+                    files.atomic_write_image(
                         os.path.join(save_dir, f"{stem}_{target.tag}_photo.jpg"), photo)
             summary.processed.append(path)
             summary.strips.extend(strips)
@@ -330,8 +211,8 @@ def process_image_files(image_paths: Sequence[str], save_dir: str, targets: Sequ
             faces_note = f", {len(names)} face(s)" if detect_faces else ""
             log(f"ok: {path}{detail}{faces_note}")
         except BadImageError as e:
-            summary.failed.append((path, str(e)))
-            log(f"FAILED: {path}: {e}")
+            summary.failed.append((path, e.reason))
+            log(f"FAILED: {path}: {e.reason}")
         except (_tensorflow_op_error(), ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             summary.failed.append((path, reason))
@@ -349,53 +230,3 @@ def _tensorflow_op_error():
     """``tf.errors.OpError`` if TensorFlow is loaded (a network ran), else a class never raised."""
     tf = sys.modules.get("tensorflow")
     return tf.errors.OpError if tf is not None else _NoTensorFlowError
-
-
-@dataclasses.dataclass
-class LocatedFace:
-    """A face found in a photo.
-
-    Attributes:
-      crop: uint8 RGB ``[faces.DEFAULT_CROP_SIZE]*2 + [3]``, cut as the training crops were.
-      box: the detector's box ``(x1, y1, x2, y2)`` in photo pixels.
-      square: the crop's square ``(x1, y1, x2, y2)`` in photo pixels (may reach outside).
-      angle: degrees the photo was rotated (about the box centre) to level the eyes.
-    """
-    crop: np.ndarray
-    box: Tuple[float, float, float, float]
-    square: Tuple[int, int, int, int]
-    angle: float
-
-
-def detected_face_crops(image: np.ndarray, all_faces: bool = False,
-                        margin: Optional[float] = None, align: bool = True) -> List[LocatedFace]:
-    """Faces of a photo cropped exactly as ``face_aging.data.prepare`` cut the training data:
-    Haar detection, eyes levelled (``align``), ``faces.crop_with_margin`` with the default
-    training margin, at ``faces.DEFAULT_CROP_SIZE``.
-
-    Args:
-      image: uint8 RGB ``[H, W, 3]``.
-      all_faces: every face, largest first; else only the largest.
-      margin: fraction of the box's larger side added on each side (default
-        ``faces.DEFAULT_MARGIN``).
-    Returns:
-      ``[]`` when no face is found.
-    Raises:
-      faces.FaceDetectionUnavailable: this OpenCV cannot detect faces (say why, stop).
-    """
-    from face_aging import faces
-
-    margin = faces.DEFAULT_MARGIN if margin is None else margin
-    boxes = faces.detect_faces(image)
-    if not all_faces:
-        boxes = boxes[:1]
-    located = []
-    for box in boxes:
-        angle = 0.0
-        if align:
-            eyes = faces.find_eyes(image, box)
-            if eyes is not None:
-                angle = faces.eye_roll_angle(*eyes)
-        located.append(LocatedFace(faces.crop_with_margin(image, box, margin, angle=angle),
-                                   tuple(box), faces.square_with_margin(box, margin), angle))
-    return located

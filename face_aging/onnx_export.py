@@ -23,6 +23,8 @@ import logging
 import os
 from typing import Dict, Sequence
 
+from face_aging.errors import UnavailableError
+
 #: ONNX opset written: 18 adds ``Resize``'s ``antialias`` attribute (needed by CycleGAN's resize).
 ONNX_OPSET = 18
 #: SavedModel signature -> ONNX file name inside the SavedModel directory, per model.
@@ -30,7 +32,7 @@ IPCGAN_ONNX_FILES = {"serve": "model.onnx", "serve_age_vector": "model_age_vecto
 CYCLEGAN_ONNX_FILES = {"serve": "model.onnx", "serve_old_to_young": "model_old_to_young.onnx"}
 
 
-class OnnxUnavailable(RuntimeError):
+class OnnxUnavailable(UnavailableError, RuntimeError):
     """tf2onnx (the ``[onnx]`` extra) is not installed; the message says what to install."""
 
 
@@ -99,7 +101,7 @@ def convert_signature(saved_model_dir: str, signature: str, onnx_path: str,
     import tensorflow as tf
     import tf2onnx
 
-    from face_aging.outputs import atomic_write_bytes
+    from face_aging.files import atomic_write_bytes
 
     loaded = loaded if loaded is not None else tf.saved_model.load(saved_model_dir)
     function = getattr(loaded, signature, None)

@@ -12,60 +12,20 @@ Layout of ``save_dir`` for an input ``NAME.ext`` (one aged face per target):
   ``NAME_group{k}_{ages}_photo.jpg``.
 - ``index.html``: every strip of the run, with column headings, and the failed files.
 
-All images are uint8 RGB in memory. Every file is written to a temporary name in the
-same directory and renamed, so a crash or a full disk never leaves a half-written file
-under a final name; existing files are replaced, nothing else is deleted.
+All images are uint8 RGB in memory. Every file is written by ``face_aging.files`` (a
+temporary name in the same directory, fsync, rename), so a crash or a full disk never leaves a
+half-written file under a final name; existing files are replaced, nothing else is deleted.
 """
 from __future__ import annotations
 
 import html
 import os
-import tempfile
 import urllib.parse
 from typing import Sequence, Tuple
 
-import cv2
 import numpy as np
 
-JPEG_QUALITY = 95
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                     dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def encode_image(image_rgb: np.ndarray, extension: str) -> bytes:
-    """uint8 RGB ``[H, W, 3]`` -> PNG or JPEG bytes (``extension`` ``.png``/``.jpg``)."""
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
-        raise ValueError(f"expected uint8 [H, W, 3], got {image_rgb.dtype} {image_rgb.shape}")
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if extension.lower() in (".jpg", ".jpeg") \
-        else []
-    ok, encoded = cv2.imencode(extension, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise ValueError(f"could not encode a {extension} image")
-    return encoded.tobytes()
-
-
-def atomic_write_image(path: str, image_rgb: np.ndarray) -> None:
-    """Writes uint8 RGB to ``path`` (format from the extension) atomically."""
-    atomic_write_bytes(path, encode_image(image_rgb, os.path.splitext(path)[1]))
+from face_aging import files
 
 
 def make_strip(input_face: np.ndarray, aged_faces: Sequence[np.ndarray]) -> np.ndarray:
@@ -91,69 +51,12 @@ def write_face_outputs(save_dir: str, name: str, input_face: np.ndarray, aged_fa
     Returns:
       the strip's file name (relative to ``save_dir``).
     """
-    atomic_write_image(os.path.join(save_dir, f"{name}_input.png"), input_face)
+    files.atomic_write_image(os.path.join(save_dir, f"{name}_input.png"), input_face)
     for aged, target in zip(aged_faces, targets):
-        atomic_write_image(os.path.join(save_dir, f"{name}_{target.tag}.png"), aged)
+        files.atomic_write_image(os.path.join(save_dir, f"{name}_{target.tag}.png"), aged)
     strip_name = f"{name}_strip.png"
-    atomic_write_image(os.path.join(save_dir, strip_name), make_strip(input_face, aged_faces))
+    files.atomic_write_image(os.path.join(save_dir, strip_name), make_strip(input_face, aged_faces))
     return strip_name
-
-
-def soft_mask(height: int, width: int, feather: float = 0.12) -> np.ndarray:
-    """float32 ``[height, width]`` in [0, 1]: an ellipse filling the box, edges feathered.
-
-    1 in the middle, falling smoothly to 0 at the box's border; ``feather`` is the width
-    of the fall-off as a fraction of the smaller side.
-    """
-    y = (np.arange(height, dtype=np.float32) + 0.5) / height * 2.0 - 1.0
-    x = (np.arange(width, dtype=np.float32) + 0.5) / width * 2.0 - 1.0
-    radius = np.sqrt(y[:, np.newaxis] ** 2 + x[np.newaxis, :] ** 2)  # 1 on the inscribed ellipse
-    band = max(2.0 * feather, 1e-3)
-    t = np.clip((1.0 - radius) / band, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep
-
-
-def paste_face(photo: np.ndarray, face: np.ndarray, square: Tuple[int, int, int, int],
-               angle: float = 0.0) -> np.ndarray:
-    """Blends ``face`` into a copy of ``photo`` over ``square`` with :func:`soft_mask`.
-
-    The soft-edged counterpart of ``faces.paste_back``: the same geometry (the crop's
-    square, rotated back by ``angle``), but faded into the photo instead of a hard edge.
-
-    Args:
-      photo: uint8 RGB ``[H, W, 3]``.
-      face: uint8 RGB ``[h, w, 3]``, any size; resized to the square.
-      square: ``(x1, y1, x2, y2)`` photo pixels, exclusive end (``faces.square_with_margin``);
-        may reach outside the photo (only the inside part is pasted).
-      angle: degrees the crop was levelled by (``faces.crop_with_margin``'s ``angle``).
-    Returns:
-      a new uint8 ``[H, W, 3]``.
-    """
-    x1, y1, x2, y2 = (int(round(v)) for v in square)
-    if x2 <= x1 or y2 <= y1:
-        raise ValueError(f"empty paste square {square}")
-    side_w, side_h = x2 - x1, y2 - y1
-    interpolation = cv2.INTER_AREA if side_w < face.shape[1] else cv2.INTER_CUBIC
-    patch = cv2.resize(np.ascontiguousarray(face), (side_w, side_h), interpolation=interpolation)
-    mask = soft_mask(side_h, side_w)
-    if abs(angle) >= 1e-3:
-        centre = ((side_w - 1) / 2.0, (side_h - 1) / 2.0)
-        matrix = cv2.getRotationMatrix2D(centre, -float(angle), 1.0)
-        patch = cv2.warpAffine(patch, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpAffine(mask, matrix, (side_w, side_h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    height, width = photo.shape[:2]
-    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
-    out = photo.copy()
-    if cx2 <= cx1 or cy2 <= cy1:
-        return out
-    region = out[cy1:cy2, cx1:cx2].astype(np.float32)
-    inside = patch[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1].astype(np.float32)
-    alpha = mask[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1, np.newaxis]
-    out[cy1:cy2, cx1:cx2] = np.clip(np.round(region + alpha * (inside - region)), 0, 255) \
-        .astype(np.uint8)
-    return out
 
 
 def contact_sheet_html(strips: Sequence[dict], column_labels: Sequence[str],
@@ -204,6 +107,6 @@ def write_contact_sheet(save_dir: str, strips: Sequence[dict], column_labels: Se
                         panel_size: int = 128) -> str:
     """Writes ``index.html`` into ``save_dir`` atomically; returns its path."""
     path = os.path.join(save_dir, "index.html")
-    atomic_write_bytes(path, contact_sheet_html(strips, column_labels, failed, title,
-                                                panel_size).encode("utf-8"))
+    files.atomic_write_text(path, contact_sheet_html(strips, column_labels, failed, title,
+                                                     panel_size))
     return path

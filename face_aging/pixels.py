@@ -88,10 +88,3 @@ def to_uint8(images_unit_range) -> np.ndarray:
     """[-1, 1] -> uint8 RGB as the release saved images: (x + 1) * 127.5, clipped, truncated."""
     x = (np.asarray(images_unit_range, np.float32) + 1.0) * 127.5
     return np.clip(x, 0, 255).astype(np.uint8)
-
-
-def decode_image(contents: tf.Tensor) -> tf.Tensor:
-    """JPEG/PNG/BMP/GIF bytes -> uint8 RGB ``[H, W, 3]`` (grey is expanded, alpha dropped)."""
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False, dtype=tf.uint8)
-    image.set_shape([None, None, 3])
-    return image

@@ -9,28 +9,29 @@
    filter: no lag on steady motion, detector jitter damped), so the aged face does not jitter;
    a face missed for up to ``max_missing`` frames moves on at its last speed;
 3. the face is cropped at the smoothed box exactly as training crops were cut
-   (``faces.crop_with_margin``), aged (``render``), and blended back with the soft-edged
-   mask of ``outputs.paste_face``: pixels outside the crop square are left as they were.
+   (``faces.locate_faces`` with the tracked boxes), aged (``render``), and blended back with
+   the soft edge of ``faces.paste_back``: pixels outside the crop square are left as they were.
 
 Outputs: one video per target, the input's frame rate and size, every frame written (frames
 without a face unchanged), no audio (OpenCV writes none). Codec by the output's extension
 (:data:`FOURCC_BY_EXTENSION`: ``.mp4`` mp4v, ``.avi`` MJPG, ``.mkv`` FFV1 lossless). Each
-file is written under a temporary name in its folder and renamed at the end, so an
-interrupted run leaves no half-written video under a final name. Boxes are
+file is written under a temporary name in its folder (``face_aging.files``) and renamed at the
+end, so an interrupted run leaves no half-written video under a final name. Boxes are
 ``(x1, y1, x2, y2)`` frame pixels; angles degrees (``faces``' conventions).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
-import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from face_aging import faces, outputs
+from face_aging import faces, files
+from face_aging.errors import InputError
 
 #: Fraction of the detector's jitter the box filter suppresses, 0 (raw detections) .. <1.
 DEFAULT_SMOOTHING = 0.6
@@ -47,7 +48,7 @@ FALLBACK_FPS = 25.0
 Box = Tuple[float, float, float, float]
 
 
-class BadVideoError(ValueError):
+class BadVideoError(InputError):
     """A video that cannot be read or written; the message is the reason (one line)."""
 
 
@@ -225,20 +226,20 @@ def fourcc_for(path: str) -> str:
     return FOURCC_BY_EXTENSION.get(os.path.splitext(path)[1].lower(), "mp4v")
 
 
-def _open_writer(final_path: str, fps: float, width: int, height: int, fourcc: Optional[str]):
-    directory = os.path.dirname(os.path.abspath(final_path))
-    base, extension = os.path.splitext(os.path.basename(final_path))
+def _open_writer(stack: contextlib.ExitStack, final_path: str, fps: float, width: int,
+                 height: int, fourcc: Optional[str]):
+    """A ``cv2.VideoWriter`` into a ``files.atomic_path`` temporary of ``final_path`` (renamed
+    over it when ``stack`` closes cleanly, removed on an error); released before that."""
+    extension = os.path.splitext(final_path)[1]
     # The temporary name keeps the extension: OpenCV picks the container from it.
-    fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{extension}", dir=directory)
-    os.close(fd)
+    temporary = stack.enter_context(files.atomic_path(final_path, suffix=extension))
     code = fourcc or fourcc_for(final_path)
     writer = cv2.VideoWriter(temporary, cv2.VideoWriter_fourcc(*code), fps, (width, height))
+    stack.callback(writer.release)  # runs before the rename (last in, first out)
     if not writer.isOpened():
-        writer.release()
-        os.unlink(temporary)
         raise BadVideoError(f"{final_path}: OpenCV cannot write {code!r} video into a "
                             f"{extension or 'extensionless'} file")
-    return writer, temporary
+    return writer
 
 
 def age_video(input_path: str, output_paths: Sequence[str],
@@ -277,58 +278,50 @@ def age_video(input_path: str, output_paths: Sequence[str],
         fps = FALLBACK_FPS
         notes.append(f"frame rate unknown, written at {FALLBACK_FPS:g} fps")
     tracker = FaceTracker(smoothing, max_missing, all_faces)
-    capture = cv2.VideoCapture(input_path)
-    writers, temporaries = [], []
     result = VideoResult(0, fps, info.width, info.height, 0, [], [], list(output_paths), notes)
+    capture = cv2.VideoCapture(input_path)
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=os.path.basename(input_path),
                disable=None if progress is None else not progress, dynamic_ncols=True)
     try:
-        for path in output_paths:
-            writer, temporary = _open_writer(path, fps, info.width, info.height, fourcc)
-            writers.append(writer)
-            temporaries.append(temporary)
-        while True:
-            ok, frame_bgr = capture.read()
-            if not ok or frame_bgr is None:
-                break
-            if frame_bgr.shape[:2] != (info.height, info.width):
-                raise BadVideoError(f"frame {result.frames} is {frame_bgr.shape[1]}x"
-                                    f"{frame_bgr.shape[0]}, the video {info.width}x{info.height}")
-            frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-            boxes = faces.detect_faces(frame)
-            detections = []
-            for box in (boxes if all_faces else boxes[:1]):
-                eyes = faces.find_eyes(frame, box) if align else None
-                detections.append((box, faces.eye_roll_angle(*eyes) if eyes else None))
-            tracked = tracker.update(detections)
-            pasted = [frame] * len(writers)
-            for _, box, angle in tracked:
-                angle = angle if align else 0.0
-                aged = render(faces.crop_with_margin(frame, box, margin, angle=angle))
-                square = faces.square_with_margin(box, margin)
-                pasted = [outputs.paste_face(image, face, square, angle)
-                          for image, face in zip(pasted, aged)]
-            for writer, image in zip(writers, pasted):
-                writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            result.frames += 1
-            result.frames_with_faces += bool(tracked)
-            result.boxes.append(tracked)
-            result.detections.append(list(boxes))
-            bar.update(1)
-        for writer in writers:
-            writer.release()
-        if info.frame_count and result.frames != info.frame_count:
-            notes.append(f"{result.frames} frames decoded, the file announced {info.frame_count}")
-        for temporary, path in zip(temporaries, output_paths):
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        temporaries = []
+        with contextlib.ExitStack() as stack:  # every output renamed into place, or removed
+            writers = [_open_writer(stack, path, fps, info.width, info.height, fourcc)
+                       for path in output_paths]
+            while True:
+                ok, frame_bgr = capture.read()
+                if not ok or frame_bgr is None:
+                    break
+                _age_frame(frame_bgr, info, result, tracker, writers, render, all_faces,
+                           margin, align)
+                bar.update(1)
     finally:
         bar.close()
         capture.release()
-        for writer in writers:
-            writer.release()
-        for temporary in temporaries:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+    if info.frame_count and result.frames != info.frame_count:
+        notes.append(f"{result.frames} frames decoded, the file announced {info.frame_count}")
     return result
+
+
+def _age_frame(frame_bgr: np.ndarray, info: VideoInfo, result: VideoResult,
+               tracker: FaceTracker, writers, render, all_faces: bool, margin: float,
+               align: bool) -> None:
+    """One frame of :func:`age_video`: detect, track, age, paste, write to every output."""
+    if frame_bgr.shape[:2] != (info.height, info.width):
+        raise BadVideoError(f"frame {result.frames} is {frame_bgr.shape[1]}x"
+                            f"{frame_bgr.shape[0]}, the video {info.width}x{info.height}")
+    frame = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+    boxes = faces.detect_faces(frame)
+    tracked = tracker.update([(box, faces.level_angle(frame, box) if align else None)
+                              for box in (boxes if all_faces else boxes[:1])])
+    located = faces.locate_faces(frame, margin=margin, boxes=[box for _, box, _ in tracked],
+                                 angles=[angle if align else 0.0 for _, _, angle in tracked])
+    pasted = [frame] * len(writers)
+    for face in located:
+        aged = render(face.crop)
+        pasted = [faces.paste_back(image, out, face.square, face.angle)
+                  for image, out in zip(pasted, aged)]
+    for writer, image in zip(writers, pasted):
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    result.frames += 1
+    result.frames_with_faces += bool(tracked)
+    result.boxes.append(tracked)
+    result.detections.append(list(boxes))

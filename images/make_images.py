@@ -8,8 +8,8 @@ Sources (see images/README.md for licences):
   domain; ``pip install scikit-image`` to have it);
 - faces drawn here with OpenCV (this project's own work).
 
-Faces are cut as ``test.py --detect_faces`` cuts them (``inference.detected_face_crops``:
-Haar box, eyes levelled, ``faces.crop_with_margin`` with the training margin). Where
+Faces are cut as ``test.py --detect_faces`` cuts them (``faces.locate_faces``: Haar box, eyes
+levelled, ``faces.crop_with_margin`` with the training margin). Where
 this OpenCV cannot run Haar cascades, the boxes and eye angles detected when the images
 were made (recorded below) are used, so the crops are the same either way.
 """
@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from face_aging import faces, inference  # noqa: E402
+from face_aging import faces, files, images  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_SIZE = 200       # like UTKFace's 200x200 crops
@@ -45,12 +45,12 @@ def public_domain_photos():
                                            "astronaut.png")
     except ImportError:
         sys.exit("scikit-image is needed for astronaut.png: pip install scikit-image")
-    return {name: np.asarray(Image.open(path).convert("RGB")) for name, path in photos.items()}
+    return {name: images.read_image(path)[0] for name, path in photos.items()}
 
 
 def face_of(name, photo):
     if faces.detector_status()[0]:
-        found = inference.detected_face_crops(photo)
+        found = faces.locate_faces(photo)
         if found:
             return found[0].box, found[0].angle
     return RECORDED[name]
@@ -102,7 +102,8 @@ def draw_face(rng, size=256):
 
 
 def save(path, image, quality=90):
-    Image.fromarray(image).save(path, quality=quality, optimize=True)
+    with files.atomic_path(path, suffix=os.path.splitext(path)[1]) as temporary:
+        Image.fromarray(image).save(temporary, quality=quality, optimize=True)
 
 
 def main():

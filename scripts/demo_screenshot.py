@@ -56,15 +56,17 @@ def main(argv=None):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    import io
-
     from PIL import Image
 
-    image = Image.open(io.BytesIO(png)).convert("RGB")
+    from face_aging.files import atomic_path
+    from face_aging.images import decode_image
+
+    image = Image.fromarray(decode_image(png, "the screenshot")[0])
     if args.colours:
         image = image.quantize(args.colours, method=Image.Quantize.MEDIANCUT,
                                dither=Image.Dither.NONE)
-    image.save(args.output, optimize=True)
+    with atomic_path(args.output, suffix=".png") as temporary:
+        image.save(temporary, optimize=True)
     print(f"wrote {args.output}")
     return 0
 

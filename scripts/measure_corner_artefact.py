@@ -23,7 +23,6 @@ from the ``moving`` ones in the central half of the face: what the way does to t
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -44,15 +43,30 @@ flags.DEFINE_string("output", None, "Optional JSON file with every count.")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    import numpy as np
+    from face_aging import images
+    from face_aging.ipcgan import inference as ipcgan_inference
 
-    from face_aging import inference
-    from face_aging.ipcgan import bundle, inference as ipcgan_inference
-
-    faces = [inference.read_image_rgb(p)[0] for entry in FLAGS.faces
-             for p in inference.list_image_files(entry)]
+    faces = [images.read_image(p)[0] for entry in FLAGS.faces
+             for p in images.list_image_files(entry)]
     generator = ipcgan_inference.load_generator(FLAGS.checkpoint_dir
                                                 or ipcgan_inference.BUNDLED_CHECKPOINT_DIR)
+    result = measure(generator, faces, ways_of_running(generator, FLAGS.references,
+                                                       FLAGS.reference_count))
+    if FLAGS.output:
+        from face_aging.files import atomic_write_json
+
+        atomic_write_json(FLAGS.output, result)
+    return 0
+
+
+def ways_of_running(generator, references=None, reference_count=31):
+    """``{name: age(copies, targets) or None (moving statistics)}``: the ways of running the
+    generator compared (batch statistics only with ``references``)."""
+    import numpy as np
+
+    from face_aging import inference, pixels
+    from face_aging.ipcgan import inference as ipcgan_inference
+
     size = ipcgan_inference.generator_image_size(generator)
     groups = generator.age_groups
 
@@ -71,8 +85,6 @@ def main(argv):
         return np.stack([cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA) for a in aged])
 
     def reflect_padded(copies, targets):
-        from face_aging import pixels
-
         pad = size // 4
         shown = pixels.resize_cv2(np.stack([copies[0]]), (size, size)).numpy()
         padded = np.pad(shown, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
@@ -86,26 +98,37 @@ def main(argv):
 
     ways = {"moving": None, "mirrored": mirrored, "at_double_size": at_double_size,
             "reflect_padded": reflect_padded}
-    if FLAGS.references:
-        refs = inference.read_reference_faces(FLAGS.references, FLAGS.reference_count)
+    if not references:
+        return ways
+    refs = inference.read_reference_faces(references, reference_count)
 
-        def batch_same_target(copies, targets):
-            return ipcgan_inference.age_faces(generator, copies, targets, bn_mode="batch",
-                                              reference_faces=refs, batch_size=len(refs) + 1)
+    def batch_same_target(copies, targets):
+        return ipcgan_inference.age_faces(generator, copies, targets, bn_mode="batch",
+                                          reference_faces=refs, batch_size=len(refs) + 1)
 
-        def batch_mixed_targets(copies, targets):
-            from face_aging import pixels
+    def batch_mixed_targets(copies, targets):
+        sources = ipcgan_inference.preprocess_faces([copies[0]] + refs, size)
+        out = []
+        for target in targets:
+            vectors = np.eye(groups, dtype=np.float32)[
+                [int(target)] + [k % groups for k in range(len(refs))]]
+            out.append(generator((sources, vectors), training=False,
+                                 batch_stats=True).numpy()[0])
+        return pixels.to_uint8(np.stack(out))
 
-            sources = ipcgan_inference.preprocess_faces([copies[0]] + refs, size)
-            out = []
-            for target in targets:
-                vectors = np.eye(groups, dtype=np.float32)[
-                    [int(target)] + [k % groups for k in range(len(refs))]]
-                out.append(generator((sources, vectors), training=False,
-                                     batch_stats=True).numpy()[0])
-            return pixels.to_uint8(np.stack(out))
+    return dict(ways, batch_same_target=batch_same_target,
+                batch_mixed_targets=batch_mixed_targets)
 
-        ways.update(batch_same_target=batch_same_target, batch_mixed_targets=batch_mixed_targets)
+
+def measure(generator, faces, ways) -> dict:
+    """Corner artefacts of each way (``bundle.corner_artefacts``) and how much it changes the
+    face's centre against moving statistics; prints a table, returns every number."""
+    import numpy as np
+
+    from face_aging.ipcgan import bundle, inference as ipcgan_inference
+
+    size = ipcgan_inference.generator_image_size(generator)
+    groups = generator.age_groups
     corners = ("top-left", "top-right", "bottom-left", "bottom-right")
     result = {"faces": len(faces), "limit": bundle.CORNER_ARTEFACT_LIMIT, "ways": {}}
     print(f"{len(faces)} faces; made-up saturated pixels a corner (of "
@@ -131,11 +154,7 @@ def main(argv):
         for i, corner in enumerate(corners):
             print(f"  {name:20s} {corner:12s} " + " ".join(f"{v:6.1f}" for v in mean[:, i]))
         print(f"  {name:20s} centre change vs moving: {change:.2f} levels")
-    if FLAGS.output:
-        from face_aging.outputs import atomic_write_bytes
-
-        atomic_write_bytes(FLAGS.output, json.dumps(result, indent=2).encode())
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Needs the evaluation extra (``pip install -e '.[eval]'``) for 2::
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -54,7 +53,7 @@ def fit_utkface_margin(folder, count, seed):
     import numpy as np
 
     from face_aging import faces
-    from face_aging.inference import BadImageError, list_image_files, read_image_rgb
+    from face_aging.images import BadImageError, list_image_files, read_image
 
     paths = list_image_files(folder)
     rng = np.random.default_rng(seed)
@@ -63,7 +62,7 @@ def fit_utkface_margin(folder, count, seed):
     margins, offset_x, offset_y = [], [], []
     for path in chosen:
         try:
-            image, _ = read_image_rgb(path)
+            image, _ = read_image(path)
         except BadImageError:
             continue
         h, w = image.shape[:2]
@@ -86,7 +85,7 @@ def fit_utkface_margin(folder, count, seed):
 
 
 def photo_paths(entries, per_folder):
-    from face_aging.inference import list_image_files
+    from face_aging.images import list_image_files
 
     paths = []
     for entry in entries:
@@ -101,7 +100,7 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     import cv2
     import numpy as np
 
-    from face_aging import inference
+    from face_aging import faces, images
     from face_aging.ipcgan import inference as ipcgan_inference
     from face_aging.metrics import age_identity, judges
 
@@ -112,8 +111,8 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     photos = []
     for path in paths:
         try:
-            photos.append((path, inference.read_image_rgb(path)[0]))
-        except inference.BadImageError:
+            photos.append((path, images.read_image(path)[0]))
+        except images.BadImageError:
             continue
 
     def box_region(face, margin, size=128):
@@ -129,7 +128,7 @@ def identity_at_margins(paths, margins, checkpoint_dir, target_groups):
     for margin in margins:
         inputs, aged, trips = [], [], []
         for path, photo in photos:
-            located = inference.detected_face_crops(photo, margin=margin)
+            located = faces.locate_faces(photo, margin=margin)
             if not located:
                 continue
             crop = located[0].crop
@@ -186,9 +185,9 @@ def main(argv):
                   f"({row['ceiling_mean_distance']:.3f})")
     result["seconds"] = round(time.time() - started, 1)
     if FLAGS.output:
-        from face_aging.outputs import atomic_write_bytes
+        from face_aging.files import atomic_write_json
 
-        atomic_write_bytes(FLAGS.output, json.dumps(result, indent=2).encode())
+        atomic_write_json(FLAGS.output, result)
     return 0
 
 

@@ -113,6 +113,39 @@ def measure_seed_strips(age_judge, id_judge, folder, bins):
             "note": "the derived seed's published results (mostly CACD faces aged 15-19)"}
 
 
+def measure_identity(id_judge, faces, originals, ages, bins, rng):
+    """The identity judge on UTKFace (no identity labels): impostor pairs of different faces
+    (all, and of one age group), mirrored copies, and the round trip when it was made."""
+    t = time.time()
+    pick = np.sort(rng.choice(len(faces), min(FLAGS.identity_faces, len(faces)), replace=False))
+    sub = faces[pick]
+    emb = id_judge.embed(sub)
+    mirrored = id_judge.embed(sub[:, :, ::-1])
+    pairs = ai.impostor_pairs(len(sub), FLAGS.max_impostor_pairs, FLAGS.seed)
+    imp = ai.embedding_distances(emb[pairs[:, 0]], emb[pairs[:, 1]])
+    mir = ai.embedding_distances(emb, mirrored)
+    # Impostor pairs of the same age group (what an aged output is compared against).
+    g = ai.age_to_group(ages[pick], bins)
+    same_group = g[pairs[:, 0]] == g[pairs[:, 1]]
+    result = {
+        "faces": int(len(sub)), "impostor_pairs": int(len(pairs)), "threshold": id_judge.THRESHOLD,
+        "impostor_distance": {"mean": float(imp["euclidean"].mean()), "std": float(imp["euclidean"].std()),
+                              **_percentiles(imp["euclidean"])},
+        "impostor_cosine_mean": float(imp["cosine"].mean()),
+        "false_accept_rate_at_threshold": float(np.mean(imp["euclidean"] <= id_judge.THRESHOLD)),
+        "false_accept_rate_same_age_group": float(np.mean(imp["euclidean"][same_group] <= id_judge.THRESHOLD)),
+        "mirror_distance": {"mean": float(mir["euclidean"].mean()), "std": float(mir["euclidean"].std()),
+                            **_percentiles(mir["euclidean"])},
+        "mirror_verified_at_threshold": float(np.mean(mir["euclidean"] <= id_judge.THRESHOLD)),
+        "genuine_pairs": "none: UTKFace has no identity labels (mirror pairs are the same photo)",
+        "seconds": round(time.time() - t, 1)}
+    if FLAGS.round_trip_size:
+        trip = ai.embedding_distances(id_judge.embed(originals[pick]), emb)["euclidean"]
+        result["round_trip_distance"] = {"mean": float(trip.mean()), **_percentiles(trip)}
+        result["round_trip_verified_at_threshold"] = float(np.mean(trip <= id_judge.THRESHOLD))
+    return result
+
+
 def main(argv):
     del argv
     from face_aging.metrics.judges import AgeJudge, IdentityJudge, JudgesUnavailableError
@@ -157,43 +190,15 @@ def main(argv):
                 "flat_grey": np.full((1, 128, 128, 3), 128, np.uint8)}
     result["age_of_non_faces"] = {k: float(np.mean(age_judge.estimate(v))) for k, v in nonfaces.items()}
 
-    t = time.time()
-    pick = np.sort(rng.choice(len(faces), min(FLAGS.identity_faces, len(faces)), replace=False))
-    sub = faces[pick]
-    emb = id_judge.embed(sub)
-    mirrored = id_judge.embed(sub[:, :, ::-1])
-    pairs = ai.impostor_pairs(len(sub), FLAGS.max_impostor_pairs, FLAGS.seed)
-    imp = ai.embedding_distances(emb[pairs[:, 0]], emb[pairs[:, 1]])
-    mir = ai.embedding_distances(emb, mirrored)
-    # Impostor pairs of the same age group (what an aged output is compared against).
-    g = ai.age_to_group(ages[pick], bins)
-    same_group = g[pairs[:, 0]] == g[pairs[:, 1]]
-    result["identity_utkface"] = {
-        "faces": int(len(sub)), "impostor_pairs": int(len(pairs)), "threshold": id_judge.THRESHOLD,
-        "impostor_distance": {"mean": float(imp["euclidean"].mean()), "std": float(imp["euclidean"].std()),
-                              **_percentiles(imp["euclidean"])},
-        "impostor_cosine_mean": float(imp["cosine"].mean()),
-        "false_accept_rate_at_threshold": float(np.mean(imp["euclidean"] <= id_judge.THRESHOLD)),
-        "false_accept_rate_same_age_group": float(np.mean(imp["euclidean"][same_group] <= id_judge.THRESHOLD)),
-        "mirror_distance": {"mean": float(mir["euclidean"].mean()), "std": float(mir["euclidean"].std()),
-                            **_percentiles(mir["euclidean"])},
-        "mirror_verified_at_threshold": float(np.mean(mir["euclidean"] <= id_judge.THRESHOLD)),
-        "genuine_pairs": "none: UTKFace has no identity labels (mirror pairs are the same photo)",
-        "seconds": round(time.time() - t, 1)}
-    if FLAGS.round_trip_size:
-        trip = ai.embedding_distances(id_judge.embed(originals[pick]), emb)["euclidean"]
-        result["identity_utkface"]["round_trip_distance"] = {
-            "mean": float(trip.mean()), **_percentiles(trip)}
-        result["identity_utkface"]["round_trip_verified_at_threshold"] = float(
-            np.mean(trip <= id_judge.THRESHOLD))
+    result["identity_utkface"] = measure_identity(id_judge, faces, originals, ages, bins, rng)
     strips = os.path.join(FLAGS.data_dir, "seed_test", "seed_outputs")
     if os.path.isdir(strips):
         result["seed_published_outputs"] = measure_seed_strips(age_judge, id_judge, strips, bins)
     text = json.dumps(result, indent=2)
     print(text)
     if FLAGS.output:
-        from face_aging.metrics.report import write_json
-        write_json(FLAGS.output, result)
+        from face_aging.files import atomic_write_json
+        atomic_write_json(FLAGS.output, result)
 
 
 if __name__ == "__main__":

@@ -64,10 +64,11 @@ def plot(scalars, output: str, phases: Sequence[Tuple[int, str]] = (), title: st
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = output + ".tmp.png"
-    fig.savefig(tmp, dpi=80)
+    from face_aging.files import atomic_path
+
+    with atomic_path(output, suffix=".png") as temporary:
+        fig.savefig(temporary, dpi=80)
     plt.close(fig)
-    os.replace(tmp, output)
 
 
 def main(argv=None) -> int:

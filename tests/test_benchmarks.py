@@ -133,7 +133,7 @@ def test_quick_run_writes_every_section(tmp_path):
     assert "generator inference" in proc.stdout and "training step" in proc.stdout
     # batch 2 at 32x32 says nothing about the targets: no verdict is printed
     assert "targets: not judged (--quick" in proc.stdout and "MET" not in proc.stdout
-    assert not [p for p in os.listdir(out.parent) if p.startswith(".tmp_")]  # atomic write
+    assert os.listdir(out.parent) == ["results.json"]  # atomic write: no temporary left
 
 
 def test_target_verdicts():

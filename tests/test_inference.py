@@ -3,7 +3,6 @@
 Small random-weight generators (image side 32) keep this fast; every numeric claim is
 checked at pixel level against the generator called directly.
 """
-import io
 import os
 import sys
 
@@ -13,7 +12,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from face_aging import faces, inference, outputs, pixels
+from face_aging import faces, images, outputs, pixels
 from face_aging.ipcgan import inference as ipcgan_inference
 from face_aging.ipcgan.checkpoints import release_variable_map
 from face_aging.ipcgan.networks import Generator, build_models
@@ -21,6 +20,8 @@ from face_aging.layers import BatchNorm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 32
+
+from test_images import encode, write_bad_and_odd_inputs  # noqa: E402
 
 
 def random_generator(image_size=SIZE, seed=0):
@@ -148,7 +149,7 @@ def test_interpolation_endpoints_equal_pure_groups(generator):
 # --------------------------------------------------------------------------- outputs
 
 
-def test_strip_layout_and_atomic_writes(tmp_path, monkeypatch):
+def test_strip_layout():
     face = random_faces(1, SIZE, SIZE)[0]
     aged = random_faces(4, SIZE, SIZE, seed=9)
     strip = outputs.make_strip(face, aged)
@@ -156,34 +157,7 @@ def test_strip_layout_and_atomic_writes(tmp_path, monkeypatch):
     np.testing.assert_array_equal(strip[:, :SIZE], face)
     for k in range(4):
         np.testing.assert_array_equal(strip[:, (k + 1) * SIZE:(k + 2) * SIZE], aged[k])
-    path = str(tmp_path / "x.png")
-    outputs.atomic_write_image(path, strip)
-    np.testing.assert_array_equal(np.asarray(Image.open(path)), strip)
-
-    def broken_fsync(fd):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
-        outputs.atomic_write_image(str(tmp_path / "y.png"), strip)
-    assert sorted(os.listdir(tmp_path)) == ["x.png"]  # no y.png, no temporary left behind
-
-
-def test_soft_mask_and_paste():
-    mask = outputs.soft_mask(64, 64)
-    assert mask[32, 32] == 1.0 and mask[0, 0] == 0.0 and mask[32, 0] < 0.05
-    assert np.all(np.diff(mask[32, :32]) >= 0)  # rises smoothly towards the centre
-    photo = random_faces(1, 100, 120, seed=10)[0]
-    face = np.full((40, 40, 3), 200, np.uint8)
-    pasted = outputs.paste_face(photo, face, (30, 20, 70, 60))
-    np.testing.assert_array_equal(pasted[:20], photo[:20])  # outside the square: untouched
-    np.testing.assert_array_equal(pasted[:, :30], photo[:, :30])
-    np.testing.assert_array_equal(pasted[40, 50], [200, 200, 200])  # the middle: the face
-    assert 0 < np.abs(pasted[40, 32].astype(int) - photo[40, 32].astype(int)).max()
-    # A square reaching outside the photo pastes its inside part only.
-    corner = outputs.paste_face(photo, face, (-20, -20, 20, 20))
-    assert corner.shape == photo.shape
-    np.testing.assert_array_equal(corner[0, 0], np.round(photo[0, 0] + outputs.soft_mask(40, 40)
-                                  [20, 20] * (200.0 - photo[0, 0])).astype(np.uint8))
+    # the writer (atomic, no temporary left after a failed fsync): tests/test_files.py
 
 
 def test_contact_sheet_escapes_names():
@@ -192,85 +166,6 @@ def test_contact_sheet_escapes_names():
                                       ["input", "51+"], [("bad&.jpg", "empty file")])
     assert "a&lt;b" in text and "a%3Cb%20%231_strip.png" in text
     assert "bad&amp;.jpg" in text and "empty file" in text and "<th" in text
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _encode(array, fmt, mode=None):
-    buffer = io.BytesIO()
-    image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
-    image.save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def write_bad_and_odd_inputs(folder):
-    """Every input case of the brief; returns {file name: expected outcome substring}."""
-    import cv2
-
-    rng = np.random.default_rng(11)
-    rgb = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    os.makedirs(folder, exist_ok=True)
-    p = lambda name: os.path.join(folder, name)  # noqa: E731
-    with open(p("good.png"), "wb") as f:
-        f.write(_encode(rgb, "PNG"))
-    jpeg = _encode(rgb, "JPEG")
-    with open(p("truncated.jpg"), "wb") as f:
-        f.write(jpeg[:len(jpeg) // 2])
-    open(p("empty.jpg"), "wb").close()
-    with open(p("notes.jpg"), "w") as f:
-        f.write("this is not an image\n")
-    with open(p("tiny.png"), "wb") as f:
-        f.write(_encode(rgb[:8, :8], "PNG"))
-    os.symlink(p("does-not-exist.jpg"), p("unreadable.jpg"))
-    with open(p("grey.png"), "wb") as f:
-        f.write(_encode(rgb[..., 0], "PNG"))
-    sixteen = np.minimum(rgb.astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)
-    cv2.imwrite(p("grey16.png"), sixteen[..., 0])
-    cv2.imwrite(p("rgb16.png"), np.ascontiguousarray(sixteen[..., ::-1]))
-    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 128, np.uint8)], 2)
-    with open(p("rgba.png"), "wb") as f:
-        f.write(_encode(rgba, "PNG"))
-    with open(p("cmyk.jpg"), "wb") as f:
-        f.write(_encode(rgb, "JPEG", "CMYK"))
-    return rgb, {
-        "truncated.jpg": "truncated", "empty.jpg": "empty file", "notes.jpg": "not an image",
-        "tiny.png": "too small", "unreadable.jpg": "unreadable",
-    }, {"good.png": None, "grey.png": "grayscale", "grey16.png": "16-bit grayscale",
-        "rgb16.png": "16-bit RGB", "rgba.png": "transparency", "cmyk.jpg": "CMYK"}
-
-
-def test_read_image_rgb_converts_or_explains(tmp_path):
-    rgb, bad, converted = write_bad_and_odd_inputs(str(tmp_path))
-    for name, reason in bad.items():
-        with pytest.raises(inference.BadImageError, match=reason):
-            inference.read_image_rgb(str(tmp_path / name))
-    for name, note in converted.items():
-        image, notes = inference.read_image_rgb(str(tmp_path / name))
-        assert image.dtype == np.uint8 and image.shape == rgb.shape, name
-        assert (note is None and not notes) or any(note in n for n in notes), (name, notes)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "good.png"))[0], rgb)
-    grey = np.repeat(rgb[..., :1], 3, 2)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "grey.png"))[0], grey)
-    # 16-bit: min(v * 257 + 100, 65535) / 257 rounds to v.
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "grey16.png"))[0], grey)
-    np.testing.assert_array_equal(inference.read_image_rgb(str(tmp_path / "rgb16.png"))[0], rgb)
-    on_white = inference.read_image_rgb(str(tmp_path / "rgba.png"))[0].astype(int)
-    assert np.abs(on_white - (rgb.astype(float) * 128 / 255 + 255 * 127 / 255)).max() <= 1
-    cmyk = inference.read_image_rgb(str(tmp_path / "cmyk.jpg"))[0].astype(int)
-    assert np.abs(cmyk - rgb).mean() < 20  # lossy JPEG, but the same picture
-
-
-def test_read_image_rgb_turns_exif_rotated_photos_upright(tmp_path):
-    upright = np.zeros((40, 60, 3), np.uint8)
-    upright[:, :30] = 255  # left half white
-    stored = np.ascontiguousarray(np.rot90(upright, 1))  # the camera stored it turned left
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 CW to display"
-    Image.fromarray(stored).save(tmp_path / "rotated.png", exif=exif)
-    image, notes = inference.read_image_rgb(str(tmp_path / "rotated.png"))
-    assert image.shape == upright.shape and any("EXIF" in n for n in notes)
-    np.testing.assert_array_equal(image, upright)
 
 
 # --------------------------------------------------------------------------- test.py
@@ -493,7 +388,7 @@ def test_image_size_and_groups_come_from_the_options_recorded_beside_the_checkpo
 # --------------------------------------------------------------------------- face detection
 
 
-def _fake_detector(monkeypatch, boxes):
+def fake_detector(monkeypatch, boxes):
     monkeypatch.setattr(faces, "detector_status", lambda: (True, ""))
     monkeypatch.setattr(faces, "detect_faces", lambda image, **kw: list(boxes))
     monkeypatch.setattr(faces, "find_eyes", lambda image, box: None)
@@ -504,13 +399,13 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
     yy, xx = np.mgrid[0:240, 0:320]
     photo = np.stack([xx * 0.7, yy, 128 + 60 * np.sin(xx / 20.0)], -1).astype(np.uint8)
     boxes = [(150.0, 60.0, 230.0, 140.0), (20.0, 100.0, 60.0, 140.0)]
-    _fake_detector(monkeypatch, boxes)
-    located = inference.detected_face_crops(photo, all_faces=True)
+    fake_detector(monkeypatch, boxes)
+    located = faces.locate_faces(photo, all_faces=True)
     assert len(located) == 2
     crop = faces.crop_with_margin(photo, boxes[0], faces.DEFAULT_MARGIN)
     np.testing.assert_array_equal(located[0].crop, crop)
     assert located[0].square == faces.square_with_margin(boxes[0], faces.DEFAULT_MARGIN)
-    assert len(inference.detected_face_crops(photo)) == 1  # largest only by default
+    assert len(faces.locate_faces(photo)) == 1  # largest only by default
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -536,7 +431,7 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
     want = photo
     for face, box in zip(located, boxes):
         age = ipcgan_inference.age_faces(generator, face.crop[None], 2)[0]
-        want = outputs.paste_face(want, age, face.square)
+        want = faces.paste_back(want, age, face.square)
     error = np.abs(pasted.astype(int) - want.astype(int))
     change = np.abs(want.astype(int) - photo.astype(int))
     inside = np.zeros(photo.shape[:2], bool)
@@ -549,7 +444,7 @@ def test_detect_faces_crops_ages_and_pastes(tmp_path, monkeypatch, checkpoint_di
 
 def test_detect_faces_unavailable_is_one_line(tmp_path, monkeypatch, checkpoint_dir, capsys):
     monkeypatch.setattr(faces, "detector_status", lambda: (False, "no cascades here"))
-    (tmp_path / "a.png").write_bytes(_encode(random_faces(1)[0], "PNG"))
+    (tmp_path / "a.png").write_bytes(encode(random_faces(1)[0], "PNG"))
     status = run_test_script([f"--checkpoint_dir={checkpoint_dir}", f"--test_data_dir={tmp_path}",
                               f"--save_dir={tmp_path / 'out'}", "--detect_faces"])
     assert status == 2 and "--detect_faces cannot run: no cascades here" in capsys.readouterr().err
@@ -560,18 +455,9 @@ def test_real_detector_finds_grace_hopper():
     import matplotlib
 
     path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    photo, notes = inference.read_image_rgb(path)
-    located = inference.detected_face_crops(photo)
+    photo, notes = images.read_image(path)
+    located = faces.locate_faces(photo)
     assert len(located) == 1 and not notes
     x1, y1, x2, y2 = located[0].box
     assert 100 < (x1 + x2) / 2 < 400 and 100 < (y1 + y2) / 2 < 350  # her face, not the flag
-    assert not inference.detected_face_crops(np.full((200, 200, 3), 128, np.uint8))
-
-
-def test_bundled_images_are_readable_faces():
-    for folder, minimum in (("test", 3), ("train", 31)):
-        files = inference.list_image_files(os.path.join(ROOT, "images", folder))
-        assert len(files) >= minimum
-        for path in files:
-            image, notes = inference.read_image_rgb(path)
-            assert image.shape[0] == image.shape[1] >= 64 and not notes, path
+    assert not faces.locate_faces(np.full((200, 200, 3), 128, np.uint8))

@@ -112,7 +112,7 @@ def test_bar_draws_on_a_terminal_and_is_silent_otherwise(capsys):
 
 def test_test_script_counts_every_file_on_its_bar(tmp_path, monkeypatch):
     """process_image_files advances the bar once per file, failed files included."""
-    from face_aging import inference
+    from face_aging import images, inference
     from face_aging.ipcgan import inference as ipcgan_inference
 
     inputs = tmp_path / "in"
@@ -127,7 +127,7 @@ def test_test_script_counts_every_file_on_its_bar(tmp_path, monkeypatch):
         return face[:8, :8], np.stack([face[:8, :8]])
 
     target = ipcgan_inference.AgeTarget("group1_21-30", "21-30", np.eye(5, dtype=np.float32)[1])
-    summary = inference.process_image_files(inference.list_image_files(str(inputs)),
+    summary = inference.process_image_files(images.list_image_files(str(inputs)),
                                             str(tmp_path / "out"), [target], render,
                                             log=bar.write, progress=bar)
     bar.close()

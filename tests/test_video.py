@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import faces, inference, outputs, video
+from face_aging import faces, images, video
 from face_aging.ipcgan import inference as ipcgan_inference
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,7 +185,7 @@ def test_age_video_pastes_aged_faces_and_keeps_the_rest(tmp_path, monkeypatch, g
             crop = faces.crop_with_margin(frame, box, faces.DEFAULT_MARGIN)
             aged = ipcgan_inference.age_faces(generator, [crop, crop], vectors)[k]
             square = faces.square_with_margin(box, faces.DEFAULT_MARGIN)
-            want = outputs.paste_face(frame, aged, square)
+            want = faces.paste_back(frame, aged, square)
             np.testing.assert_array_equal(got, want)
             inside = np.zeros((HEIGHT, WIDTH), bool)
             x1, y1, x2, y2 = square
@@ -212,7 +212,7 @@ def test_age_video_without_faces_copies_every_frame_and_stays_quiet(tmp_path, mo
 
 @pytest.mark.skipif(not faces.detector_status()[0], reason="OpenCV cannot run Haar cascades here")
 def test_real_detector_on_a_moving_photo(tmp_path, generator):
-    photo, _ = inference.read_image_rgb(os.path.join(ROOT, "images", "test", "astronaut.jpg"))
+    photo, _ = images.read_image(os.path.join(ROOT, "images", "test", "astronaut.jpg"))
     face = cv2.resize(photo, (160, 160), interpolation=cv2.INTER_AREA)
     frames = []
     for t in range(10):

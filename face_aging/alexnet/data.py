@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from face_aging import pixels
+from face_aging import images, pixels
 from face_aging.alexnet.config import PretrainConfig, PretrainError
 from face_aging.data import lists
 
@@ -180,7 +180,7 @@ def class_weights(counts: Sequence[int], power: float) -> np.ndarray:
 
 
 def _load_227(path):
-    image = pixels.decode_image(tf.io.read_file(path))
+    image = images.decode_tf(tf.io.read_file(path))
     shape = tf.shape(image)
 
     def resize():

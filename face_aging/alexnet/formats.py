@@ -32,6 +32,8 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
+from face_aging.errors import FaceAgingError, InputError
+
 #: Layers ``bvlc_alexnet.npy`` gives this AlexNet, with their kernel shapes (biases: last dim).
 BVLC_LAYERS: Dict[str, Tuple[int, ...]] = {
     "conv1": (11, 11, 3, 96),
@@ -56,11 +58,11 @@ _ALLOWED_GLOBALS = frozenset({
 })
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(FaceAgingError, pickle.UnpicklingError):
     """A pickle names a global outside the allowed set (the message names it)."""
 
 
-class PretrainedFormatError(ValueError):
+class PretrainedFormatError(InputError):
     """A weights file is missing, unreadable, or not the expected structure (one line)."""
 
 

@@ -1,16 +1,16 @@
 """The age classifier's test report: accuracy, within-one accuracy, per-group recall, confusion.
 
 Pure numpy for the numbers (:func:`classification_report`), matplotlib for the picture
-(:func:`write_report`); both files are written through a temporary name and a rename.
+(:func:`write_report`); both files are written by ``face_aging.files`` (a temporary name and a
+rename).
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+
+from face_aging import files
 
 
 def confusion_matrix(labels, predictions, num_groups: int) -> np.ndarray:
@@ -64,25 +64,6 @@ def classification_report(labels, predictions, num_groups: int,
     }
 
 
-def _atomic_path(path: str, suffix: str):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=suffix)
-    os.close(fd)
-    return tmp
-
-
-def write_json_atomic(path: str, payload) -> None:
-    tmp = _atomic_path(path, ".json")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def plot_report(report: Dict, path: str, title: str = "age classifier, test split") -> None:
     """PNG: the confusion matrix (row-normalised, counts written in) and per-group recall."""
     import matplotlib
@@ -118,18 +99,15 @@ def plot_report(report: Dict, path: str, title: str = "age classifier, test spli
                   if acc is not None else "per-group recall")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = _atomic_path(path, ".png")
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with files.atomic_path(path, suffix=".png") as temporary:
+            fig.savefig(temporary, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_report(report: Dict, json_path: str, png_path: Optional[str] = None, **plot_kwargs):
     """Writes the report as JSON and (if ``png_path``) as a PNG."""
-    write_json_atomic(json_path, report)
+    files.atomic_write_json(json_path, report)
     if png_path:
         plot_report(report, png_path, **plot_kwargs)

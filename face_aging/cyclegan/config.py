@@ -7,6 +7,7 @@ import os
 from typing import List, Optional
 
 from face_aging.engine.flags import RUN_RULES, at_least, one_of, rule, violations
+from face_aging.errors import InputError
 
 # No TensorFlow here: face_aging.cyclegan.flags (and so --help) builds on this module alone.
 
@@ -33,6 +34,27 @@ RULES = (at_least(0, "lambda_a", "lambda_b", "lambda_identity", "learning_rate",
             one_of("gan_mode", GAN_MODES)])
 #: Flag name -> config field where they differ.
 FIELDS = {"learning_rate": "lr"}
+
+
+class DataError(InputError):
+    """A domain cannot be built (missing folder, no readable images, bad list): one line."""
+
+
+def domain_images(folder: str, flag: str = "folder") -> List[str]:
+    """The images of one domain's folder: every .jpg/.jpeg/.png/.bmp file below it
+    (``images.list_image_files``, recursively, hidden files left out), sorted.
+
+    Raises:
+      DataError: the folder is missing or holds no image file.
+    """
+    from face_aging.images import TF_IMAGE_EXTENSIONS, list_image_files
+
+    if not os.path.isdir(folder):
+        raise DataError(f"{flag} {folder}: no such directory")
+    found = list_image_files(folder, recursive=True, extensions=TF_IMAGE_EXTENSIONS)
+    if not found:
+        raise DataError(f"{flag} {folder}: no images ({', '.join(TF_IMAGE_EXTENSIONS)}) found")
+    return found
 
 
 def default_load_size(crop_size: int) -> int:

@@ -10,10 +10,12 @@ Where the faces come from:
   between are not used.
 
 ``max_dataset_size`` keeps the first N paths of each domain (the reference's option). Each
-file is decoded once by PIL at setup (JPEGs at 1/8 scale): unreadable, empty and truncated
-files and formats TF cannot decode are left out and reported in one line; a domain left
-without a full batch stops the run with one line (:class:`DataError`). A file that still
-fails in TF's decoder during training is skipped with a logged warning.
+file is decoded once by Pillow at setup (``images.probe``, JPEGs at 1/8 scale): unreadable,
+empty and truncated files and formats TF cannot decode are left out and reported in one line;
+a domain left without a full batch stops the run with one line (:class:`DataError`). A file
+that still fails in TF's decoder during training is skipped with a logged warning. Training
+decodes with ``images.decode_tf`` (transparency on white, as every reader of the project),
+which cannot apply EXIF rotations: the files that have one are counted in the same line.
 
 Training pipeline (``--preprocess resize_and_crop``, the reference's default): decode as
 RGB, resize to ``load_size x load_size`` (bicubic with antialiasing, rounded to whole 0..255
@@ -34,13 +36,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from face_aging import pixels
-from face_aging.cyclegan.folders import DataError, list_images  # noqa: F401 (DataError re-exported)
+from face_aging import images, pixels
+from face_aging.cyclegan.config import DataError, domain_images
 from face_aging.data import lists
 
 AUTOTUNE = tf.data.AUTOTUNE
-#: PIL formats TF decodes.
-_TF_FORMATS = {"JPEG", "PNG", "BMP", "MPO"}
 
 
 @dataclasses.dataclass
@@ -51,6 +51,7 @@ class Domains:
     old: List[str]
     skipped: List[Tuple[str, str]]   # (path, reason) of unreadable files
     source: str                      # a short description for logs
+    rotated: List[str] = dataclasses.field(default_factory=list)  # EXIF rotation not applied
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(len(self.young), len(self.old)) // batch_size
@@ -61,6 +62,9 @@ class Domains:
             path, reason = self.skipped[0]
             line += (f"; left out {len(self.skipped)} unreadable file(s) "
                      f"(e.g. {path}: {reason})")
+        if self.rotated:
+            line += (f"; {len(self.rotated)} file(s) with an EXIF rotation are used as stored "
+                     f"(TensorFlow's decoder does not turn them; e.g. {self.rotated[0]})")
         return line
 
 
@@ -86,45 +90,23 @@ def split_age_list(list_path: str, root: Optional[str], young_max_age: float,
     return young, old
 
 
-def _readable(path: str) -> Optional[str]:
-    """None if PIL decodes the file, in a format TF decodes too, else the reason.
-
-    JPEGs are decoded in draft mode (1/8 scale: fast, yet the whole stream is read, so a
-    truncated file is caught); the 3,238 WIKI faces take about 1 s on one loaded core.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        if os.path.getsize(path) == 0:
-            return "empty file"
-        with Image.open(path) as image:
-            if image.format not in _TF_FORMATS:
-                return f"{image.format} images are not supported"
-            width, height = image.size
-            if width < 1 or height < 1:
-                return "no pixels"
-            if image.format in ("JPEG", "MPO"):
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
-    except FileNotFoundError:
-        return "missing"
-    except UnidentifiedImageError:
-        return "not an image"
-    except OSError as e:
-        return str(e) or type(e).__name__
-    return None
-
-
-def check_images(paths: Sequence[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
-    """``(readable, [(path, reason), ...])``: each file decoded once by PIL (:func:`_readable`)."""
-    good, bad = [], []
+def check_images(paths: Sequence[str]
+                 ) -> Tuple[List[str], List[Tuple[str, str]], List[str]]:
+    """``(readable, [(path, reason), ...], rotated)``: each file decoded once by Pillow
+    (``images.probe``, JPEGs at 1/8 scale: the 3,238 WIKI faces take about 1 s on one loaded
+    core), in a format TensorFlow decodes; ``rotated``: readable files whose EXIF rotation
+    TensorFlow's decoder does not apply."""
+    good, bad, rotated = [], [], []
     for path in paths:
-        reason = _readable(path)
-        if reason is None:
-            good.append(path)
-        else:
-            bad.append((path, reason))
-    return good, bad
+        try:
+            notes = images.probe(path)
+        except images.BadImageError as e:
+            bad.append((path, e.reason))
+            continue
+        good.append(path)
+        if notes:
+            rotated.append(path)
+    return good, bad, rotated
 
 
 def load_domains(young_dir: Optional[str] = None, old_dir: Optional[str] = None,
@@ -144,24 +126,26 @@ def load_domains(young_dir: Optional[str] = None, old_dir: Optional[str] = None,
         names = {"young": f"{age_list}: ages <= {young_max_age:g}",
                  "old": f"{age_list}: ages >= {old_min_age:g}"}
     elif young_dir and old_dir:
-        young, old = list_images(young_dir, "--young_dir"), list_images(old_dir, "--old_dir")
+        young = domain_images(young_dir, "--young_dir")
+        old = domain_images(old_dir, "--old_dir")
         source = f"{young_dir} | {old_dir}"
         names = {"young": f"--young_dir {young_dir}", "old": f"--old_dir {old_dir}"}
     else:
         raise DataError("no data: give --young_dir and --old_dir, or --age_list")
-    skipped = []
+    skipped, rotated = [], []
     domains = {}
     for key, paths in (("young", young), ("old", old)):
         if max_dataset_size is not None:
             paths = paths[:max_dataset_size]
-        good, bad = check_images(paths)
+        good, bad, turned = check_images(paths)
         skipped += bad
+        rotated += turned
         if len(good) < batch_size:
             detail = f" ({len(bad)} unreadable, e.g. {bad[0][0]}: {bad[0][1]})" if bad else ""
             raise DataError(f"{names[key]}: {len(good)} readable images, fewer than one batch of "
                             f"{batch_size}{detail}")
         domains[key] = good
-    return Domains(domains["young"], domains["old"], skipped, source)
+    return Domains(domains["young"], domains["old"], skipped, source, rotated)
 
 
 def resize_rounded(images, size: int) -> tf.Tensor:
@@ -175,7 +159,7 @@ def resize_rounded(images, size: int) -> tf.Tensor:
 
 def _decode_resized(path: tf.Tensor, size: int) -> tf.Tensor:
     """File -> float32 RGB 0..255 at ``size x size``: bicubic, antialiased, whole levels."""
-    return resize_rounded(pixels.decode_image(tf.io.read_file(path)), size)
+    return resize_rounded(images.decode_tf(tf.io.read_file(path)), size)
 
 
 def load_jittered(path: tf.Tensor, seed: tf.Tensor, load_size: int, crop_size: int,

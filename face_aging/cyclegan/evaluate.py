@@ -20,10 +20,10 @@ def young_old_entries(list_dir, root_folder, young_dir, old_dir, young_max_age, 
             raise run.UsageError("give --list_dir or --young_dir/--old_dir, not both")
         if not (young_dir and old_dir):
             raise run.UsageError("--young_dir and --old_dir go together")
-        from face_aging.cyclegan.folders import list_images
+        from face_aging.cyclegan.config import domain_images
 
-        young = [(p, -1) for p in list_images(young_dir, "--young_dir")][:max_faces]
-        old = [(p, -1) for p in list_images(old_dir, "--old_dir")][:max_faces]
+        young = [(p, -1) for p in domain_images(young_dir, "--young_dir")][:max_faces]
+        old = [(p, -1) for p in domain_images(old_dir, "--old_dir")][:max_faces]
         return young, old, "", f"--young_dir {young_dir}, --old_dir {old_dir}"
     if not list_dir:
         raise run.UsageError("--list_dir is required (or --young_dir and --old_dir)")

@@ -29,6 +29,8 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from face_aging.errors import InputError
+
 # TensorFlow is imported inside the functions that run networks: evaluate.py reads the
 # recorded options (and checks its input) before TensorFlow loads.
 
@@ -44,7 +46,7 @@ OPTIONS_FILE = "training_options.json"
 RECORDED_KEYS = ("crop_size", "n_blocks", "ngf")
 
 
-class CycleGANLoadError(ValueError):
+class CycleGANLoadError(InputError):
     """No usable CycleGAN weights (missing options, wrong checkpoint): one line."""
 
 

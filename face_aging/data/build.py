@@ -13,18 +13,18 @@ Output folder (``root_folder`` and ``list_dir`` of the trainer are both this fol
     dropped.tsv                         every dropped item: item, reason, detail
     prepare_config.json                 the crop settings the images were made with
 
-Guarantees: an image is written to ``.<name>.partial`` and renamed, so a crop that
-exists is complete; lists are written atomically and only after every image is done,
-so an interrupted run never leaves a list naming a missing image; a re-run skips the
-crops that exist (``overwrite`` redoes them) and refuses an output folder made with
-other crop settings.
+Guarantees: every file is written by ``face_aging.files`` (a temporary name, then a rename),
+so a crop that exists is complete, and a run first removes the temporary files a killed run
+left; lists are written only after every image is done, so an interrupted run never leaves a
+list naming a missing image; a re-run skips the crops that exist (``overwrite`` redoes them)
+and refuses an output folder made with other crop settings.
 
-Image decoding (Pillow) and what is kept: zero-byte, truncated and undecodable files
-are dropped and reported. Grayscale images are converted to RGB and kept; images with
-an alpha channel are composited over black and kept (fully opaque alpha is simply
-removed); CMYK/palette images are converted. Each conversion is counted in the summary.
-EXIF orientation is ignored when the dataset gives a face box (boxes refer to the stored
-pixels) and applied otherwise.
+Image decoding (``face_aging.images``, the one reader) and what is kept: zero-byte, truncated
+and undecodable files are dropped and reported. Grayscale images are converted to RGB and
+kept; images with an alpha channel are composited on white and kept (fully opaque alpha is
+simply removed); CMYK/palette images are converted. Each conversion is counted in the summary
+(``notes``, by ``images.Note.kind``). EXIF orientation is ignored when the dataset gives a face
+box (boxes refer to the stored pixels) and applied otherwise.
 """
 from __future__ import annotations
 
@@ -40,11 +40,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from face_aging import faces, progress
+from face_aging import faces, files, images, progress
 from face_aging.data import lists
 from face_aging.data.ages import age_group, group_names
 from face_aging.data.framing import FractionBox
 from face_aging.data.sources import Drop, Record, SourceResult
+from face_aging.errors import FaceAgingError, InputError
 
 IMAGES_DIR = "images"
 SUMMARY_JSON = "summary.json"
@@ -56,11 +57,11 @@ EXAMPLES_PER_REASON = 5
 CROP_MODES = ("auto", "metadata", "detect", "whole")
 
 
-class PrepareError(Exception):
+class PrepareError(FaceAgingError):
     """A problem that stops the whole run (the message is one line naming the cause)."""
 
 
-class ImageProblem(Exception):
+class ImageProblem(InputError):
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
         self.reason = reason
@@ -83,79 +84,7 @@ class CropSettings:
                     min_box_inside=self.min_box_inside)
 
 
-# ---------------------------------------------------------------- image I/O
-
-def load_rgb(path: str, apply_exif: bool = True) -> Tuple[np.ndarray, List[str]]:
-    """Decodes an image file to RGB uint8 ``[H, W, 3]``; returns it and the conversions made.
-
-    Raises:
-      ImageProblem: ``missing_file``, ``empty_file``, ``truncated_image``, ``unreadable_image``.
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        raise ImageProblem("missing_file", "file not found")
-    if size == 0:
-        raise ImageProblem("empty_file", "zero-byte file")
-    notes = []
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if apply_exif:
-                im = ImageOps.exif_transpose(im)
-            mode = im.mode
-            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-                rgba = np.asarray(im.convert("RGBA"))
-                alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-                if np.all(rgba[..., 3] == 255):
-                    notes.append("alpha_removed")
-                    array = np.ascontiguousarray(rgba[..., :3])
-                else:
-                    notes.append("alpha_composited")
-                    array = np.round(rgba[..., :3].astype(np.float32) * alpha).astype(np.uint8)
-            elif mode in ("L", "1", "I", "I;16", "I;16B", "I;16L", "F"):
-                notes.append("grayscale_converted")
-                if mode.startswith("I") or mode == "F":
-                    grey = np.asarray(im, dtype=np.float64)
-                    peak = 65535.0 if grey.max() > 255 else 255.0
-                    grey = np.clip(grey / peak * 255.0, 0, 255).astype(np.uint8)
-                else:
-                    grey = np.asarray(im.convert("L"))
-                array = np.repeat(grey[..., None], 3, axis=2)
-            elif mode == "RGB":
-                array = np.asarray(im)
-            else:
-                notes.append(f"{mode.lower()}_converted")
-                array = np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise ImageProblem("unreadable_image", "not an image format Pillow recognises")
-    except (OSError, SyntaxError, ValueError) as e:
-        text = str(e)
-        if "truncated" in text.lower() or "premature" in text.lower():
-            raise ImageProblem("truncated_image", text)
-        raise ImageProblem("unreadable_image", f"{type(e).__name__}: {text}")
-    except Image.DecompressionBombError as e:
-        raise ImageProblem("unreadable_image", str(e))
-    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] < 2 or array.shape[1] < 2:
-        raise ImageProblem("unreadable_image", f"unexpected decoded shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.uint8), notes
-
-
-def write_jpeg_atomic(path: str, image_rgb: np.ndarray, quality: int) -> None:
-    """Writes RGB uint8 as JPEG via ``.<name>.partial`` and a rename."""
-    import cv2
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]),
-                            [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise ImageProblem("write_failed", "JPEG encoding failed")
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{name}.partial")
-    with open(tmp, "wb") as f:
-        f.write(data.tobytes())
-    os.replace(tmp, path)
-
+# ---------------------------------------------------------------- one image
 
 def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropSettings) -> np.ndarray:
     """The crop of one decoded image under ``settings`` (``crop`` already resolved)."""
@@ -170,21 +99,18 @@ def make_crop(image: np.ndarray, box: Optional[Sequence[float]], settings: CropS
                 raise ImageProblem("face_box_outside_image",
                                    f"only {inside:.0%} of box {tuple(round(v) for v in box)} "
                                    f"lies in the {w}x{h} image")
-    if mode == "detect":
-        try:
-            box = faces.largest_face(faces.detect_faces(image))
-        except faces.FaceDetectionUnavailable as e:
-            raise ImageProblem("detector_unavailable", str(e))
-        if box is None:
-            raise ImageProblem("no_face_detected", "Haar cascade found no frontal face")
     if mode == "whole":
         return faces.crop_with_margin(image, faces.centre_square(h, w), 0.0, settings.image_size)
-    angle = 0.0
-    if settings.align:
-        eyes = faces.find_eyes(image, box) if faces.detector_status()[0] else None
-        if eyes is not None:
-            angle = faces.eye_roll_angle(*eyes)
-    return faces.crop_with_margin(image, box, settings.margin, settings.image_size, angle)
+    try:
+        located = faces.locate_faces(  # detect mode: the largest face; else the given box
+            image, margin=settings.margin, size=settings.image_size,
+            align=settings.align and faces.detector_status()[0],
+            boxes=None if mode == "detect" else [box])
+    except faces.FaceDetectionUnavailable as e:
+        raise ImageProblem("detector_unavailable", str(e))
+    if not located:
+        raise ImageProblem("no_face_detected", "Haar cascade found no frontal face")
+    return located[0].crop
 
 
 def process_one(task) -> Tuple[int, str, str, List[str]]:
@@ -194,16 +120,19 @@ def process_one(task) -> Tuple[int, str, str, List[str]]:
     if not overwrite and os.path.exists(output):
         return index, "existing", "", []
     try:
-        image, notes = load_rgb(source, apply_exif=box is None or settings.crop != "metadata")
+        image, notes = images.read_image(source, min_side=2,
+                                         apply_exif=box is None or settings.crop != "metadata")
         if isinstance(box, FractionBox):
             box = box.pixels(image.shape[1], image.shape[0])
         crop = make_crop(image, box, settings)
-        write_jpeg_atomic(output, crop, settings.jpeg_quality)
+        files.atomic_write_image(output, crop, settings.jpeg_quality)
+    except images.BadImageError as e:  # its kind: missing_file, empty_file, truncated_image, ...
+        return index, e.kind, e.reason, []
     except ImageProblem as e:
         return index, e.reason, e.detail, []
     except Exception as e:  # one bad image must never stop the run
         return index, "unreadable_image", f"{type(e).__name__}: {e}", []
-    return index, "written", "", notes
+    return index, "written", "", [note.kind for note in notes]
 
 
 def _worker_init():
@@ -267,8 +196,8 @@ def make_label_pairs(train_groups: Sequence[int], num_groups: int, count: int,
 
 # ---------------------------------------------------------------- the run
 
-def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
-                  extra: Optional[dict] = None) -> None:
+def check_output_folder(out_dir: str, settings: CropSettings, overwrite: bool,
+                        extra: Optional[dict] = None) -> None:
     """Records the crop settings (plus ``extra``, e.g. a dataset's framing) in
     ``prepare_config.json``; refuses a folder whose crops were made otherwise."""
     path = os.path.join(out_dir, CONFIG_JSON)
@@ -285,10 +214,11 @@ def _check_config(out_dir: str, settings: CropSettings, overwrite: bool,
                              if not isinstance(old, dict) or old.get(k) != v)
             raise PrepareError(f"{out_dir}: already holds crops made with other settings ({diff}); "
                                "use another --output_dir or pass --overwrite")
-    lists.write_lines_atomic(path, [json.dumps(wanted, sort_keys=True)])
+    files.atomic_write_json(path, wanted)
 
 
-def _examples(drops: Sequence[Drop]) -> dict:
+def examples(drops: Sequence[Drop]) -> dict:
+    """``{reason: {"count", "examples": the first few items and details}}`` for a summary."""
     by_reason = defaultdict(list)
     for d in drops:
         by_reason[d.reason].append(d)
@@ -307,6 +237,7 @@ def write_crops(records: Sequence[Record], out_dir: str, settings: CropSettings,
     of each record index, its status (``written``, ``existing`` or a drop reason), the
     ``Drop`` of every failed image and the conversions made (as ``Drop`` notes).
     """
+    files.remove_temporaries(os.path.join(out_dir, IMAGES_DIR))  # a killed run's half-writes
     outputs: Dict[str, int] = {}
     tasks = []
     for i, r in enumerate(records):
@@ -370,13 +301,74 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
     """
     start = time.monotonic()
     settings = settings or CropSettings()
-    num_groups = len(age_bins) + 1
+    _check_settings(settings)
+    records, drops = _select_records(source, age_bins, limit, split_seed)
+    os.makedirs(out_dir, exist_ok=True)
+    check_output_folder(out_dir, settings, overwrite)
+    rel_of, status, crop_drops, crop_notes = write_crops(records, out_dir, settings, num_workers,
+                                                         overwrite, progress_stream)
+    drops.extend(crop_drops)
+    notes: List[Drop] = list(source.notes) + crop_notes
+    # Lists: only images that exist now, written last and atomically.
+    kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
+    splits = {"train": [], "test": []}
+    for i in kept:
+        splits[assign_split(records[i], test_fraction, split_seed)].append(i)
+    counts = _write_group_lists(out_dir, records, rel_of, splits, len(age_bins) + 1)
+    train_groups = [g for g in range(len(age_bins) + 1) if counts["train"][g] > 0]
+    pairs = make_label_pairs(train_groups, len(age_bins) + 1, label_pairs, label_pair_seed)
+    lists.write_label_pairs(os.path.join(out_dir, lists.LABEL_PAIR_LIST), pairs)
+
+    elapsed = time.monotonic() - start
+    state_counts = Counter(status.values())
+    summary = {
+        "dataset": dataset,
+        "output_dir": os.path.abspath(out_dir),
+        "records_read": source.records_read,
+        "records_selected": len(records),
+        "kept": len(kept),
+        "dropped_total": len(drops),
+        "dropped": examples(drops),
+        "notes": examples(notes),
+        "images_written": state_counts.get("written", 0),
+        "images_existing": state_counts.get("existing", 0),
+        "age_bins": list(age_bins),
+        "group_names": group_names(age_bins),
+        "groups": counts,
+        "identities": {s: len({records[i].identity for i in idx if records[i].identity is not None})
+                       for s, idx in splits.items()},
+        "label_pairs": len(pairs),
+        "label_pair_groups": train_groups,
+        "settings": settings.as_dict(),
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "seconds": round(elapsed, 2),
+        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
+    }
+    warnings = _warnings(counts["train"], settings, records)
+    if warnings:
+        summary["warnings"] = warnings
+    write_run_record(out_dir, summary, drops)
+    if histogram:
+        write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
+                        [records[i].age for i in kept if records[i].age is not None])
+    return summary
+
+
+def _check_settings(settings: CropSettings) -> None:
     if settings.crop not in CROP_MODES:
         raise PrepareError(f"crop must be one of {', '.join(CROP_MODES)}, got {settings.crop!r}")
-    if settings.crop == "detect" or (settings.align and settings.crop == "metadata"):
+    if settings.crop == "detect":
         ok, reason = faces.detector_status()
-        if not ok and settings.crop == "detect":
+        if not ok:
             raise PrepareError(f"--crop=detect: {reason}")
+
+
+def _select_records(source: SourceResult, age_bins, limit: Optional[int],
+                    split_seed: int) -> Tuple[List[Record], List[Drop]]:
+    """The records with a group in range (each given its ``group``), at most ``limit`` of them
+    chosen by the seeded hash; and the drops so far (the source's and out-of-range ones)."""
+    num_groups = len(age_bins) + 1
     drops: List[Drop] = list(source.drops)
     records: List[Record] = []
     for r in source.records:
@@ -392,19 +384,14 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         chosen = sorted(records, key=lambda r: hash_unit("limit:" + r.name, split_seed))[:limit]
         names = {r.name for r in chosen}
         records = [r for r in records if r.name in names]
+    return records, drops
 
-    os.makedirs(out_dir, exist_ok=True)
-    _check_config(out_dir, settings, overwrite)
-    rel_of, status, crop_drops, crop_notes = write_crops(records, out_dir, settings, num_workers,
-                                                         overwrite, progress_stream)
-    drops.extend(crop_drops)
-    notes: List[Drop] = list(source.notes) + crop_notes
 
-    # Lists: only images that exist now, written last and atomically.
-    kept = [i for i in range(len(records)) if status.get(i) in ("written", "existing")]
-    splits = {"train": [], "test": []}
-    for i in kept:
-        splits[assign_split(records[i], test_fraction, split_seed)].append(i)
+def _write_group_lists(out_dir: str, records: Sequence[Record], rel_of: Dict[int, str],
+                       splits: Dict[str, List[int]], num_groups: int) -> Dict[str, List[int]]:
+    """Writes each split's lists (``train.txt``, per-group, identity and age lists, identity
+    names); returns the images per group of each split."""
+    kept = [i for idx in splits.values() for i in idx]
     has_identity = any(records[i].identity is not None for i in kept)
     identity_ids: Dict[str, int] = {}
     if has_identity:
@@ -413,7 +400,7 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
             identity_ids = {x: int(x) for x in raw}
         else:
             identity_ids = {x: k for k, x in enumerate(raw)}
-            lists.write_lines_atomic(os.path.join(out_dir, IDENTITY_NAMES),
+            files.atomic_write_lines(os.path.join(out_dir, IDENTITY_NAMES),
                                      (f"{k} {x}" for x, k in sorted(identity_ids.items(), key=lambda p: p[1])))
     has_age = any(records[i].age is not None for i in kept)
     counts = {}
@@ -438,38 +425,13 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
         lists.write_image_list(os.path.join(out_dir, lists.TRAIN_LIST if split == "train"
                                             else lists.TEST_LIST), entries)
         counts[split] = [sum(1 for e in entries if e[1] == g) for g in range(num_groups)]
-    train_groups = [g for g in range(num_groups) if counts["train"][g] > 0]
-    pairs = make_label_pairs(train_groups, num_groups, label_pairs, label_pair_seed)
-    lists.write_label_pairs(os.path.join(out_dir, lists.LABEL_PAIR_LIST), pairs)
+    return counts
 
-    elapsed = time.monotonic() - start
-    state_counts = Counter(status.values())
-    summary = {
-        "dataset": dataset,
-        "output_dir": os.path.abspath(out_dir),
-        "records_read": source.records_read,
-        "records_selected": len(records),
-        "kept": len(kept),
-        "dropped_total": len(drops),
-        "dropped": _examples(drops),
-        "notes": _examples(notes),
-        "images_written": state_counts.get("written", 0),
-        "images_existing": state_counts.get("existing", 0),
-        "age_bins": list(age_bins),
-        "group_names": group_names(age_bins),
-        "groups": counts,
-        "identities": {s: len({records[i].identity for i in idx if records[i].identity is not None})
-                       for s, idx in splits.items()},
-        "label_pairs": len(pairs),
-        "label_pair_groups": train_groups,
-        "settings": settings.as_dict(),
-        "test_fraction": test_fraction,
-        "split_seed": split_seed,
-        "seconds": round(elapsed, 2),
-        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
-    }
+
+def _warnings(train_counts: Sequence[int], settings: CropSettings,
+              records: Sequence[Record]) -> List[str]:
     warnings = []
-    empty = [g for g in range(num_groups) if counts["train"][g] == 0]
+    empty = [g for g, count in enumerate(train_counts) if count == 0]
     if empty:
         warnings.append(f"no training images in group(s) {empty}: no list file for them, "
                         "and no label pair targets them")
@@ -477,16 +439,16 @@ def prepare(source: SourceResult, out_dir: str, *, dataset: str = "", age_bins=(
             r.box is not None for r in records) and not faces.detector_status()[0]:
         warnings.append("--align: eye detection unavailable here, crops were not levelled ("
                         + faces.detector_status()[1] + ")")
-    if warnings:
-        summary["warnings"] = warnings
-    lists.write_lines_atomic(os.path.join(out_dir, DROPPED_TSV),
+    return warnings
+
+
+def write_run_record(out_dir: str, summary: dict, drops: Sequence[Drop]) -> None:
+    """Writes ``dropped.tsv`` (every dropped item: item, reason, detail) and ``summary.json``:
+    the last files of a run (``prepare``, ``identity.prepare_identity``)."""
+    files.atomic_write_lines(os.path.join(out_dir, DROPPED_TSV),
                              ["item\treason\tdetail"] +
                              [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
-    lists.write_lines_atomic(os.path.join(out_dir, SUMMARY_JSON), [json.dumps(summary, indent=2)])
-    if histogram:
-        write_histogram(os.path.join(out_dir, SUMMARY_PNG), summary,
-                        [records[i].age for i in kept if records[i].age is not None])
-    return summary
+    files.atomic_write_json(os.path.join(out_dir, SUMMARY_JSON), summary)
 
 
 def write_histogram(path: str, summary: dict, ages: Sequence[float]) -> None:
@@ -513,8 +475,6 @@ def write_histogram(path: str, summary: dict, ages: Sequence[float]) -> None:
         ax2.set_xlabel("age (years); red: group edges")
         ax2.set_ylabel("images")
     fig.tight_layout()
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.partial.png")
-    fig.savefig(tmp, dpi=80)
+    with files.atomic_path(path, suffix=".png") as temporary:
+        fig.savefig(temporary, dpi=80)
     plt.close(fig)
-    os.replace(tmp, path)

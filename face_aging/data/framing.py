@@ -21,7 +21,6 @@ detector's misses.
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
@@ -92,10 +91,10 @@ def frame_box(width: int, height: int, source: Framing,
 # ----------------------------------------------------------------------- measurement
 
 def _dlib_models():
-    from face_aging.metrics.judges import _import
+    from face_aging.metrics.judges import import_optional
 
-    dlib = _import("dlib")
-    models = _import("face_recognition_models")
+    dlib = import_optional("dlib")
+    models = import_optional("face_recognition_models")
     return (dlib, dlib.get_frontal_face_detector(),
             dlib.shape_predictor(models.pose_predictor_five_point_model_location()))
 
@@ -117,7 +116,7 @@ def eye_geometry(image: np.ndarray, detector, predictor) -> Tuple[float, float, 
 
 def measure(paths: Sequence[str], progress: bool = True) -> Dict:
     """Median and interquartile range of the framing of ``paths`` (image files)."""
-    from face_aging.data.build import ImageProblem, load_rgb
+    from face_aging.images import BadImageError, read_image
 
     _, detector, predictor = _dlib_models()
     values: List[Tuple[float, float, float]] = []
@@ -125,11 +124,11 @@ def measure(paths: Sequence[str], progress: bool = True) -> Dict:
     bar = _bar(len(paths), progress)
     for path in paths:
         try:
-            image, _ = load_rgb(path)
+            image, _ = read_image(path, min_side=2)
             values.append(eye_geometry(image, detector, predictor))
         except LookupError:
             missed += 1
-        except ImageProblem:
+        except BadImageError:
             unreadable += 1
         bar.update(1)
     bar.close()
@@ -151,15 +150,10 @@ def _bar(total: int, enabled: bool):
 
 
 def image_files(folder: str) -> List[str]:
-    """The image files below ``folder`` (recursively), in a stable order."""
-    from face_aging.data.lists import IMAGE_EXTENSIONS
+    """The image files below ``folder`` (recursively), sorted (``images.list_image_files``)."""
+    from face_aging.images import IMAGE_EXTENSIONS, list_image_files
 
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        out.extend(os.path.join(root, f) for f in sorted(files)
-                   if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
-    return out
+    return list_image_files(folder, recursive=True, extensions=IMAGE_EXTENSIONS)
 
 
 if __name__ == "__main__":  # the documented command (face_aging.apps.framing)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from face_aging import files
 from face_aging.data import build, framing, lists
 from face_aging.data.sources import Drop, Record, SourceError
 
@@ -118,6 +118,39 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
     path = os.path.join(folder, "pairs.csv")
     rows = _read_csv(path, ("pair_id", "fold", "same_identity", "image_0", "image_1"))
     source = IdentitySource("cacd_vs", framing=framing.MEASURED["cacd_vs"])
+    pairs = _cacd_pairs(rows, source)
+    folds = sorted({p.fold for p in pairs})
+    unknown = sorted(set(test_folds) - set(folds))
+    if unknown:
+        raise SourceError(f"--test_folds {','.join(map(str, unknown))}: not a fold of {path} "
+                          f"(folds: {','.join(map(str, folds)) or 'none'})")
+    test_set = set(test_folds)
+    split_of, identity_of = _cacd_identities(pairs, test_set, source)
+    verification = [p for p in pairs if verification_folds == "all" or p.fold in test_set]
+    in_verification = {n for p in verification for n in (p.name_0, p.name_1)}
+    for p in pairs:
+        if p.fold not in test_set and not p.same:
+            for n in (p.name_0, p.name_1):
+                if n in in_verification and n not in split_of:
+                    split_of[n] = "train"
+                    identity_of[n] = None
+                elif n not in split_of:
+                    source.drops.append(Drop(n, "train_fold_different_person_pair",
+                                             f"pair {p.pair_id}: a single image of an unknown "
+                                             "person cannot train a classifier"))
+    for name in sorted(split_of):
+        source.records.append(Record(source=os.path.join(folder, source.original[name]),
+                                     name=name, identity=identity_of[name]))
+    source.split_of = split_of
+    source.pairs = verification
+    source.info = {"folds": folds, "test_folds": sorted(test_set),
+                   "verification_folds": verification_folds}
+    return source
+
+
+def _cacd_pairs(rows, source: IdentitySource) -> List[Pair]:
+    """The well-formed rows of ``pairs.csv`` (each read row counted, each bad one dropped, the
+    dataset's own image names recorded in ``source``)."""
     pairs: List[Pair] = []
     seen_ids = set()
     for number, row in rows:
@@ -140,12 +173,13 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
         seen_ids.add(pair_id)
         pairs.append(Pair(pair_id, fold, same, names[0], names[1]))
         source.original.update(zip(names, originals))
-    folds = sorted({p.fold for p in pairs})
-    unknown = sorted(set(test_folds) - set(folds))
-    if unknown:
-        raise SourceError(f"--test_folds {','.join(map(str, unknown))}: not a fold of {path} "
-                          f"(folds: {','.join(map(str, folds)) or 'none'})")
-    test_set = set(test_folds)
+    return pairs
+
+
+def _cacd_identities(pairs: Sequence[Pair], test_set, source: IdentitySource
+                     ) -> Tuple[Dict[str, str], Dict[str, Optional[str]]]:
+    """``(split_of, identity_of)`` of the images of the test folds' pairs and of the other
+    folds' same-person pairs (one identity a pair)."""
     test_images = {n for p in pairs if p.fold in test_set for n in (p.name_0, p.name_1)}
     identity_of: Dict[str, Optional[str]] = {}
     split_of: Dict[str, str] = {}
@@ -169,26 +203,7 @@ def read_cacd_vs(folder: str, test_folds: Sequence[int] = DEFAULT_TEST_FOLDS,
                     continue
                 identity_of[n] = f"pair_{p.pair_id}"
                 split_of[n] = "train"
-    verification = [p for p in pairs if verification_folds == "all" or p.fold in test_set]
-    in_verification = {n for p in verification for n in (p.name_0, p.name_1)}
-    for p in pairs:
-        if p.fold not in test_set and not p.same:
-            for n in (p.name_0, p.name_1):
-                if n in in_verification and n not in split_of:
-                    split_of[n] = "train"
-                    identity_of[n] = None
-                elif n not in split_of:
-                    source.drops.append(Drop(n, "train_fold_different_person_pair",
-                                             f"pair {p.pair_id}: a single image of an unknown "
-                                             "person cannot train a classifier"))
-    for name in sorted(split_of):
-        source.records.append(Record(source=os.path.join(folder, source.original[name]),
-                                     name=name, identity=identity_of[name]))
-    source.split_of = split_of
-    source.pairs = verification
-    source.info = {"folds": folds, "test_folds": sorted(test_set),
-                   "verification_folds": verification_folds}
-    return source
+    return split_of, identity_of
 
 
 # ---------------------------------------------------------------- LAG
@@ -267,24 +282,9 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     """
     start = time.monotonic()
     settings = settings or build.CropSettings(image_size=DEFAULT_IMAGE_SIZE, margin=0.0)
-    if settings.crop not in ("auto", "whole", "detect"):
-        raise build.PrepareError(f"--crop={settings.crop}: identity datasets take auto "
-                                 "(re-framed like UTKFace), whole or detect")
-    if settings.crop == "detect":
-        ok, reason = build.faces.detector_status()
-        if not ok:
-            raise build.PrepareError(f"--crop=detect: {reason}")
-    extra = {}
-    records = list(source.records)
-    if settings.crop == "auto":
-        box = framing.frame_fractions(source.framing)
-        extra = {"framing_source": vars(source.framing),
-                 "framing_target": vars(framing.MEASURED[framing.TARGET]),
-                 "frame_fractions": [round(v, 6) for v in box]}
-        records = [Record(source=r.source, name=r.name, identity=r.identity, box=box)
-                   for r in records]
+    records, extra = _framed_records(source, settings)
     os.makedirs(out_dir, exist_ok=True)
-    build._check_config(out_dir, settings, overwrite, extra)
+    build.check_output_folder(out_dir, settings, overwrite, extra)
     rel_of, status, crop_drops, crop_notes = build.write_crops(
         records, out_dir, settings, num_workers, overwrite, progress_stream)
     drops = list(source.drops) + crop_drops
@@ -294,9 +294,69 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     for r in records:
         if build.output_name(r.name) != f"{build.IMAGES_DIR}/{r.name}" and r.name in kept:
             notes.append(Drop(r.name, "renamed_to_a_safe_name", kept[r.name]))
+    people, ids, entries = _write_identity_lists(out_dir, source, kept)
+    summary_extra = _write_pair_lists(out_dir, source, kept, ids, people, cross_age, drops)
+    elapsed = time.monotonic() - start
+    states = [status.get(i) for i in range(len(records))]
+    summary = {
+        "dataset": source.dataset,
+        "kind": "identity",
+        "output_dir": os.path.abspath(out_dir),
+        "records_read": source.records_read,
+        "records_selected": len(records),
+        "kept": len(kept),
+        "dropped_total": len(drops),
+        "dropped": build.examples(drops),
+        "notes": build.examples(notes),
+        "images_written": states.count("written"),
+        "images_existing": states.count("existing"),
+        "images": {split: sum(1 for r in records if r.name in kept and source.split_of[r.name]
+                              == split) for split in ("train", "test")},
+        "identity_images": {split: len(entries[split]) for split in ("train", "test")},
+        "identities": {split: len({i for _, i in entries[split]}) for split in ("train", "test")},
+        "lists": [lists.TRAIN_IDENTITY_LIST, lists.TEST_IDENTITY_LIST, build.IDENTITY_NAMES,
+                  ORIGINAL_NAMES] + [v["file"] for v in summary_extra.values()],
+        "age_lists": None,
+        "settings": settings.as_dict(),
+        **extra,
+        **source.info,
+        **summary_extra,
+        "seconds": round(elapsed, 2),
+        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
+    }
+    build.write_run_record(out_dir, summary, drops)
+    return summary
 
-    # Identities: train ids 0..K-1, then test ids, each block in sorted key order. A key
-    # with images on both sides (impossible by construction) would be a bug: refuse.
+
+def _framed_records(source: IdentitySource, settings: build.CropSettings
+                    ) -> Tuple[List[Record], dict]:
+    """The records to crop (with the re-framing box for ``crop='auto'``) and what the framing
+    adds to ``prepare_config.json``."""
+    if settings.crop not in ("auto", "whole", "detect"):
+        raise build.PrepareError(f"--crop={settings.crop}: identity datasets take auto "
+                                 "(re-framed like UTKFace), whole or detect")
+    if settings.crop == "detect":
+        ok, reason = build.faces.detector_status()
+        if not ok:
+            raise build.PrepareError(f"--crop=detect: {reason}")
+    records = list(source.records)
+    if settings.crop != "auto":
+        return records, {}
+    box = framing.frame_fractions(source.framing)
+    extra = {"framing_source": vars(source.framing),
+             "framing_target": vars(framing.MEASURED[framing.TARGET]),
+             "frame_fractions": [round(v, 6) for v in box]}
+    return [Record(source=r.source, name=r.name, identity=r.identity, box=box)
+            for r in records], extra
+
+
+def _write_identity_lists(out_dir: str, source: IdentitySource, kept: Dict[str, str]):
+    """Writes the identity lists, identity names and original names; returns ``(people per
+    split, identity key -> id, (path, id) entries per split)``.
+
+    Identities: train ids 0..K-1, then test ids, each block in sorted key order. A key with
+    images on both sides (impossible by construction) would be a bug: refused.
+    """
     people = {split: sorted({r.identity for r in source.records if r.name in kept
                              and r.identity is not None and source.split_of[r.name] == split})
               for split in ("train", "test")}
@@ -308,18 +368,23 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
     for r in source.records:
         if r.name in kept and r.identity is not None:
             entries[source.split_of[r.name]].append((kept[r.name], ids[r.identity]))
-    identities_per_split = {}
     for split, list_name in (("train", lists.TRAIN_IDENTITY_LIST),
                              ("test", lists.TEST_IDENTITY_LIST)):
-        rows = sorted(entries[split])
-        lists.write_image_list(os.path.join(out_dir, list_name), rows)
-        identities_per_split[split] = len({i for _, i in rows})
-    lists.write_lines_atomic(os.path.join(out_dir, build.IDENTITY_NAMES),
+        entries[split] = sorted(entries[split])
+        lists.write_image_list(os.path.join(out_dir, list_name), entries[split])
+    files.atomic_write_lines(os.path.join(out_dir, build.IDENTITY_NAMES),
                              (f"{k} {key}" for key, k in sorted(ids.items(), key=lambda p: p[1])))
     write_original_names(os.path.join(out_dir, ORIGINAL_NAMES),
                          [(kept[r.name], source.original.get(r.name, r.name))
                           for r in source.records if r.name in kept])
+    return people, ids, entries
 
+
+def _write_pair_lists(out_dir: str, source: IdentitySource, kept: Dict[str, str],
+                      ids: Dict[str, int], people: Dict[str, List[str]], cross_age: str,
+                      drops: List[Drop]) -> dict:
+    """CACD-VS's verification pairs or LAG's cross-age pairs (pairs that lost an image are
+    added to ``drops``); returns their summary entries."""
     summary_extra = {}
     if source.dataset == "cacd_vs":
         rows, lost = [], 0
@@ -343,40 +408,7 @@ def prepare_identity(source: IdentitySource, out_dir: str, *,
             "file": CROSS_AGE_LIST, "mode": cross_age, "pairs": len(triples),
             "people": people_with_pairs,
             "held_out_people_without_young_and_old": len(people["test"]) - people_with_pairs}
-    elapsed = time.monotonic() - start
-    states = [status.get(i) for i in range(len(records))]
-    summary = {
-        "dataset": source.dataset,
-        "kind": "identity",
-        "output_dir": os.path.abspath(out_dir),
-        "records_read": source.records_read,
-        "records_selected": len(records),
-        "kept": len(kept),
-        "dropped_total": len(drops),
-        "dropped": build._examples(drops),
-        "notes": build._examples(notes),
-        "images_written": states.count("written"),
-        "images_existing": states.count("existing"),
-        "images": {split: sum(1 for r in records if r.name in kept and source.split_of[r.name]
-                              == split) for split in ("train", "test")},
-        "identity_images": {split: len(entries[split]) for split in ("train", "test")},
-        "identities": identities_per_split,
-        "lists": [lists.TRAIN_IDENTITY_LIST, lists.TEST_IDENTITY_LIST, build.IDENTITY_NAMES,
-                  ORIGINAL_NAMES] + [v["file"] for v in summary_extra.values()],
-        "age_lists": None,
-        "settings": settings.as_dict(),
-        **extra,
-        **source.info,
-        **summary_extra,
-        "seconds": round(elapsed, 2),
-        "images_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
-    }
-    lists.write_lines_atomic(os.path.join(out_dir, build.DROPPED_TSV),
-                             ["item\treason\tdetail"] +
-                             [f"{d.item}\t{d.reason}\t{d.detail}".replace("\n", " ") for d in drops])
-    lists.write_lines_atomic(os.path.join(out_dir, build.SUMMARY_JSON),
-                             [json.dumps(summary, indent=2, ensure_ascii=False)])
-    return summary
+    return summary_extra
 
 
 # ---------------------------------------------------------------- the extra list files
@@ -387,7 +419,7 @@ def write_original_names(path: str, rows: Sequence[Tuple[str, str]]) -> None:
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerow(("path", "original"))
     writer.writerows(sorted(rows))
-    lists.write_lines_atomic(path, [buffer.getvalue().rstrip("\n")])
+    files.atomic_write_lines(path, [buffer.getvalue().rstrip("\n")])
 
 
 def read_original_names(path: str) -> Dict[str, str]:
@@ -404,7 +436,7 @@ def write_pairs(path: str, rows: Sequence[Tuple[str, int, int, str, str]]) -> No
         for p in (str(pair_id), path_0, path_1):
             lists.check_list_path(p)
         lines.append(f"{pair_id} {int(fold)} {int(same)} {path_0} {path_1}")
-    lists.write_lines_atomic(path, lines)
+    files.atomic_write_lines(path, lines)
 
 
 def read_pairs(path: str) -> List[Tuple[str, int, bool, str, str]]:
@@ -433,7 +465,7 @@ def write_cross_age(path: str, rows: Sequence[Tuple[int, str, str]]) -> None:
         lists.check_list_path(young)
         lists.check_list_path(old)
         lines.append(f"{int(identity)} {young} {old}")
-    lists.write_lines_atomic(path, lines)
+    files.atomic_write_lines(path, lines)
 
 
 def read_cross_age(path: str) -> List[Tuple[int, str, str]]:

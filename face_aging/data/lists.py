@@ -22,13 +22,14 @@ whitespace does not end in an image extension, the line cannot be split with cer
 from __future__ import annotations
 
 import os
-import tempfile
-from typing import Iterable, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
-#: File-name endings taken as images (lower case).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from face_aging.files import atomic_write_lines
+from face_aging.images import IMAGE_EXTENSIONS
+from face_aging.errors import InputError
+
 
 TRAIN_LIST = "train.txt"
 TEST_LIST = "test.txt"
@@ -37,7 +38,7 @@ TRAIN_IDENTITY_LIST = "train_identity.txt"
 TEST_IDENTITY_LIST = "test_identity.txt"
 
 
-class ListFormatError(ValueError):
+class ListFormatError(InputError):
     """A list file is missing or has a malformed line (the message names file and line)."""
 
 
@@ -106,22 +107,6 @@ def read_label_pairs(path: str, age_groups: int) -> List[Tuple[int, int]]:
     return pairs
 
 
-def write_lines_atomic(path: str, lines: Iterable[str]) -> None:
-    """Writes lines to ``path`` through a temporary file and a rename: never half-written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".txt")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def check_list_path(image_path: str) -> None:
     """Raises ListFormatError (one line naming the path) unless ``image_path`` can stand in a
     space-separated list line: not empty, no whitespace, no control characters."""
@@ -146,12 +131,12 @@ def write_image_list(path: str, entries: Sequence[Tuple[str, int]]) -> None:
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
             raise ListFormatError(f"{image_path}: label {label!r} is not an integer")
         lines.append(f"{image_path} {int(label)}")
-    write_lines_atomic(path, lines)
+    atomic_write_lines(path, lines)
 
 
 def write_label_pairs(path: str, pairs: Sequence[Tuple[int, int]]) -> None:
     """Writes ``t f`` lines atomically."""
-    write_lines_atomic(path, (f"{t} {f}" for t, f in pairs))
+    atomic_write_lines(path, (f"{t} {f}" for t, f in pairs))
 
 
 def _has_whitespace(text: str) -> bool:

@@ -20,10 +20,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from face_aging.data.lists import IMAGE_EXTENSIONS
+from face_aging import images
+from face_aging.images import IMAGE_EXTENSIONS
+from face_aging.errors import InputError
 
 
-class SourceError(Exception):
+class SourceError(InputError):
     """The dataset itself cannot be read (missing metadata file, wrong layout): one line."""
 
 
@@ -67,14 +69,10 @@ def _is_image_name(name: str) -> bool:
 
 
 def _listdir_files(folder: str) -> List[str]:
-    """Relative paths of all non-hidden files under ``folder``, sorted."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if not f.startswith("."):
-                out.append(os.path.relpath(os.path.join(root, f), folder))
-    return sorted(out)
+    """Relative paths of all non-hidden files under ``folder``, sorted (non-images too: the
+    reader reports them)."""
+    return [os.path.relpath(path, folder)
+            for path in images.list_image_files(folder, recursive=True)]
 
 
 # ---------------------------------------------------------------- MATLAB helpers

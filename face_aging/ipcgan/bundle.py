@@ -22,15 +22,14 @@ and the export tool read when given nothing) together with:
 
 (the command: ``face_aging.apps.bundle``).
 
-The folder is written under a temporary name and renamed into place, so an interrupted
-run never leaves a half-written bundle where the old one was.
+The folder is written under a temporary name and renamed into place
+(``files.atomic_replace_dir``), so an interrupted run never leaves a half-written bundle where
+the old one was.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -140,7 +139,7 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
         raise ValueError(f"face_margin must be >= 0, got {face_margin}")
     import tensorflow as tf
 
-    from face_aging import inference as files
+    from face_aging import files, images
     from face_aging.checkpoints import resolve_checkpoint
     from face_aging.ipcgan import inference
 
@@ -148,9 +147,30 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
     generator = inference.load_generator(prefix)
     size = inference.generator_image_size(generator)
     if reference_image:
-        source, _ = files.read_image_rgb(reference_image)
+        source, _ = images.read_image(reference_image)
     else:
         source = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    info = _model_record(checkpoint_dir, prefix, generator, extra, face_margin, face_crop_note)
+    step = info["step"]
+    with files.atomic_replace_dir(output_dir) as staging:
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), staging,
+                                             max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
+        manager.save(checkpoint_number=step or 0)
+        # the state file must not name the staging folder: write a relative one
+        files.atomic_write_text(os.path.join(staging, "checkpoint"),
+                                f'model_checkpoint_path: "{CHECKPOINT_NAME}-{step or 0}"\n')
+        np.savez_compressed(os.path.join(staging, REFERENCE_NPZ), source_uint8=source,
+                            outputs=reference_outputs(generator, source))
+        files.atomic_write_json(os.path.join(staging, MODEL_JSON), info)
+    return info
+
+
+def _model_record(checkpoint_dir: str, prefix: str, generator, extra: Optional[dict],
+                  face_margin: Optional[float], face_crop_note: Optional[str]) -> dict:
+    """``model.json``'s contents (see :func:`bundle_generator`)."""
+    from face_aging.inference import dataset_face_crop
+    from face_aging.ipcgan import inference
+
     folder = checkpoint_dir if os.path.isdir(checkpoint_dir) else os.path.dirname(checkpoint_dir)
     options_path = os.path.join(folder, "training_options.json")
     training_options = {}
@@ -158,7 +178,8 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
         with open(options_path) as f:
             training_options = json.load(f)
     step = int(prefix.rsplit("-", 1)[1]) if prefix.rsplit("-", 1)[-1].isdigit() else None
-    info = {"image_size": size, "age_groups": int(generator.age_groups), "step": step,
+    info = {"image_size": inference.generator_image_size(generator),
+            "age_groups": int(generator.age_groups), "step": step,
             "source_checkpoint": os.path.abspath(prefix), "bn_mode": "moving",
             "parameters": int(sum(np.prod(v.shape) for v in generator.variables)),
             "training_options": training_options, **(extra or {})}
@@ -166,35 +187,8 @@ def bundle_generator(checkpoint_dir: str, output_dir: str, model_index: Optional
         info["face_crop"] = {"margin": float(face_margin), "align": True,
                              "source": face_crop_note or "given when bundling (--face_margin)"}
     else:
-        recorded = files.dataset_face_crop(training_options.get("list_dir"))
+        recorded = dataset_face_crop(training_options.get("list_dir"))
         if recorded is not None:
             info["face_crop"] = dict(recorded.as_dict(),
                                      source=f"the training dataset's {recorded.recorded_in}")
-
-    parent = os.path.dirname(os.path.abspath(output_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".bundle-", dir=parent)
-    os.chmod(staging, 0o755)  # mkdtemp makes it private; the bundle is an ordinary folder
-    try:
-        manager = tf.train.CheckpointManager(tf.train.Checkpoint(generator=generator), staging,
-                                             max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
-        manager.save(checkpoint_number=step or 0)
-        # the state file must not name the staging folder: write a relative one
-        with open(os.path.join(staging, "checkpoint"), "w") as f:
-            f.write(f'model_checkpoint_path: "{CHECKPOINT_NAME}-{step or 0}"\n')
-        np.savez_compressed(os.path.join(staging, REFERENCE_NPZ), source_uint8=source,
-                            outputs=reference_outputs(generator, source))
-        with open(os.path.join(staging, MODEL_JSON), "w") as f:
-            json.dump(info, f, indent=2, sort_keys=True)
-        old = None
-        if os.path.exists(output_dir):
-            old = output_dir.rstrip("/") + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output_dir, old)
-        os.replace(staging, output_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info

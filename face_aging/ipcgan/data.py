@@ -28,13 +28,14 @@ from typing import List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from face_aging import pixels
+from face_aging import images, pixels
 from face_aging.data import lists
+from face_aging.errors import InputError
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """The list layout is incomplete or names files that are not there."""
 
 
@@ -52,7 +53,7 @@ def _paths(root_folder: str, entries) -> List[str]:
 
 def load_source(path: tf.Tensor, image_size: int = 128):
     """Image file -> ``(source_S, source_227)``, RGB 0..255 minus the mean, TF1 resize grid."""
-    image = pixels.decode_image(tf.io.read_file(path))
+    image = images.decode_tf(tf.io.read_file(path))
     source = pixels.subtract_mean(pixels.resize_tf1(image, (image_size, image_size)))
     source_227 = pixels.subtract_mean(
         pixels.resize_tf1(image, (pixels.ALEXNET_SIZE, pixels.ALEXNET_SIZE)))
@@ -61,7 +62,7 @@ def load_source(path: tf.Tensor, image_size: int = 128):
 
 def load_real(path: tf.Tensor, image_size: int = 128):
     """Image file -> real face in [-1, 1] at ``image_size``, resized as the release's cv2 call."""
-    image = pixels.decode_image(tf.io.read_file(path))
+    image = images.decode_tf(tf.io.read_file(path))
     return pixels.to_unit_range(pixels.resize_cv2(image, (image_size, image_size)))
 
 

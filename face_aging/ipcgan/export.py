@@ -25,7 +25,6 @@ in the SavedModel directory: ``face_aging.onnx_export``.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Optional
 
@@ -104,15 +103,14 @@ EXPORT_MODEL_JSON = "model.json"
 def write_export_record(output_dir: str, generator, source: str) -> dict:
     """Writes ``OUTPUT/model.json``: ``image_size``, ``age_groups``, ``face_crop`` (the crop
     geometry recorded beside the weights, if any) and the ``source_checkpoint``."""
-    from face_aging.outputs import atomic_write_bytes
+    from face_aging.files import atomic_write_json
 
     record = {"image_size": int(generator.image_size), "age_groups": int(generator.age_groups),
               "source_checkpoint": os.path.abspath(source)}
     face_crop = getattr(generator, "face_crop", None)
     if face_crop is not None:
         record["face_crop"] = face_crop.as_dict()
-    atomic_write_bytes(os.path.join(output_dir, EXPORT_MODEL_JSON),
-                       (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_json(os.path.join(output_dir, EXPORT_MODEL_JSON), record)
     return record
 
 

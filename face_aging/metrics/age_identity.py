@@ -42,7 +42,8 @@ def group_names(bins: Sequence[float] = DEFAULT_AGE_BINS) -> List[str]:
     return names
 
 
-def _stats(values: np.ndarray) -> Dict[str, Optional[float]]:
+def stats(values: np.ndarray) -> Dict[str, Optional[float]]:
+    """``{"n", "mean", "std"}`` of ``values`` (None for an empty set)."""
     values = np.asarray(values, np.float64)
     if values.size == 0:
         return {"n": 0, "mean": None, "std": None}
@@ -80,12 +81,12 @@ def age_table(generated_ages: np.ndarray, input_ages: np.ndarray,
     rows = []
     for g in range(groups):
         out = gen[:, g]
-        stats = _stats(out)
+        out_stats = stats(out)
         real = np.asarray(real_ages_by_group[g], np.float64)
-        real_stats = _stats(real)
+        real_stats = stats(real)
         rows.append({
             "group": g, "name": names[g],
-            "n": stats["n"], "mean_age": stats["mean"], "std_age": stats["std"],
+            "n": out_stats["n"], "mean_age": out_stats["mean"], "std_age": out_stats["std"],
             "in_group": float(np.mean(age_to_group(out, bins) == g)) if out.size else None,
             "mean_age_change": float(np.mean(out - inp)) if out.size else None,
             "real_n": real_stats["n"], "real_mean_age": real_stats["mean"],

@@ -241,7 +241,7 @@ def distances_plot_png(distances: Dict[str, np.ndarray], impostor_distances: np.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from face_aging.metrics.report import _figure_png
+    from face_aging.metrics.report import figure_png
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     hi = max(1.2, float(np.max(impostor_distances, initial=0)),
@@ -257,7 +257,7 @@ def distances_plot_png(distances: Dict[str, np.ndarray], impostor_distances: np.
     ax.set_ylabel("density")
     ax.set_title("Cross-age identity: distance to the adult photo")
     ax.legend(fontsize=8)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def render_html(report: Dict, images: Dict[str, str]) -> str:
@@ -265,7 +265,7 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     import html
     import json
 
-    from face_aging.metrics.report import _fmt, _table
+    from face_aging.metrics.report import fmt, html_table
 
     ident, counts = report["identity"], report["counts"]
     pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"
@@ -292,14 +292,14 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     base = ident["baseline"]
     rows = [["young photo, not aged (do-nothing baseline)", base["genuine"]["n"],
              pct(base["genuine"]["verified"]), pct(base["genuine"]["verified_per_person"]),
-             _fmt(base["genuine"]["mean_distance"]), "–", pct(base["impostor"]["verified"]),
+             fmt(base["genuine"]["mean_distance"]), "–", pct(base["impostor"]["verified"]),
              base["impostor"]["n"]]]
     for r in ident["groups"]:
         rows.append([f"aged to group {r['group']} ({html.escape(r['name'])})", r["genuine"]["n"],
                      pct(r["genuine"]["verified"]), pct(r["genuine"]["verified_per_person"]),
-                     _fmt(r["genuine"]["mean_distance"]), pct(r["closer_than_young"]),
+                     fmt(r["genuine"]["mean_distance"]), pct(r["closer_than_young"]),
                      pct(r["impostor"]["verified"]), r["impostor"]["n"]])
-    parts.append(_table(["compared with the same person's adult photo", "pairs",
+    parts.append(html_table(["compared with the same person's adult photo", "pairs",
                          f"verified (distance <= {ident['threshold']})", "verified, per person",
                          "mean distance", "nearer than the young photo",
                          "impostors verified (false accepts)", "impostor pairs"], rows))
@@ -309,11 +309,11 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
                  "faces against every other person's adult photos.</p>")
     if report.get("age"):
         a = report["age"]
-        parts.append("<h2>Age (independent judge)</h2>" + _table(
+        parts.append("<h2>Age (independent judge)</h2>" + html_table(
             ["faces", "mean est. age"],
-            [["young photos", _fmt(a["young_mean_age"], 1)]] +
-            [[f"aged to group {g}", _fmt(v, 1)] for g, v in a["aged_mean_age"].items()] +
-            [["adult photos", _fmt(a["adult_mean_age"], 1)]]))
+            [["young photos", fmt(a["young_mean_age"], 1)]] +
+            [[f"aged to group {g}", fmt(v, 1)] for g, v in a["aged_mean_age"].items()] +
+            [["adult photos", fmt(a["adult_mean_age"], 1)]]))
     parts.append(f"<img src='{images['distances']}' alt='distance histograms'>")
     parts.append("<h2>Examples</h2><p>Each row: the young photo, its aged versions (groups " +
                  ", ".join(str(g) for g in report["settings"]["target_groups"]) +
@@ -327,7 +327,7 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
 def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     """Writes report.json, report.html, cross_age_distances.png and examples.png (each
     through a temporary file and a rename); returns their paths."""
-    from face_aging.metrics.report import strips_png, write_bytes_atomic, write_json
+    from face_aging.metrics.report import strips_png, write_files
 
     os.makedirs(output_dir, exist_ok=True)
     images = {"distances": "cross_age_distances.png", "examples": "examples.png"}
@@ -343,16 +343,7 @@ def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
                                             report["identity"]["threshold"], labels),
             "examples": strips_png(arrays["young"][pairs[picks, 0]], columns, rows=len(picks))}
     report["examples"] = [report["pairs"][i]["young"] for i in picks]
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_html(report, images).encode("utf-8"))
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_html)
 
 
 def _spread(young_index: np.ndarray, count: int) -> List[int]:

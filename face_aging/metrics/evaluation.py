@@ -11,6 +11,7 @@ through the same resize, so FID/KID compare images of one resolution.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,16 +20,18 @@ from typing import Callable, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from face_aging import images
 from face_aging.data import lists
 from face_aging.metrics import age_identity as ai
 from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
+from face_aging.errors import InputError
 
 IMAGE_SIZE = 128
 
 
-class EvaluationInputError(ValueError):
+class EvaluationInputError(InputError):
     """Missing list file, unreadable image, empty split... (one-line message)."""
 
 
@@ -75,15 +78,14 @@ def read_split(list_dir: str, groups: int, max_faces_per_group: Optional[int] = 
 
 
 def read_face(path: str, size: Optional[int] = IMAGE_SIZE) -> np.ndarray:
-    """One image file -> uint8 RGB ``[size, size, 3]`` via ``cv2.resize(INTER_LINEAR)``
-    (``size=None``: as stored)."""
+    """One image file (``images.read_image``) -> uint8 RGB ``[size, size, 3]`` via
+    ``cv2.resize(INTER_LINEAR)`` (``size=None``: as stored)."""
     if not os.path.isfile(path):
         raise EvaluationInputError(f"{path}: image not found")
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise EvaluationInputError(f"{path}: not a readable image")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        image, _ = images.read_image(path, min_side=1)
+    except images.BadImageError as e:
+        raise EvaluationInputError(f"{path}: not a readable image ({e.reason})") from None
     if size is not None and image.shape[:2] != (size, size):
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
     return image
@@ -136,6 +138,14 @@ def _realism_pair(gen_acts, real_acts, kid_subsets, kid_subset_size) -> Dict:
     return entry
 
 
+@contextlib.contextmanager
+def _timed(timings: Dict[str, float], key: str):
+    """Adds the seconds the block took to ``timings[key]``."""
+    start = time.time()
+    yield
+    timings[key] = time.time() - start
+
+
 def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *, age_judge,
                    identity_judge, features, bins: Sequence[float] = ai.DEFAULT_AGE_BINS,
                    batch_size: int = 32, max_impostor_pairs: int = 5000, kid_subsets: int = 100,
@@ -160,71 +170,33 @@ def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *,
     if len(real_by_group) != groups:
         raise ValueError(f"{len(real_by_group)} real-face sets for {groups} groups")
     timings = {}
-    t = time.time()
-    log(f"generating {len(inputs)} faces x {groups} groups")
-    generated = generate_all(age_fn, inputs.faces, groups, batch_size)
-    timings["generate"] = time.time() - t
+    with _timed(timings, "generate"):
+        log(f"generating {len(inputs)} faces x {groups} groups")
+        generated = generate_all(age_fn, inputs.faces, groups, batch_size)
     flat = generated.reshape((-1,) + generated.shape[2:])  # row i * G + g
-
-    t = time.time()
-    log("age judge")
-    input_ages = age_judge.estimate(inputs.faces)
-    generated_ages = age_judge.estimate(flat).reshape(len(inputs), groups)
-    real_ages = [age_judge.estimate(r.faces) if len(r) else np.zeros(0) for r in real_by_group]
-    age_rows = ai.age_table(generated_ages, input_ages, real_ages, bins)
-    timings["age_judge"] = time.time() - t
-
-    t = time.time()
-    log("identity judge")
-    input_emb = identity_judge.embed(inputs.faces)
-    output_emb = identity_judge.embed(flat).reshape(len(inputs), groups, -1)
-    pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
-    identity = ai.identity_table(input_emb, output_emb, input_emb[pairs[:, 0]],
-                                 input_emb[pairs[:, 1]], identity_judge.THRESHOLD, bins)
-    identity["impostor_source"] = ("pairs of different input faces, assumed to be different "
-                                   "people (the lists carry no identities)")
-    timings["identity_judge"] = time.time() - t
-
-    t = time.time()
-    log(f"realism features ({features.name})")
-    input_acts, _ = features.features_and_probabilities(inputs.faces)
-    gen_acts, gen_probs = features.features_and_probabilities(flat)
-    gen_acts = gen_acts.reshape(len(inputs), groups, -1)
-    real_acts = [features.features_and_probabilities(r.faces)[0] if len(r) else None
-                 for r in real_by_group]
-    names = ai.group_names(bins)
-    per_group = []
-    for g in range(groups):
-        ref = real_acts[g] if real_acts[g] is not None else np.zeros((0, gen_acts.shape[-1]))
-        entry = {"group": g, "name": names[g],
-                 **_realism_pair(gen_acts[:, g], ref, kid_subsets, kid_subset_size)}
-        base = _realism_pair(input_acts, ref, kid_subsets, kid_subset_size)
-        entry["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
-        per_group.append(entry)
-    real_all = np.concatenate([a for a in real_acts if a is not None]) if any(
-        a is not None for a in real_acts) else np.zeros((0, gen_acts.shape[-1]))
-    pooled = _realism_pair(gen_acts.reshape(-1, gen_acts.shape[-1]), real_all, kid_subsets,
-                           kid_subset_size)
-    base = _realism_pair(input_acts, real_all, kid_subsets, kid_subset_size)
-    pooled["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
-    feature_info = features.describe()
-    realism = {"features": feature_info, "per_group": per_group, "pooled": pooled,
-               "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
-               "note": ("FID is biased upwards at small sample counts (compare only equal "
-                        "counts); KID is unbiased. 'inputs_vs_real' is the same measure for the "
-                        "unaltered input faces: the floor a generator is measured against.")}
-    if gen_probs is not None:
-        mean, std = inception_score(gen_probs, inception_score_splits)
-        is_result = {"mean": mean, "std": std, "splits": min(inception_score_splits, len(gen_probs)),
-                     "n": int(len(gen_probs)),
-                     "note": ("as the seed reported it (InceptionV3 ImageNet softmax, 299x299, "
-                              "all generated faces): near 1 for any face set, says little")}
-    else:
-        is_result = {"mean": None, "note": "not computed: needs InceptionV3 weights with the top"}
-    timings["realism"] = time.time() - t
-
+    with _timed(timings, "age_judge"):
+        log("age judge")
+        input_ages = age_judge.estimate(inputs.faces)
+        generated_ages = age_judge.estimate(flat).reshape(len(inputs), groups)
+        real_ages = [age_judge.estimate(r.faces) if len(r) else np.zeros(0)
+                     for r in real_by_group]
+        age_rows = ai.age_table(generated_ages, input_ages, real_ages, bins)
+    with _timed(timings, "identity_judge"):
+        log("identity judge")
+        input_emb = identity_judge.embed(inputs.faces)
+        output_emb = identity_judge.embed(flat).reshape(len(inputs), groups, -1)
+        pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
+        identity = ai.identity_table(input_emb, output_emb, input_emb[pairs[:, 0]],
+                                     input_emb[pairs[:, 1]], identity_judge.THRESHOLD, bins)
+        identity["impostor_source"] = ("pairs of different input faces, assumed to be "
+                                       "different people (the lists carry no identities)")
+    with _timed(timings, "realism"):
+        log(f"realism features ({features.name})")
+        realism, gen_probs = _realism_by_group(features, inputs, flat, real_by_group, bins,
+                                               kid_subsets, kid_subset_size)
+        is_result = _inception_score(gen_probs, inception_score_splits)
     results = {
-        "settings": {"age_bins": [float(b) for b in bins], "groups": names,
+        "settings": {"age_bins": [float(b) for b in bins], "groups": ai.group_names(bins),
                      "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
                      "max_impostor_pairs": max_impostor_pairs},
         "counts": {"inputs": len(inputs),
@@ -252,6 +224,52 @@ def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *,
               "impostor_distances": np.linalg.norm(input_emb[pairs[:, 0]] - input_emb[pairs[:, 1]],
                                                    axis=-1)}
     return results, arrays
+
+
+def _realism_by_group(features, inputs: FaceSet, flat: np.ndarray,
+                      real_by_group: Sequence[FaceSet], bins: Sequence[float], kid_subsets: int,
+                      kid_subset_size: int):
+    """``(realism section, generated faces' class probabilities or None)``: FID/KID of the
+    outputs aimed at each group (and pooled) against that group's real faces, next to the
+    unaltered inputs' (the floor)."""
+    groups = len(bins) + 1
+    input_acts, _ = features.features_and_probabilities(inputs.faces)
+    gen_acts, gen_probs = features.features_and_probabilities(flat)
+    gen_acts = gen_acts.reshape(len(inputs), groups, -1)
+    real_acts = [features.features_and_probabilities(r.faces)[0] if len(r) else None
+                 for r in real_by_group]
+    names = ai.group_names(bins)
+    per_group = []
+    for g in range(groups):
+        ref = real_acts[g] if real_acts[g] is not None else np.zeros((0, gen_acts.shape[-1]))
+        entry = {"group": g, "name": names[g],
+                 **_realism_pair(gen_acts[:, g], ref, kid_subsets, kid_subset_size)}
+        base = _realism_pair(input_acts, ref, kid_subsets, kid_subset_size)
+        entry["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
+        per_group.append(entry)
+    real_all = np.concatenate([a for a in real_acts if a is not None]) if any(
+        a is not None for a in real_acts) else np.zeros((0, gen_acts.shape[-1]))
+    pooled = _realism_pair(gen_acts.reshape(-1, gen_acts.shape[-1]), real_all, kid_subsets,
+                           kid_subset_size)
+    base = _realism_pair(input_acts, real_all, kid_subsets, kid_subset_size)
+    pooled["inputs_vs_real"] = {k: base[k] for k in ("fid", "kid", "kid_std", "n_generated")}
+    feature_info = features.describe()
+    return {"features": feature_info, "per_group": per_group, "pooled": pooled,
+            "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
+            "note": ("FID is biased upwards at small sample counts (compare only equal "
+                     "counts); KID is unbiased. 'inputs_vs_real' is the same measure for the "
+                     "unaltered input faces: the floor a generator is measured against.")}, \
+        gen_probs
+
+
+def _inception_score(gen_probs: Optional[np.ndarray], splits: int) -> Dict:
+    if gen_probs is None:
+        return {"mean": None, "note": "not computed: needs InceptionV3 weights with the top"}
+    mean, std = inception_score(gen_probs, splits)
+    return {"mean": mean, "std": std, "splits": min(splits, len(gen_probs)),
+            "n": int(len(gen_probs)),
+            "note": ("as the seed reported it (InceptionV3 ImageNet softmax, 299x299, "
+                     "all generated faces): near 1 for any face set, says little")}
 
 
 # --------------------------------------------------------------------------- young -> old
@@ -330,13 +348,13 @@ def translation_age_summary(input_ages: np.ndarray, output_ages: np.ndarray,
     share = lambda a: float(np.mean(a >= old_min_age)) if a.size else None
     return {
         "n": int(inp.size),
-        "input_mean_age": ai._stats(inp)["mean"], "input_std_age": ai._stats(inp)["std"],
-        "output_mean_age": ai._stats(out)["mean"], "output_std_age": ai._stats(out)["std"],
-        "mean_shift": ai._stats(shift)["mean"], "std_shift": ai._stats(shift)["std"],
+        "input_mean_age": ai.stats(inp)["mean"], "input_std_age": ai.stats(inp)["std"],
+        "output_mean_age": ai.stats(out)["mean"], "output_std_age": ai.stats(out)["std"],
+        "mean_shift": ai.stats(shift)["mean"], "std_shift": ai.stats(shift)["std"],
         "share_older": float(np.mean(shift > 0)) if shift.size else None,
         "input_old_share": share(inp), "output_old_share": share(out),
-        "real_old_n": int(real.size), "real_old_mean_age": ai._stats(real)["mean"],
-        "real_old_std_age": ai._stats(real)["std"], "real_old_share": share(real),
+        "real_old_n": int(real.size), "real_old_mean_age": ai.stats(real)["mean"],
+        "real_old_std_age": ai.stats(real)["std"], "real_old_share": share(real),
         "old_min_age": float(old_min_age),
         "note": ("mean_shift = mean over faces of (judged output age - judged input age), "
                  "positive when the outputs look older; old_share: share judged >= "
@@ -368,53 +386,33 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
     if not len(inputs):
         raise EvaluationInputError("no input faces")
     timings = {}
-    t = time.time()
-    log(f"translating {len(inputs)} faces ({direction})")
-    generated = generate_all(lambda faces, _: translate_fn(faces), inputs.faces, 1,
-                             batch_size)[:, 0]
-    timings["generate"] = time.time() - t
-
-    t = time.time()
-    log("age judge")
-    input_ages = age_judge.estimate(inputs.faces)
-    output_ages = age_judge.estimate(generated)
-    real_old_ages = age_judge.estimate(real_old.faces) if len(real_old) else np.zeros(0)
-    age = translation_age_summary(input_ages, output_ages, real_old_ages, old_min_age)
-    timings["age_judge"] = time.time() - t
-
-    t = time.time()
-    log("identity judge")
-    input_emb = identity_judge.embed(inputs.faces)
-    output_emb = identity_judge.embed(generated)
-    pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
-    table = ai.identity_table(input_emb, output_emb[:, None], input_emb[pairs[:, 0]],
-                              input_emb[pairs[:, 1]], identity_judge.THRESHOLD)
-    outputs_row = {k: v for k, v in table["groups"][0].items() if k not in ("group", "name")}
-    identity = {"threshold": table["threshold"], direction: outputs_row,
-                "impostor": table["impostor"],
-                "impostor_source": ("pairs of different input faces, assumed to be different "
-                                    "people (the lists carry no identities)")}
-    distances = ai.embedding_distances(input_emb, output_emb)
-    timings["identity_judge"] = time.time() - t
-
-    t = time.time()
-    log(f"realism features ({features.name})")
-    input_acts, _ = features.features_and_probabilities(inputs.faces)
-    gen_acts, _ = features.features_and_probabilities(generated)
-    real_acts = features.features_and_probabilities(real_old.faces)[0] if len(real_old) \
-        else np.zeros((0, gen_acts.shape[-1]))
-    feature_info = features.describe()
-    realism = {"features": feature_info,
-               "outputs_vs_real_old": _realism_pair(gen_acts, real_acts, kid_subsets,
-                                                    kid_subset_size),
-               "inputs_vs_real_old": _realism_pair(input_acts, real_acts, kid_subsets,
-                                                   kid_subset_size),
-               "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
-               "note": ("FID is biased upwards at small sample counts (compare only equal "
-                        "counts); KID is unbiased. 'inputs_vs_real_old' measures the unaltered "
-                        "young inputs the same way: the distance a translation starts from.")}
-    timings["realism"] = time.time() - t
-
+    with _timed(timings, "generate"):
+        log(f"translating {len(inputs)} faces ({direction})")
+        generated = generate_all(lambda faces, _: translate_fn(faces), inputs.faces, 1,
+                                 batch_size)[:, 0]
+    with _timed(timings, "age_judge"):
+        log("age judge")
+        input_ages = age_judge.estimate(inputs.faces)
+        output_ages = age_judge.estimate(generated)
+        real_old_ages = age_judge.estimate(real_old.faces) if len(real_old) else np.zeros(0)
+        age = translation_age_summary(input_ages, output_ages, real_old_ages, old_min_age)
+    with _timed(timings, "identity_judge"):
+        log("identity judge")
+        input_emb = identity_judge.embed(inputs.faces)
+        output_emb = identity_judge.embed(generated)
+        pairs = ai.impostor_pairs(len(inputs), max_impostor_pairs)
+        table = ai.identity_table(input_emb, output_emb[:, None], input_emb[pairs[:, 0]],
+                                  input_emb[pairs[:, 1]], identity_judge.THRESHOLD)
+        outputs_row = {k: v for k, v in table["groups"][0].items() if k not in ("group", "name")}
+        identity = {"threshold": table["threshold"], direction: outputs_row,
+                    "impostor": table["impostor"],
+                    "impostor_source": ("pairs of different input faces, assumed to be "
+                                        "different people (the lists carry no identities)")}
+        distances = ai.embedding_distances(input_emb, output_emb)
+    with _timed(timings, "realism"):
+        log(f"realism features ({features.name})")
+        realism = _translation_realism(features, inputs, generated, real_old, kid_subsets,
+                                       kid_subset_size)
     results = {
         "settings": {"direction": direction, "old_min_age": float(old_min_age),
                      "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
@@ -439,3 +437,22 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
               "impostor_distances": np.linalg.norm(input_emb[pairs[:, 0]] - input_emb[pairs[:, 1]],
                                                    axis=-1)}
     return results, arrays
+
+
+def _translation_realism(features, inputs: FaceSet, generated: np.ndarray, real_old: FaceSet,
+                         kid_subsets: int, kid_subset_size: int) -> Dict:
+    """FID/KID of the translated faces and of the unaltered inputs against the real old."""
+    input_acts, _ = features.features_and_probabilities(inputs.faces)
+    gen_acts, _ = features.features_and_probabilities(generated)
+    real_acts = features.features_and_probabilities(real_old.faces)[0] if len(real_old) \
+        else np.zeros((0, gen_acts.shape[-1]))
+    feature_info = features.describe()
+    return {"features": feature_info,
+            "outputs_vs_real_old": _realism_pair(gen_acts, real_acts, kid_subsets,
+                                                 kid_subset_size),
+            "inputs_vs_real_old": _realism_pair(input_acts, real_acts, kid_subsets,
+                                                kid_subset_size),
+            "comparable_to_published_fid": bool(feature_info["comparable_to_published_fid"]),
+            "note": ("FID is biased upwards at small sample counts (compare only equal "
+                     "counts); KID is unbiased. 'inputs_vs_real_old' measures the unaltered "
+                     "young inputs the same way: the distance a translation starts from.")}

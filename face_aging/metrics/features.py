@@ -24,10 +24,12 @@ from typing import Dict
 
 import numpy as np
 
+from face_aging.errors import InputError
+
 INCEPTION_SIZE = 299
 
 
-class FeatureError(ValueError):
+class FeatureError(InputError):
     """The feature network's weights are missing or do not fit (one-line message)."""
 
 

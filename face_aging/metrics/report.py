@@ -1,60 +1,24 @@
 """Writes the evaluation report: ``report.json``, ``report.html`` and its PNGs.
 
-Every file is written through a temporary name and a rename, so a reader never sees a
-half-written report. Plots are matplotlib (Agg backend, no display needed).
+Every file is written by ``face_aging.files`` (a temporary name and a rename), so a reader
+never sees a half-written report; ``report.json`` has sorted keys and NaN/inf as null. Plots
+are matplotlib (Agg backend, no display needed).
 """
 from __future__ import annotations
 
 import html
 import io
 import json
-import math
 import os
-import tempfile
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+from face_aging import files
 
 
-def _clean(obj):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
-def write_json(path: str, obj) -> None:
-    """Atomic ``json.dump`` (indent 2; NaN/inf written as null)."""
-    write_bytes_atomic(path, (json.dumps(_clean(obj), indent=2) + "\n").encode("utf-8"))
-
-
-def _figure_png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -94,7 +58,7 @@ def age_plot_png(generated_ages: np.ndarray, real_ages: Sequence[np.ndarray],
     ax.set_ylim(0, 85)
     ax.set_title("Estimated age against target group (green: the group's age band)")
     ax.legend(loc="upper left", fontsize=8)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def identity_plot_png(identity_distances: np.ndarray, impostor_distances: np.ndarray,
@@ -119,7 +83,7 @@ def identity_plot_png(identity_distances: np.ndarray, impostor_distances: np.nda
     ax.set_ylabel("density")
     ax.set_title("Identity: distance of each output from its input")
     ax.legend(fontsize=7)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def realism_plot_png(realism: Dict) -> bytes:
@@ -143,7 +107,7 @@ def realism_plot_png(realism: Dict) -> bytes:
     ax.set_ylabel(f"KID ({realism['features']['name']})")
     ax.axhline(0, color="k", lw=0.5)
     ax.legend(fontsize=8)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def strips_png(inputs: np.ndarray, generated: np.ndarray, rows: int = 8, gap: int = 4) -> bytes:
@@ -180,7 +144,8 @@ def example_indices(source_groups: np.ndarray, count: int = 8) -> List[int]:
     return picked
 
 
-def _fmt(v, digits=3):
+def fmt(v, digits=3):
+    """A number for a report table: ``–`` for None, ``digits`` decimals for a float."""
     if v is None:
         return "–"
     if isinstance(v, float):
@@ -188,7 +153,8 @@ def _fmt(v, digits=3):
     return html.escape(str(v))
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """An HTML table: escaped ``headers``, then ``rows`` of cells (HTML, not escaped)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -219,21 +185,21 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
                  f"{report['counts']['real_per_group']}.</p>")
     parts.append("<h2>Age (independent judge: " + html.escape(report["judges"]["age"]["name"]) +
                  ")</h2>")
-    parts.append(_table(
+    parts.append(html_table(
         ["target group", "ages", "n outputs", "mean est. age", "std", "in target group",
          "mean change vs input", "n real", "real: mean est. age", "real: in group (ceiling)"],
-        [[r["group"], r["name"], r["n"], _fmt(r["mean_age"], 1), _fmt(r["std_age"], 1),
-          pct(r["in_group"]), _fmt(r["mean_age_change"], 1), r["real_n"],
-          _fmt(r["real_mean_age"], 1), pct(r["real_in_group"])] for r in age]))
+        [[r["group"], r["name"], r["n"], fmt(r["mean_age"], 1), fmt(r["std_age"], 1),
+          pct(r["in_group"]), fmt(r["mean_age_change"], 1), r["real_n"],
+          fmt(r["real_mean_age"], 1), pct(r["real_in_group"])] for r in age]))
     parts.append(f"<img src='{images['age']}' alt='age plot'>")
     parts.append("<h2>Identity (independent judge: " +
                  html.escape(report["judges"]["identity"]["name"]) + ")</h2>")
     imp = ident["impostor"]
-    rows = [[r["group"], r["name"], r["n"], _fmt(r["mean_cosine"]), _fmt(r["mean_distance"]),
+    rows = [[r["group"], r["name"], r["n"], fmt(r["mean_cosine"]), fmt(r["mean_distance"]),
              pct(r["verified"])] for r in ident["groups"]]
-    rows.append(["impostors", "different people", imp["n"], _fmt(imp["mean_cosine"]),
-                 _fmt(imp["mean_distance"]), pct(imp["verified"])])
-    parts.append(_table(["target group", "ages", "pairs", "mean cosine sim.", "mean distance",
+    rows.append(["impostors", "different people", imp["n"], fmt(imp["mean_cosine"]),
+                 fmt(imp["mean_distance"]), pct(imp["verified"])])
+    parts.append(html_table(["target group", "ages", "pairs", "mean cosine sim.", "mean distance",
                          f"verified (distance <= {ident['threshold']})"], rows))
     parts.append("<p>For outputs, 'verified' is the verification rate against the input (higher "
                  "= identity kept); for impostors it is the false-accept rate. Impostors: " +
@@ -244,14 +210,14 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     if not real["comparable_to_published_fid"]:
         parts.append("<p class='warn'>Features: " + html.escape(str(feats.get("note", ""))) +
                      " (weights: " + html.escape(str(feats.get("weights"))) + ").</p>")
-    rows = [[r["group"], r["name"], r["n_generated"], r["n_real"], _fmt(r["fid"], 2),
-             _fmt(r["kid"], 4), _fmt(r.get("kid_std"), 4), _fmt(r["inputs_vs_real"]["fid"], 2),
-             _fmt(r["inputs_vs_real"]["kid"], 4)] for r in real["per_group"]]
+    rows = [[r["group"], r["name"], r["n_generated"], r["n_real"], fmt(r["fid"], 2),
+             fmt(r["kid"], 4), fmt(r.get("kid_std"), 4), fmt(r["inputs_vs_real"]["fid"], 2),
+             fmt(r["inputs_vs_real"]["kid"], 4)] for r in real["per_group"]]
     p = real["pooled"]
-    rows.append(["pooled", "all", p["n_generated"], p["n_real"], _fmt(p["fid"], 2),
-                 _fmt(p["kid"], 4), _fmt(p.get("kid_std"), 4), _fmt(p["inputs_vs_real"]["fid"], 2),
-                 _fmt(p["inputs_vs_real"]["kid"], 4)])
-    parts.append(_table(["target group", "ages", "n generated", "n real", "FID", "KID",
+    rows.append(["pooled", "all", p["n_generated"], p["n_real"], fmt(p["fid"], 2),
+                 fmt(p["kid"], 4), fmt(p.get("kid_std"), 4), fmt(p["inputs_vs_real"]["fid"], 2),
+                 fmt(p["inputs_vs_real"]["kid"], 4)])
+    parts.append(html_table(["target group", "ages", "n generated", "n real", "FID", "KID",
                          "KID std", "inputs: FID", "inputs: KID"], rows))
     parts.append("<p>" + html.escape(real["note"]) + "</p>")
     parts.append(f"<img src='{images['realism']}' alt='realism plot'>")
@@ -272,6 +238,20 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+def write_files(output_dir: str, report: Dict, images: Dict[str, str], pngs: Dict[str, bytes],
+                render: Callable[[Dict, Dict[str, str]], str]) -> Dict[str, str]:
+    """Writes a report's files into ``output_dir``: each PNG (``pngs[key]`` as
+    ``images[key]``), ``report.json`` (``report`` with a ``files`` entry naming them all) and
+    ``report.html`` (``render(report, images)``); returns ``key -> path`` (plus ``json`` and
+    ``html``)."""
+    for key, data in pngs.items():
+        files.atomic_write_bytes(os.path.join(output_dir, images[key]), data)
+    report["files"] = dict(images, json="report.json", html="report.html")
+    files.atomic_write_json(os.path.join(output_dir, "report.json"), report)
+    files.atomic_write_text(os.path.join(output_dir, "report.html"), render(report, images))
+    return {key: os.path.join(output_dir, name) for key, name in report["files"].items()}
+
+
 def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     """Writes report.json, report.html and the PNGs into ``output_dir``; returns their paths."""
     os.makedirs(output_dir, exist_ok=True)
@@ -288,16 +268,7 @@ def write_report(output_dir: str, report: Dict, arrays: Dict) -> Dict[str, str]:
     picks = example_indices(np.asarray([f["source_group"] for f in report["faces"]]))
     report["examples"] = [report["faces"][i]["path"] for i in picks]
     pngs["examples"] = strips_png(arrays["inputs"][picks], arrays["generated"][picks], rows=len(picks))
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_html(report, images).encode("utf-8"))
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_html)
 
 
 # --------------------------------------------------------------------------- young -> old
@@ -328,7 +299,7 @@ def translation_age_plot_png(input_ages: np.ndarray, output_ages: np.ndarray,
     ax.set_ylabel("estimated age of the output (years)")
     ax.set_title("Judged age before and after young \u2192 old")
     ax.legend(loc="upper left", fontsize=8)
-    return _figure_png(fig)
+    return figure_png(fig)
 
 
 def render_translation_html(report: Dict, images: Dict[str, str]) -> str:
@@ -353,28 +324,28 @@ def render_translation_html(report: Dict, images: Dict[str, str]) -> str:
                  f"{report['counts']['real_old']} real old faces.</p>")
     parts.append("<h2>Age (independent judge: " + html.escape(report["judges"]["age"]["name"]) +
                  ")</h2>")
-    parts.append(_table(
+    parts.append(html_table(
         ["faces", "n", "mean est. age", "std", f"judged >= {age['old_min_age']:g}"],
-        [["young inputs", age["n"], _fmt(age["input_mean_age"], 1), _fmt(age["input_std_age"], 1),
+        [["young inputs", age["n"], fmt(age["input_mean_age"], 1), fmt(age["input_std_age"], 1),
           pct(age["input_old_share"])],
-         ["outputs", age["n"], _fmt(age["output_mean_age"], 1), _fmt(age["output_std_age"], 1),
+         ["outputs", age["n"], fmt(age["output_mean_age"], 1), fmt(age["output_std_age"], 1),
           pct(age["output_old_share"])],
-         ["real old faces (ceiling)", age["real_old_n"], _fmt(age["real_old_mean_age"], 1),
-          _fmt(age["real_old_std_age"], 1), pct(age["real_old_share"])]]))
-    parts.append(f"<p><b>Age shift (output - input): {_fmt(age['mean_shift'], 1)} years</b> "
-                 f"(std {_fmt(age['std_shift'], 1)}); {pct(age['share_older'])} of the outputs "
+         ["real old faces (ceiling)", age["real_old_n"], fmt(age["real_old_mean_age"], 1),
+          fmt(age["real_old_std_age"], 1), pct(age["real_old_share"])]]))
+    parts.append(f"<p><b>Age shift (output - input): {fmt(age['mean_shift'], 1)} years</b> "
+                 f"(std {fmt(age['std_shift'], 1)}); {pct(age['share_older'])} of the outputs "
                  "are judged older than their input. " + html.escape(age["note"]) + ".</p>")
     parts.append(f"<img src='{images['age']}' alt='age plot'>")
     parts.append("<h2>Identity (independent judge: " +
                  html.escape(report["judges"]["identity"]["name"]) + ")</h2>")
     out, imp = ident[direction], ident["impostor"]
-    parts.append(_table(
+    parts.append(html_table(
         ["pairs", "n", "mean cosine sim.", "mean distance",
          f"verified (distance <= {ident['threshold']})"],
-        [["input vs output", out["n"], _fmt(out["mean_cosine"]), _fmt(out["mean_distance"]),
+        [["input vs output", out["n"], fmt(out["mean_cosine"]), fmt(out["mean_distance"]),
           pct(out["verified"])],
-         ["impostors (different people)", imp["n"], _fmt(imp["mean_cosine"]),
-          _fmt(imp["mean_distance"]), pct(imp["verified"])]]))
+         ["impostors (different people)", imp["n"], fmt(imp["mean_cosine"]),
+          fmt(imp["mean_distance"]), pct(imp["verified"])]]))
     parts.append("<p>For outputs, 'verified' is the verification rate against the input (higher "
                  "= identity kept); for impostors it is the false-accept rate. Impostors: " +
                  html.escape(ident.get("impostor_source", "")) + ".</p>")
@@ -385,11 +356,11 @@ def render_translation_html(report: Dict, images: Dict[str, str]) -> str:
     if not real["comparable_to_published_fid"]:
         parts.append("<p class='warn'>Features: " + html.escape(str(feats.get("note", ""))) +
                      " (weights: " + html.escape(str(feats.get("weights"))) + ").</p>")
-    rows = [[name, r["n_generated"], r["n_real"], _fmt(r["fid"], 2), _fmt(r["kid"], 4),
-             _fmt(r.get("kid_std"), 4)]
+    rows = [[name, r["n_generated"], r["n_real"], fmt(r["fid"], 2), fmt(r["kid"], 4),
+             fmt(r.get("kid_std"), 4)]
             for name, r in (("outputs vs real old", real["outputs_vs_real_old"]),
                             ("young inputs vs real old", real["inputs_vs_real_old"]))]
-    parts.append(_table(["faces", "n", "n real old", "FID", "KID", "KID std"], rows))
+    parts.append(html_table(["faces", "n", "n real old", "FID", "KID", "KID std"], rows))
     parts.append("<p>" + html.escape(real["note"]) + "</p>")
     parts.append(f"<img src='{images['realism']}' alt='realism plot'>")
     parts.append("<h2>Examples</h2><p>Each row: the young input, then its young \u2192 old "
@@ -424,13 +395,4 @@ def write_translation_report(output_dir: str, report: Dict, arrays: Dict) -> Dic
                                rows=len(picks)),
     }
     report["examples"] = [report["faces"][i]["path"] for i in picks]
-    for key, data in pngs.items():
-        write_bytes_atomic(os.path.join(output_dir, images[key]), data)
-    paths = {k: os.path.join(output_dir, v) for k, v in images.items()}
-    report["files"] = dict(images, json="report.json", html="report.html")
-    write_json(os.path.join(output_dir, "report.json"), report)
-    write_bytes_atomic(os.path.join(output_dir, "report.html"),
-                       render_translation_html(report, images).encode("utf-8"))
-    paths.update(json=os.path.join(output_dir, "report.json"),
-                 html=os.path.join(output_dir, "report.html"))
-    return paths
+    return write_files(output_dir, report, images, pngs, render_translation_html)

@@ -10,14 +10,15 @@ import os
 import subprocess
 import sys
 
-from face_aging import progress
+from face_aging import errors, progress
 
 #: The checkout this package sits in (``git_commit`` asks git there).
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class UsageError(ValueError):
-    """Bad options of an evaluation run (one line)."""
+#: Bad options of an evaluation run (one line): ``errors.UsageError`` under the name
+#: ``face_aging.apps.evaluate`` imports from here.
+UsageError = errors.UsageError
 
 
 def counted(fn, total, desc):

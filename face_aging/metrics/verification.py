@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from face_aging.backbones import ALEXNET_TRUNK, FEATURE_LAYERS
+from face_aging.errors import InputError
 
 #: The layers whose features can be judged: ``face_aging.backbones.FEATURE_LAYERS`` (TF-free,
 #: so the command line checks a layer before TensorFlow loads).
@@ -49,7 +50,7 @@ FEATURE_LAYER_NAMES = FEATURE_LAYERS
 DISTANCE = "cosine distance of L2-normalised flattened features, 1 - cos, in [0, 2]"
 
 
-class VerificationInputError(ValueError):
+class VerificationInputError(InputError):
     """Bad pairs, labels, folds or images (one line naming the thing)."""
 
 
@@ -188,12 +189,12 @@ def load_227(path: str):
     """One image file -> float32 ``[227, 227, 3]`` RGB 0..255 minus MEAN_RGB (the release's
     pipeline for real faces: cv2-grid resize of the decoded uint8 RGB)."""
     import tensorflow as tf
-    from face_aging import pixels
+    from face_aging import images, pixels
 
     if not os.path.isfile(path):
         raise VerificationInputError(f"{path}: image not found")
     try:
-        image = pixels.decode_image(tf.io.read_file(path))
+        image = images.decode_tf(tf.io.read_file(path))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         raise VerificationInputError(f"{path}: not a decodable image "
                                      f"({str(e.message).splitlines()[0][:120]})") from None
@@ -364,9 +365,9 @@ def format_result(result: Dict) -> str:
 
 def write_json_report(output: str, result: Dict) -> None:
     """Writes the JSON (atomically) and prints the figures."""
-    from face_aging.metrics.report import write_json
+    from face_aging.files import atomic_write_json
 
-    write_json(output, result)
+    atomic_write_json(output, result)
     print(format_result(result))
     print(f"wrote {output}")
 
