@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 from face_aging.backbones import FEATURE_LAYERS
 from face_aging.engine.flags import RUN_RULES, at_least, one_of, rule, violations
+from face_aging.errors import FaceAgingError
 
 CLASS_BALANCE = ("weights", "sampling", "none")
 OPTIMIZERS = ("adamw", "sgd")
@@ -55,7 +56,7 @@ FIELDS = {"checkpoint_dir": "output_dir", "save_interval": "save_every",
           "log_interval": "log_every", "xla": "jit_compile"}
 
 
-class PretrainError(ValueError):
+class PretrainError(FaceAgingError, ValueError):
     """The run cannot start or go on as configured (the message says why, in one line)."""
 
 

@@ -28,7 +28,8 @@ from absl import app, flags
 from face_aging import cli, outputs, precision, progress, registry, video
 from face_aging.apps import EXAMPLES_DIR
 from face_aging.errors import FaceAgingError
-from face_aging.inference import list_image_files, process_image_files, read_reference_faces
+from face_aging.images import list_image_files
+from face_aging.inference import process_image_files, read_reference_faces
 from face_aging.ipcgan import inference
 
 

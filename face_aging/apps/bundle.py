@@ -47,10 +47,10 @@ def main(argv=None) -> int:
           f"{info['parameters']:,} values, {size / 1e6:.1f} MB")
     test_faces = os.path.join(EXAMPLES_DIR, "test")
     if os.path.isdir(test_faces):
-        from face_aging import inference
+        from face_aging.images import list_image_files, read_image
         from face_aging.ipcgan.inference import load_generator
 
-        faces = [inference.read_image_rgb(p)[0] for p in inference.list_image_files(test_faces)]
+        faces = [read_image(p)[0] for p in list_image_files(test_faces)]
         worst = int(bundle.corner_artefacts(load_generator(output_dir), faces).max())
         verdict = ("ok" if worst <= bundle.CORNER_ARTEFACT_LIMIT
                    else "ARTEFACTS (see docs/INFERENCE.md)")

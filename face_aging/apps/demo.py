@@ -61,7 +61,7 @@ def main(argv, flag_values=None):
     config = config_from_flags(flag_values if flag_values is not None else flags.FLAGS)
     try:
         demo.launch(config)
-    except (FaceAgingError, demo.DemoError) as e:
+    except FaceAgingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -117,16 +117,9 @@ def define_flags(flag_values) -> None:
 
 
 def _expected_errors():
-    """Exceptions that mean bad input, reported as one line rather than a traceback."""
-    from face_aging.cyclegan.folders import DataError
-    from face_aging.cyclegan.inference import CycleGANLoadError
-    from face_aging.data.lists import ListFormatError
-    from face_aging.metrics.evaluation import EvaluationInputError
-    from face_aging.metrics.features import FeatureError
-    from face_aging.metrics.judges import JudgesUnavailableError
-
-    errors = [FaceAgingError, UsageError, ListFormatError, EvaluationInputError, FeatureError,
-              JudgesUnavailableError, FileNotFoundError, CycleGANLoadError, DataError]
+    """Exceptions that mean bad input, reported as one line rather than a traceback: the
+    project's (``FaceAgingError``), a missing file, a checkpoint that does not fit."""
+    errors = [FaceAgingError, FileNotFoundError]
     if "face_aging.checkpoints" in sys.modules:  # imported (TensorFlow) only once a model loads
         errors.append(sys.modules["face_aging.checkpoints"].CheckpointMismatchError)
     return tuple(errors)

@@ -26,9 +26,8 @@ def main(argv, flag_values=None) -> int:
 
     from face_aging import progress
     from face_aging.checkpoints import CheckpointMismatchError
-    from face_aging.cyclegan.inference import CycleGANLoadError
     from face_aging.errors import FaceAgingError
-    from face_aging.onnx_export import OnnxUnavailable, check_available
+    from face_aging.onnx_export import check_available
 
     del argv
     if flag_values is None:
@@ -47,8 +46,8 @@ def main(argv, flag_values=None) -> int:
                 checkpoint_dir, F.output, F.model_index, F.tflite, F.image_size, onnx=F.onnx,
                 mixed_precision=F.mixed_precision, stages=stages,
                 **registry.model_flags("export", F.model, F))
-    except (FaceAgingError, FileNotFoundError, CheckpointMismatchError, CycleGANLoadError,
-            ValueError, OnnxUnavailable, NotImplementedError, tf.errors.OpError) as e:
+    except (FaceAgingError, FileNotFoundError, CheckpointMismatchError, ValueError,
+            NotImplementedError, tf.errors.OpError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 2

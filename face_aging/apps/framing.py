@@ -23,7 +23,6 @@ def main(argv=None) -> int:
                              "(0: all)")
     args = parser.parse_args(argv)
     from face_aging.errors import FaceAgingError
-    from face_aging.metrics.judges import JudgesUnavailableError
 
     for folder in args.images:
         if not os.path.isdir(folder):
@@ -34,7 +33,7 @@ def main(argv=None) -> int:
             paths = sorted(random.Random(0).sample(paths, args.limit))
         try:
             result = measure(paths)
-        except (FaceAgingError, JudgesUnavailableError) as e:
+        except FaceAgingError as e:
             print(f"framing: error: {e}", file=sys.stderr)
             return 1
         cells = ", ".join(f"{k} {v['median']:.3f} (IQR {v['iqr']:.3f})"

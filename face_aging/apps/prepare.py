@@ -9,7 +9,7 @@ import sys
 from absl import app, flags
 
 from face_aging import cli, faces
-from face_aging.data import build, identity, prepare, sources
+from face_aging.data import build, identity, prepare
 from face_aging.data.ages import RELEASE_AGE_BINS, check_bins
 from face_aging.errors import FaceAgingError
 
@@ -173,7 +173,7 @@ def main(argv, flag_values=None):
             test_fraction=FLAGS.test_fraction, split_seed=FLAGS.split_seed,
             label_pairs=FLAGS.label_pairs, label_pair_seed=FLAGS.label_pair_seed,
             num_workers=FLAGS.num_workers, limit=FLAGS.limit, overwrite=FLAGS.overwrite)
-    except (FaceAgingError, sources.SourceError, build.PrepareError, ValueError) as e:
+    except (FaceAgingError, ValueError) as e:
         print(f"prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -199,7 +199,7 @@ def prepare_identity_dataset(FLAGS) -> int:
         summary = identity.prepare_identity(source, FLAGS.output_dir, settings=settings,
                                             num_workers=FLAGS.num_workers,
                                             overwrite=FLAGS.overwrite, cross_age=FLAGS.cross_age)
-    except (FaceAgingError, sources.SourceError, build.PrepareError, ValueError) as e:
+    except (FaceAgingError, ValueError) as e:
         print(f"prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -34,7 +34,6 @@ def main(argv, flag_values=None) -> int:
     import tensorflow as tf
     from absl import logging
 
-    from face_aging.alexnet.config import PretrainError
     from face_aging.checkpoints import CheckpointMismatchError
     from face_aging.engine.nonfinite import NonFiniteLossError
     from face_aging.engine.setup import TrainingSetupError
@@ -44,7 +43,7 @@ def main(argv, flag_values=None) -> int:
     config = registry.resolve(MODEL, "config_from_flags")(flag_values)
     try:
         registry.resolve(MODEL, "train")(config, print_fn=lambda s: print(s, flush=True))
-    except (FaceAgingError, PretrainError, TrainingSetupError, NonFiniteLossError,
+    except (FaceAgingError, TrainingSetupError, NonFiniteLossError,
             CheckpointMismatchError, FileNotFoundError) as e:
         print(f"pretrain: error: {e}", file=sys.stderr)
         return 1

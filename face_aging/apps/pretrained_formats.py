@@ -25,8 +25,7 @@ def define_flags(flag_values) -> None:
 def main(argv, flag_values=None) -> None:
     from absl import flags
 
-    from face_aging.alexnet.formats import (PretrainedFormatError, UnsafePickleError,
-                                            convert_bvlc_alexnet)
+    from face_aging.alexnet.formats import convert_bvlc_alexnet
     from face_aging.errors import FaceAgingError
 
     if len(argv) > 1:
@@ -35,7 +34,7 @@ def main(argv, flag_values=None) -> None:
     try:
         prefix = convert_bvlc_alexnet(FLAGS.bvlc_npy, FLAGS.output_dir, FLAGS.age_groups,
                                       FLAGS.conv1_rgb)
-    except (FaceAgingError, PretrainedFormatError, UnsafePickleError, OSError) as e:
+    except (FaceAgingError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"wrote {prefix} (conv1..conv5, fc6, fc7 from {FLAGS.bvlc_npy}); use it as "
           f"--alexnet_pretrained_model={prefix} or as --init_from of python -m face_aging.pretrain")

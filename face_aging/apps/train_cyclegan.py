@@ -56,7 +56,6 @@ def main(argv, flag_values=None) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
     config = registry.resolve(MODEL, "config_from_flags")(flag_values)
-    from face_aging.cyclegan.data import DataError
     from face_aging.engine.nonfinite import NonFiniteLossError
     from face_aging.engine.setup import TrainingSetupError
     from face_aging.errors import FaceAgingError
@@ -65,7 +64,7 @@ def main(argv, flag_values=None) -> int:
         if flag_values.dry_run:
             return dry_run(config)
         registry.resolve(MODEL, "train")(config, print_fn=lambda line: print(line, flush=True))
-    except (FaceAgingError, DataError, TrainingSetupError, NonFiniteLossError) as e:
+    except (FaceAgingError, TrainingSetupError, NonFiniteLossError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -10,11 +10,9 @@ def main(argv=None) -> int:
     """Parses ``argv`` (default ``sys.argv[1:]``), verifies, writes the report; returns the exit
     status."""
     from face_aging.cli import ArgumentParser
-    from face_aging.data.lists import ListFormatError
     from face_aging.errors import FaceAgingError
-    from face_aging.metrics.verification import (FEATURE_LAYER_NAMES, VerificationInputError,
-                                                 read_pairs_checked, verify_alexnet, verify_dlib,
-                                                 write_json_report)
+    from face_aging.metrics.verification import (FEATURE_LAYER_NAMES, read_pairs_checked,
+                                                 verify_alexnet, verify_dlib, write_json_report)
 
     parser = ArgumentParser(
         prog="python -m face_aging.metrics.verification",
@@ -66,15 +64,14 @@ def main(argv=None) -> int:
         if not (os.path.isdir(args.alexnet) or os.path.isfile(args.alexnet + ".index")):
             raise FileNotFoundError(f"--alexnet {args.alexnet}: no such checkpoint (expected "
                                     f"{args.alexnet}.index or a directory)")
-    except (FaceAgingError, VerificationInputError, ListFormatError, FileNotFoundError) as e:
+    except (FaceAgingError, FileNotFoundError) as e:
         return fail(e)
     from face_aging import checkpoints
 
     try:
         result = verify_alexnet(args.alexnet, args.pairs, args.layer, args.root_folder,
                                 args.batch_size)
-    except (FaceAgingError, VerificationInputError, ListFormatError, FileNotFoundError,
-            checkpoints.CheckpointMismatchError) as e:
+    except (FaceAgingError, FileNotFoundError, checkpoints.CheckpointMismatchError) as e:
         return fail(e)
     write_json_report(output, result)
     return 0
