@@ -35,6 +35,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from face_aging import registry
 from face_aging.errors import InputError
 
 #: Loopback by default: the page is for the person at this machine.
@@ -51,7 +52,8 @@ MODEL_CACHE_SIZE = 2
 #: Uploads above this many bytes are refused by Gradio itself, before decoding.
 MAX_FILE_BYTES = 100 * 1024 * 1024
 
-MODELS = ("IPCGAN", "CycleGAN")
+#: The models the page offers, by title (the registry's models with a ``demo`` role).
+MODELS = tuple(registry.get(name).title for name in registry.names("demo"))
 FACES_LARGEST, FACES_EVERY, FACES_WHOLE = "largest face", "every face", "whole image is one face"
 FACE_MODES = (FACES_LARGEST, FACES_EVERY, FACES_WHOLE)
 
@@ -73,15 +75,18 @@ class DemoConfig:
     face_margin: Optional[float] = None
 
 
+def _model_name(kind: str) -> str:
+    """The registry's name of the model titled ``kind`` (``"CycleGAN"`` -> ``"cyclegan"``)."""
+    names = [n for n in registry.names("demo") if registry.get(n).title == kind]
+    if not names:
+        raise DemoError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+    return names[0]
+
+
 def default_weights(model: str) -> str:
-    """The weights a model starts with: the bundled IPCGAN, train_cyclegan.py's folder."""
-    if model == "CycleGAN":
-        from face_aging.cyclegan.inference import DEFAULT_CHECKPOINT_DIR
-
-        return DEFAULT_CHECKPOINT_DIR
-    from face_aging.ipcgan.inference import BUNDLED_CHECKPOINT_DIR
-
-    return BUNDLED_CHECKPOINT_DIR
+    """The weights a model (by title) starts with: the registry's ``default_weights`` (the
+    bundled IPCGAN, train_cyclegan.py's folder)."""
+    return registry.resolve(_model_name(model), "default_weights")
 
 
 # --------------------------------------------------------------------------- models
@@ -92,7 +97,7 @@ class DemoModel:
     """A loaded model as the page uses it.
 
     Attributes:
-      kind: ``"IPCGAN"`` or ``"CycleGAN"``.
+      kind: the model's title (``"IPCGAN"``, ``"CycleGAN"``).
       source: the weights it was loaded from.
       image_size: S, the side of the faces it makes.
       stops: the slider's positions in order (``ipcgan.inference.AgeTarget`` s, or CycleGAN
@@ -100,6 +105,11 @@ class DemoModel:
       per_unit: slider stops per slider unit (IPCGAN: K + 1 per group; CycleGAN: 1).
       all_ages: indices into ``stops`` of the "show all ages" strip (the pure groups).
       renderer: ``indices -> (face -> (shown [S, S, 3], outputs [len(indices), S, S, 3]))``.
+      group_labels: the name of each slider unit (IPCGAN's age groups, CycleGAN's directions).
+      slider_name: what a slider unit is (``"Age group"``, ``"Direction"``).
+      start: where the slider starts (IPCGAN: group 3, 41-50; CycleGAN: young -> old).
+      ages_carry_over: a slider value carries over to other weights of the same model (an
+        IPCGAN age does; a CycleGAN direction starts anew).
     """
     kind: str
     source: str
@@ -109,6 +119,9 @@ class DemoModel:
     all_ages: List[int]
     renderer: Callable
     group_labels: Sequence[str] = ()
+    slider_name: str = "Age group"
+    start: float = 3.0
+    ages_carry_over: bool = True
 
     @property
     def slider_maximum(self) -> float:
@@ -116,8 +129,8 @@ class DemoModel:
 
     @property
     def default_age(self) -> float:
-        """Where the slider starts: group 3 (41-50) of IPCGAN, young -> old of CycleGAN."""
-        return 0.0 if self.kind == "CycleGAN" else min(3.0, self.slider_maximum)
+        """Where the slider starts (:attr:`start`, within the slider)."""
+        return min(self.start, self.slider_maximum)
 
     def stop_index(self, value: float) -> int:
         """The stop nearest a slider value (clipped to the slider's range)."""
@@ -126,11 +139,8 @@ class DemoModel:
         return int(np.clip(round(float(value) * self.per_unit), 0, len(self.stops) - 1))
 
     def slider_label(self) -> str:
-        if self.kind == "CycleGAN":
-            names = [f"{i} = {s.label}" for i, s in enumerate(self.stops)]
-            return "Direction: " + " · ".join(names)
-        return "Age group: " + " · ".join(f"{g} = {name}"
-                                          for g, name in enumerate(self.group_labels))
+        return f"{self.slider_name}: " + " · ".join(f"{g} = {name}"
+                                                    for g, name in enumerate(self.group_labels))
 
     def describe(self) -> str:
         return f"{self.kind}, {self.image_size} px faces, weights {_shown_path(self.source)}"
@@ -142,30 +152,43 @@ def _shown_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _load_demo_model(kind: str, weights: str) -> DemoModel:
+def _source(weights: str) -> dict:
+    """A loader's keyword for ``weights``: an export (``saved_model.pb`` inside) or a checkpoint."""
+    is_export = os.path.isfile(os.path.join(weights, "saved_model.pb"))
+    return {"saved_model": weights} if is_export else {"checkpoint_dir": weights}
+
+
+def load_ipcgan(weights: str) -> DemoModel:
+    """The registry's ``demo`` role of IPCGAN: the generator, a slider over the age groups with
+    :data:`SLIDER_STEPS_BETWEEN_GROUPS` blends between them."""
     from face_aging.ipcgan import inference
 
-    is_export = os.path.isfile(os.path.join(weights, "saved_model.pb"))
-    if kind == "CycleGAN":
-        from face_aging.cyclegan import inference as cyclegan_inference
-
-        model = cyclegan_inference.load_cyclegan(
-            **({"saved_model": weights} if is_export else {"checkpoint_dir": weights}))
-        stops = cyclegan_inference.directions(model.old_to_young is not None)
-        return DemoModel(kind, weights, model.image_size, stops, 1, list(range(len(stops))),
-                         lambda indices: cyclegan_inference.face_renderer(
-                             model, [stops[i] for i in indices]))
-    generator = inference.load_generator(
-        **({"saved_model": weights} if is_export else {"checkpoint_dir": weights}))
+    generator = inference.load_generator(**_source(weights))
     groups = int(generator.age_groups)
     per_unit = SLIDER_STEPS_BETWEEN_GROUPS + 1
     stops = inference.age_targets(list(range(groups)), groups, SLIDER_STEPS_BETWEEN_GROUPS)
     labels = [stops[g * per_unit].label for g in range(groups)]
-    return DemoModel(kind, weights, inference.generator_image_size(generator), stops, per_unit,
+    return DemoModel(registry.get("ipcgan").title, weights,
+                     inference.generator_image_size(generator), stops, per_unit,
                      [g * per_unit for g in range(groups)],
                      lambda indices: inference.face_renderer(generator,
                                                              [stops[i] for i in indices]),
                      labels)
+
+
+def load_cyclegan(weights: str) -> DemoModel:
+    """The registry's ``demo`` role of CycleGAN: both generators, a slider over the
+    directions."""
+    from face_aging.cyclegan import inference as cyclegan_inference
+
+    model = cyclegan_inference.load_cyclegan(**_source(weights))
+    stops = cyclegan_inference.directions(model.old_to_young is not None)
+    return DemoModel(registry.get("cyclegan").title, weights, model.image_size, stops, 1,
+                     list(range(len(stops))),
+                     lambda indices: cyclegan_inference.face_renderer(
+                         model, [stops[i] for i in indices]),
+                     [s.label for s in stops], slider_name="Direction", start=0.0,
+                     ages_carry_over=False)
 
 
 class ModelCache:
@@ -182,8 +205,7 @@ class ModelCache:
         Raises:
           DemoError: unknown kind, or weights that cannot be loaded (one line).
         """
-        if kind not in MODELS:
-            raise DemoError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}")
+        load = registry.resolve(_model_name(kind), "demo")
         weights = (weights or "").strip() or default_weights(kind)
         key = (kind, os.path.abspath(weights))
         with self._lock:
@@ -191,7 +213,7 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return self._models[key]
             try:
-                model = _load_demo_model(kind, weights)
+                model = load(weights)
             except Exception as e:  # noqa: BLE001 -- any loading problem is one line in the page
                 reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 if reason.startswith(f"{weights}: "):  # the loaders name the path too
@@ -311,7 +333,8 @@ def build_demo(config: DemoConfig, cache: Optional[ModelCache] = None,
 
     def slider_for(model: DemoModel, value: Optional[float]):
         # An IPCGAN age carries over to other IPCGAN weights; a direction or a switch starts anew.
-        if value is None or model.kind == "CycleGAN" or not 0 <= value <= model.slider_maximum:
+        if value is None or not model.ages_carry_over \
+                or not 0 <= value <= model.slider_maximum:
             value = model.default_age
         return gr.Slider(minimum=0, maximum=model.slider_maximum, step=1 / model.per_unit,
                          value=value, label=model.slider_label())

@@ -80,6 +80,7 @@ register(ModelEntry(
         "evaluate_cross_age": "face_aging.ipcgan.evaluate:evaluate_cross_age",
         "default_weights": "face_aging.ipcgan.inference:BUNDLED_CHECKPOINT_DIR",
         "age": "face_aging.apps.age:ipcgan_job",
+        "demo": "face_aging.demo:load_ipcgan",
     },
     only_flags={
         "age": ("bn_mode", "train_data_dir", "target_groups", "interpolate", "group_labels",
@@ -100,6 +101,7 @@ register(ModelEntry(
         "evaluate": "face_aging.cyclegan.evaluate:evaluate_cyclegan",
         "default_weights": "face_aging.cyclegan.inference:DEFAULT_CHECKPOINT_DIR",
         "age": "face_aging.apps.age:cyclegan_job",
+        "demo": "face_aging.demo:load_cyclegan",
     },
     only_flags={
         "age": ("old_to_young",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from face_aging import demo
+from face_aging import demo, registry
 from face_aging.errors import FaceAgingError
 
 
@@ -13,8 +13,8 @@ def define_flags(flag_values=None):
     from absl import flags
 
     where = dict(flag_values=flag_values if flag_values is not None else flags.FLAGS)
-    flags.DEFINE_enum("model", "ipcgan", ["ipcgan", "cyclegan"], "Model the page starts with "
-                      "(both can be chosen in the page).", **where)
+    registry.define_model_flag(where["flag_values"], "demo", "The model the page starts with "
+                               "(each can be chosen in the page).")
     flags.DEFINE_string("checkpoint_dir", None, "Weights it starts with: a checkpoint folder "
                         "or an export (default: the bundled IPCGAN; --model=cyclegan: "
                         "checkpoints/cyclegan_young2old).", **where)
@@ -37,7 +37,7 @@ def define_flags(flag_values=None):
 
 def config_from_flags(flag_values) -> "demo.DemoConfig":
     """Turns parsed flags into a ``face_aging.demo.DemoConfig``."""
-    return demo.DemoConfig(model="CycleGAN" if flag_values.model == "cyclegan" else "IPCGAN",
+    return demo.DemoConfig(model=registry.get(flag_values.model).title,
                            weights=flag_values.checkpoint_dir, host=flag_values.host,
                            port=flag_values.port,
                            max_upload_megapixels=flag_values.max_upload_megapixels,
