@@ -89,3 +89,19 @@ def test_every_console_script_is_installed_and_answers_help_without_tensorflow(
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, \
         result.stderr[-2000:]  # absl exits 1 after --help
     assert "--verbose" in result.stdout or "--[no]verbose" in result.stdout, result.stdout[-1500:]
+
+
+@pytest.mark.parametrize("script", sorted(_scripts()))
+def test_every_console_script_answers_a_bad_flag_in_one_line(installed, tmp_path, script):
+    blocker = tmp_path / "blocker"
+    (blocker / "tensorflow").mkdir(parents=True)
+    (blocker / "tensorflow" / "__init__.py").write_text(NO_TENSORFLOW)
+    result = subprocess.run([sys.executable, str(installed / "bin" / script), "--no_such_flag"],
+                            cwd=tmp_path, env=_env(installed, blocker), capture_output=True,
+                            text=True, timeout=300)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    if lines[0].endswith("(see --helpshort)"):  # absl; argparse names a missing argument first
+        assert "no_such_flag" in lines[0], lines
+    else:
+        assert lines[0].endswith("(see --help)") and ": error: " in lines[0], lines

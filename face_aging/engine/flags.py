@@ -11,10 +11,11 @@ written (no TensorFlow here: ``--help`` and bad flags answer before it loads).
   the rules are written: a model's TF-free ``config`` module holds its table (``RULES``) next
   to the config class. The flag layer registers the table as absl validators
   (:func:`register_rules`: a bad flag is one line before anything runs); the library checks a
-  config object built without flags against the same table (:func:`violations`). A rule is
-  never written twice: neither as a validator in a flags module nor as an ``if`` in a trainer.
-  (Flag *types* -- an enum's choices, an integer's ``lower_bound`` -- are part of the flag's
-  definition, not rules.)
+  config object built without flags against the same table (the config module's
+  ``problems(config)``, built on :func:`violations`). A rule is written once, in the table:
+  not again as a validator in a flags module, nor as an ``if`` in a trainer. (Flag *types* --
+  an enum's choices, an integer's ``lower_bound`` -- are part of the flag's definition, not
+  rules; checks that read the file system stay with the flags that name the files.)
 """
 from __future__ import annotations
 
