@@ -5,28 +5,28 @@ of them compares model names.
 Roles (each a lazy ``"module:attr"`` string, imported only by :func:`resolve`, so ``--help``
 never loads TensorFlow):
 
-=====================  =====================================================================
-``config``             the options class (``TrainConfig`` ...)
-``define_flags``       ``define_flags(flag_values)``: the training command's flags
-``config_from_flags``  ``config_from_flags(flag_values)`` -> the options
-``train``              ``train(config, print_fn)``: the training loop
-``load``               loads trained weights for inference (``checkpoint_dir=``,
-                       ``saved_model=``, ``model_index=``, ``image_size=``, ...)
-``export``             ``export(checkpoint_dir, output_dir, model_index, tflite, image_size,
-                       onnx=, mixed_precision=, stages=, **model flags)`` -> a dict with
-                       ``saved_model``, ``signatures``, ``image_size``, ``tflite``,
-                       ``tflite_bytes``, ``tflite_signatures``, ``onnx``
-``evaluate``           ``evaluate(checkpoint_dir, model_index, list_dir, root_folder,
-                       output_dir, max_faces, inception_weights, alexnet_checkpoint,
-                       batch_size, age_bins, kid_subsets=, kid_subset_size=,
-                       max_impostor_pairs=, **model flags)`` -> the written report paths
+======================  =====================================================================
+``config``              the options class (``TrainConfig`` ...)
+``define_flags``        ``define_flags(flag_values)``: the training command's flags
+``config_from_flags``   ``config_from_flags(flag_values)`` -> the options
+``train``               ``train(config, print_fn)``: the training loop
+``load``                loads trained weights for inference (``checkpoint_dir=``,
+                        ``saved_model=``, ``model_index=``, ``image_size=``, ...)
+``export``              ``export(checkpoint_dir, output_dir, model_index, tflite, image_size,
+                        onnx=, mixed_precision=, stages=, **model flags)`` -> a dict with
+                        ``saved_model``, ``signatures``, ``image_size``, ``tflite``,
+                        ``tflite_bytes``, ``tflite_signatures``, ``onnx``
+``evaluate``            ``evaluate(checkpoint_dir, model_index, list_dir, root_folder,
+                        output_dir, max_faces, inception_weights, alexnet_checkpoint,
+                        batch_size, age_bins, kid_subsets=, kid_subset_size=,
+                        max_impostor_pairs=, **model flags)`` -> the written report paths
 ``evaluate_cross_age``  ``evaluate_cross_age(checkpoint_dir, model_index, pairs_file,
-                       root_folder, output_dir, target_groups, age_bins, bn_mode,
-                       allow_untrained_generator, batch_size, max_people)``: the cross-age mode
-``default_weights``    the weights inference uses when none are given (a path)
-``age``                ``test.py``'s job for the model: ``job(flag_values) -> apps.age.Job``
-``demo``               the demo page's model: ``load(weights) -> demo.DemoModel``
-=====================  =====================================================================
+                        root_folder, output_dir, target_groups, age_bins, bn_mode,
+                        allow_untrained_generator, batch_size, max_people)``: the cross-age mode
+``default_weights``     the weights inference uses when none are given (a path)
+``age``                 ``test.py``'s job for the model: ``job(flag_values) -> apps.age.Job``
+``demo``                the demo page's model: ``load(weights) -> demo.DemoModel``
+======================  =====================================================================
 
 ``only_flags[command]``: flags of that command that mean something for this model alone; the
 command refuses them with another ``--model`` (:func:`foreign_flags`), and passes them to the
