@@ -3,7 +3,10 @@
 A file is written to a temporary name in its own folder, flushed and fsync'ed, given the
 project's one file mode (:data:`FILE_MODE`: ``0o666`` minus the process umask, as a plain
 ``open`` would) and renamed over the target, so a reader (or a run killed mid-write) sees the
-old file or the new one, never a half-written one. A failed write removes its temporary file.
+old file or the new one, never a half-written one. A failed write removes its temporary file;
+a writer killed outright leaves one, which :func:`remove_temporaries` recognises by its name.
+A folder written whole (a bundle) is staged beside its place and swapped in
+(:func:`atomic_replace_dir`).
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ def _umask() -> int:
 
 #: Mode of every file the project writes (read at import: ``os.umask`` cannot be read without
 #: setting it, which is not thread-safe).
-FILE_MODE = 0o666 & ~_umask()
+_UMASK = _umask()
+FILE_MODE = 0o666 & ~_UMASK
 #: Mode of a folder written whole (:func:`atomic_replace_dir`), as ``os.makedirs`` would make it.
-DIR_MODE = 0o777 & ~_umask()
+DIR_MODE = 0o777 & ~_UMASK
 
 
 #: The name :func:`atomic_path` gives a temporary: ``.NAME.XXXXXXXX.tmp[SUFFIX]``.

@@ -383,6 +383,18 @@ def test_domains_from_folders_age_list_and_bad_files(tmp_path):
         load_domains(young, str(tmp_path / "empty"))
 
 
+def test_domains_count_files_whose_exif_rotation_training_cannot_apply(tmp_path):
+    young = write_faces(tmp_path / "young", 1)
+    old = write_faces(tmp_path / "old", 1, seed=1)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": TF's decoders ignore it
+    Image.fromarray(np.zeros((40, 36, 3), np.uint8)).save(tmp_path / "young" / "turned.jpg",
+                                                          exif=exif)
+    domains = load_domains(young, old)
+    assert len(domains.young) == 2 and domains.rotated == [str(tmp_path / "young" / "turned.jpg")]
+    assert "1 file(s) with an EXIF rotation are used as stored" in domains.summary()
+
+
 # --- train_cyclegan.py end to end -------------------------------------------------------------
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 TINY = ["--crop_size=32", "--load_size=36", "--ngf=4", "--ndf=4", "--n_blocks=1",
