@@ -2,7 +2,6 @@
 folders with room for a checkpoint, the options file, and the error a run cannot start with."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -80,13 +79,3 @@ def checkpoint_bytes(values: int, extra_bytes: int = 0, slack: float = 1.2) -> i
     for the input iterator's state)."""
     return int((values * 4 + extra_bytes) * slack)
 
-
-
-def write_json_atomic(path: str, payload) -> None:
-    """Writes ``payload`` as JSON (indented, sorted keys) via a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
