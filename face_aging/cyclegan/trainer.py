@@ -297,15 +297,15 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
                    skipped_images=len(domains.skipped))
     atomic_write_json(os.path.join(config.checkpoint_dir, "training_options.json"), options)
     summary_writer = tf.summary.create_file_writer(config.tensorboard_dir)
-    samples = SampleStrips(trainer.g_a, trainer.g_b,
-                           sample_batches(domains, config.crop_size, config.num_samples),
-                           config.sample_dir, summary_writer)
+    strips = SampleStrips(trainer.g_a, trainer.g_b,
+                          sample_batches(domains, config.crop_size, config.num_samples),
+                          config.sample_dir, summary_writer)
     start_step = state.step_value
     if start_step >= max_steps:
         print_fn(f"already at step {start_step} >= {max_steps}: nothing to do")
         return {"step": start_step}
     plan = CycleGANPlan(config, state, trainer, epoch, steps_per_epoch, max_steps, summary_writer)
-    return loop.run(plan, [plan.learning_rate, SamplesHook(samples.write, config.sample_interval)],
+    return loop.run(plan, [plan.learning_rate, SamplesHook(strips.write, config.sample_interval)],
                     print_fn)
 
 
