@@ -309,12 +309,12 @@ def test_step_updates_generators_then_discriminators_on_pre_update_fakes_and_und
     assert float(trainer.d_optimizer.learning_rate.numpy()) == pytest.approx(5e-5)
 
     # A step with a non-finite number is undone whole: networks, optimizers, pools, RNGs.
-    before = [tf.identity(v).numpy() for v in trainer._state()]
+    before = [tf.identity(v).numpy() for v in trainer.state_variables()]
     bad = _batch(2)
     bad["A"] = tf.tensor_scatter_nd_update(bad["A"], [[0, 3, 3, 0]], [np.nan])
     out = trainer.train_step(bad)
     assert not bool(out["finite"])
-    for a, v in zip(before, trainer._state()):
+    for a, v in zip(before, trainer.state_variables()):
         np.testing.assert_array_equal(a, v.numpy())
 
 

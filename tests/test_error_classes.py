@@ -28,6 +28,9 @@ CLASSES = [
     ("face_aging.metrics.run", "UsageError", ValueError),
     ("face_aging.alexnet.formats", "PretrainedFormatError", ValueError),
     ("face_aging.alexnet.formats", "UnsafePickleError", pickle.UnpicklingError),
+    ("face_aging.alexnet.config", "PretrainError", ValueError),
+    ("face_aging.engine.setup", "TrainingSetupError", ValueError),
+    ("face_aging.engine.nonfinite", "NonFiniteLossError", RuntimeError),
 ]
 
 

@@ -186,7 +186,8 @@ def test_cyclegan_bfloat16_step_matches_float32():
         nets = make_networks(n_blocks=1, ngf=8, ndf=8, crop_size=32, mixed_precision=mode)
         trainers[mode] = CycleGANTrainer(*nets, (32, 32, 3), pool_size=0,
                                          mixed_precision=mode)
-    for x, y in zip(trainers["bfloat16"]._state(), trainers["none"]._state()):
+    for x, y in zip(trainers["bfloat16"].state_variables(),
+                    trainers["none"].state_variables()):
         x.assign(y)
     assert trainers["bfloat16"].g_a.compute_dtype == "bfloat16"
     rng = np.random.default_rng(0)

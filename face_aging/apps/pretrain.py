@@ -35,16 +35,13 @@ def main(argv, flag_values=None) -> int:
     from absl import logging
 
     from face_aging.checkpoints import CheckpointMismatchError
-    from face_aging.engine.nonfinite import NonFiniteLossError
-    from face_aging.engine.setup import TrainingSetupError
     from face_aging.errors import FaceAgingError
 
     logging.set_verbosity(logging.WARNING)
     config = registry.resolve(MODEL, "config_from_flags")(flag_values)
     try:
         registry.resolve(MODEL, "train")(config, print_fn=lambda s: print(s, flush=True))
-    except (FaceAgingError, TrainingSetupError, NonFiniteLossError,
-            CheckpointMismatchError, FileNotFoundError) as e:
+    except (FaceAgingError, CheckpointMismatchError, FileNotFoundError) as e:
         print(f"pretrain: error: {e}", file=sys.stderr)
         return 1
     except tf.errors.OpError as e:

@@ -28,9 +28,9 @@ def dry_run(config) -> int:
     """--dry_run: the options checked, the data read, both printed; nothing written."""
     from face_aging.cyclegan import schedule
     from face_aging.cyclegan.data import load_domains
-    from face_aging.cyclegan.trainer import check_config
+    from face_aging.cyclegan.trainer import validate
 
-    check_config(config)
+    validate(config)
     resolved = config.resolved()
     domains = load_domains(resolved.young_dir, resolved.old_dir, resolved.age_list,
                            resolved.age_list_root, resolved.young_max_age,
@@ -56,15 +56,13 @@ def main(argv, flag_values=None) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
     config = registry.resolve(MODEL, "config_from_flags")(flag_values)
-    from face_aging.engine.nonfinite import NonFiniteLossError
-    from face_aging.engine.setup import TrainingSetupError
     from face_aging.errors import FaceAgingError
 
     try:
         if flag_values.dry_run:
             return dry_run(config)
         registry.resolve(MODEL, "train")(config, print_fn=lambda line: print(line, flush=True))
-    except (FaceAgingError, TrainingSetupError, NonFiniteLossError) as e:
+    except FaceAgingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -35,15 +35,12 @@ def main(argv, flag_values=None) -> int:
         print(json.dumps(dataclasses.asdict(config.resolved()), indent=2, sort_keys=True))
         return 0
     from face_aging.checkpoints import CheckpointMismatchError
-    from face_aging.engine.nonfinite import NonFiniteLossError
-    from face_aging.engine.setup import TrainingSetupError
     from face_aging.errors import FaceAgingError
 
     train = registry.resolve(MODEL, "train")
     try:
         train(config, print_fn=lambda line: print(line, flush=True))
-    except (FaceAgingError, CheckpointMismatchError,
-            FileNotFoundError, TrainingSetupError, NonFiniteLossError) as e:
+    except (FaceAgingError, CheckpointMismatchError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

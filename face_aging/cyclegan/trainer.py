@@ -12,12 +12,12 @@ One step (``CycleGANTrainer.train_step``), batch ``{"A": young, "B": old}`` in [
    ``pool_B.query(fake_B)``, D_B on real A vs ``pool_A.query(fake_A)``, each loss halved.
    The fakes are step 1's, made by the generators before step 2's update, as in the reference.
 
-The loop (:func:`train`) sets the learning rate of each step from its epoch (the 'linear'
-policy), and checkpoints G_A, G_B, D_A, D_B, both optimizers, both image pools (images,
-count, RNG), the step and epoch, and the input iterator's position; it logs, writes sample
-strips and TensorBoard scalars/images, stops cleanly on SIGTERM/SIGINT, and undoes a step
-with non-finite numbers (``nan_policy``). It uses the training machinery every model shares
-(``face_aging.engine``).
+:func:`train` runs the steps on the engine's one training loop (``face_aging.engine.loop``)
+with :class:`CycleGANPlan`: it sets the learning rate of each step from its epoch (the
+'linear' policy), and checkpoints G_A, G_B, D_A, D_B, both optimizers, both image pools
+(images, count, RNG), the step and epoch, and the input iterator's position; the engine logs,
+writes sample strips and TensorBoard scalars/images, stops cleanly on SIGTERM/SIGINT, and
+undoes a step with non-finite numbers (``nan_policy``).
 """
 from __future__ import annotations
 
@@ -30,18 +30,19 @@ import tensorflow as tf
 
 from face_aging import pixels, precision
 from face_aging.cyclegan import losses, schedule
-from face_aging.cyclegan.config import CycleGANConfig
+from face_aging.cyclegan.config import CycleGANConfig, problems
 from face_aging.cyclegan.data import load_domains, make_unaligned_dataset, sample_batches
 from face_aging.cyclegan.image_pool import ImagePool
 from face_aging.cyclegan.networks import make_networks
-from face_aging.engine import samples
-from face_aging.engine.nonfinite import NonFiniteLossError, guarded_step
+from face_aging.engine import loop, samples
+from face_aging.engine.hooks import LearningRateHook, SamplesHook
+from face_aging.engine.loop import TrainPlan
+from face_aging.engine.nonfinite import guarded_step
 from face_aging.engine.optim import make_adam
-from face_aging.engine.options import NAN_POLICIES
-from face_aging.engine.setup import (TrainingSetupError, configure_determinism, probe_writable,
-                                     write_json_atomic)
-from face_aging.engine.signals import StopSignal
-from face_aging.progress import TrainingProgress
+from face_aging.engine.setup import (TrainingSetupError, checkpoint_bytes, configure_determinism,
+                                     count_values, probe_writable)
+from face_aging.engine.state import IteratorInput, RunState, first_line
+from face_aging.files import atomic_write_json
 
 #: Logged losses, in the reference's order (``loss_names``); all weighted as in the total.
 LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
@@ -104,7 +105,7 @@ class CycleGANTrainer:
         """One G update then one D update; returns the losses of ``LOSS_NAMES`` and ``finite``."""
         return self._compiled_step(batch)
 
-    def _state(self):
+    def state_variables(self):
         models = (self.g_a, self.g_b, self.d_a, self.d_b)
         return ([v for m in models for v in m.variables] + list(self.g_optimizer.variables)
                 + list(self.d_optimizer.variables) + self.pool_a.state_variables()
@@ -113,7 +114,8 @@ class CycleGANTrainer:
     def _guarded_step(self, batch):
         if not self.nan_guard:
             return self._step(batch)
-        return guarded_step(self._step, batch, self._state(), self.g_variables + self.d_variables)
+        return guarded_step(self._step, batch, self.state_variables(),
+                            self.g_variables + self.d_variables)
 
     def _step(self, batch) -> Dict[str, tf.Tensor]:
         real_a, real_b = batch["A"], batch["B"]
@@ -176,44 +178,61 @@ class SampleStrips:
         return strips
 
 
-def check_config(config: CycleGANConfig) -> None:
-    """Raises TrainingSetupError (one line) for options the networks or schedule cannot take."""
-    c = config.resolved()
-    problems = []
-    if c.nan_policy not in NAN_POLICIES:
-        problems.append(f"nan_policy {c.nan_policy!r}: choose from {NAN_POLICIES}")
-    if c.gan_mode not in losses.GAN_MODES:
-        problems.append(f"gan_mode {c.gan_mode!r}: choose from {losses.GAN_MODES}")
-    if c.crop_size < 32 or c.crop_size % 4:
-        problems.append(f"crop_size {c.crop_size} must be a multiple of 4 (two stride-2 "
-                        "downsamplings, then exact 2x upsamplings), at least 32 (the "
-                        "PatchGAN's smallest input)")
-    if c.load_size < c.crop_size:
-        problems.append(f"load_size {c.load_size} is smaller than crop_size {c.crop_size}")
-    if c.n_epochs < 0 or c.n_epochs_decay < 0 or c.n_epochs + c.n_epochs_decay < 1:
-        problems.append("n_epochs and n_epochs_decay must be >= 0, with at least one epoch")
-    for name in ("batch_size", "ngf", "ndf", "save_interval", "sample_interval", "log_interval",
-                 "num_samples"):
-        if getattr(c, name) < 1:
-            problems.append(f"{name} must be >= 1")
-    for name in ("lambda_a", "lambda_b", "lambda_identity", "lr", "pool_size", "n_blocks"):
-        if getattr(c, name) < 0:
-            problems.append(f"{name} must be >= 0")
-    if c.max_steps is not None and c.max_steps < 1:
-        problems.append("max_steps must be >= 1")
-    if problems:
-        raise TrainingSetupError("; ".join(problems))
+def validate(config: CycleGANConfig) -> None:
+    """Raises TrainingSetupError (one line) for options the networks or schedule cannot take:
+    the rules of ``face_aging.cyclegan.config`` (the table the flags are validated with)."""
+    broken = problems(config.resolved())
+    if broken:
+        raise TrainingSetupError("; ".join(broken))
 
 
-def _checkpoint_bytes(config: CycleGANConfig, *models) -> int:
-    params = sum(int(np.prod(v.shape)) for m in models for v in m.variables)
-    pools = 2 * config.pool_size * config.crop_size ** 2 * 3 * 4
-    return int((params * 4 * 3 + pools) * 1.2)
+class CycleGANPlan(TrainPlan):
+    """CycleGAN's part of the engine's loop: the step, the epoch counter (in the checkpoint),
+    and progress lines with the epoch and the learning rate of the 'linear' policy."""
+
+    def __init__(self, config: CycleGANConfig, state: RunState, trainer: CycleGANTrainer,
+                 epoch: tf.Variable, steps_per_epoch: int, max_steps: int, summary_writer):
+        self.state, self.trainer, self.epoch = state, trainer, epoch
+        self.steps_per_epoch, self.summary_writer = steps_per_epoch, summary_writer
+        self.total_epochs = config.n_epochs + config.n_epochs_decay
+        self.max_steps, self.log_interval = max_steps, config.log_interval
+        self.save_interval, self.nan_policy = config.save_interval, config.nan_policy
+        self.learning_rate = LearningRateHook(
+            lambda index: schedule.learning_rate(index, steps_per_epoch, config.lr,
+                                                 config.n_epochs, config.n_epochs_decay),
+            self._set_learning_rate)
+
+    def _set_learning_rate(self, lr: float) -> float:
+        self.trainer.set_learning_rate(lr)
+        return lr
+
+    def step(self, batch, index: int) -> Dict[str, tf.Tensor]:
+        return self.trainer.train_step(batch)
+
+    def after_update(self, loop, current: int, out, finite: bool) -> None:
+        self.epoch.assign((current - 1) // self.steps_per_epoch)
+
+    def log_fields(self, current: int) -> str:
+        epoch = (current - 1) // self.steps_per_epoch
+        return f"epoch {epoch + 1}/{self.total_epochs}  lr {self.learning_rate.lr:.3g}  "
+
+    def scalars(self, current: int) -> Dict[str, float]:
+        return {"learning_rate": self.learning_rate.lr}
+
+    def finish(self, outcome) -> Dict:
+        result = super().finish(outcome)
+        result.update(epoch=int(self.epoch.numpy()), lr=self.learning_rate.lr)
+        return result
+
+
+def _resume_failed(latest: str, error: BaseException) -> str:
+    return (f"{latest}: cannot resume this run from it (other networks, pool or data?): "
+            f"{first_line(error)}")
 
 
 def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
     """Runs (or resumes from ``checkpoint_dir``) training to ``max_steps`` (default: the whole
-    schedule, ``(n_epochs + n_epochs_decay) * steps_per_epoch``).
+    schedule, ``(n_epochs + n_epochs_decay) * steps_per_epoch``) on the engine's loop.
 
     Returns:
       the last logged losses, ``step``, ``epoch`` (0-based), ``lr``, and ``stopped_by`` if a
@@ -222,7 +241,7 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
       TrainingSetupError, DataError: before any step, one line saying what is wrong.
       NonFiniteLossError: a step was not finite under ``nan_policy="stop"``.
     """
-    check_config(config)
+    validate(config)
     config = config.resolved()
     configure_determinism(config.seed, config.deterministic)
     domains = load_domains(config.young_dir, config.old_dir, config.age_list,
@@ -237,97 +256,43 @@ def train(config: CycleGANConfig, print_fn: Callable[[str], None] = print) -> Di
                  "the learning rate is 0 from there on")
     dataset = make_unaligned_dataset(domains, config.batch_size, config.crop_size,
                                      config.load_size, not config.no_flip, config.seed)
-    g_a, g_b, d_a, d_b = make_networks(config.n_blocks, config.ngf, config.ndf,
-                                       config.crop_size, config.init_gain,
-                                       config.mixed_precision)
-    probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir],
-                   _checkpoint_bytes(config, g_a, g_b, d_a, d_b))
-    trainer = CycleGANTrainer(g_a, g_b, d_a, d_b, (config.crop_size, config.crop_size, 3),
-                              config.lambda_a, config.lambda_b, config.lambda_identity,
-                              config.gan_mode, config.pool_size, config.lr, config.beta1,
-                              config.beta2, config.seed,
-                              mixed_precision=config.mixed_precision)
-
-    step = tf.Variable(0, dtype=tf.int64, name="step")
+    trainer = _make_trainer(config)
     epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-    iterator = iter(dataset)
-    checkpoint = tf.train.Checkpoint(g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b,
-                                     g_optimizer=trainer.g_optimizer,
-                                     d_optimizer=trainer.d_optimizer, pool_a=trainer.pool_a,
-                                     pool_b=trainer.pool_b, step=step, epoch=epoch,
-                                     data_iterator=iterator)
-    manager = tf.train.CheckpointManager(checkpoint, config.checkpoint_dir,
-                                         max_to_keep=config.max_to_keep, checkpoint_name="ckpt")
-    if manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise TrainingSetupError(f"{manager.latest_checkpoint}: cannot resume this run from "
-                                     f"it (other networks, pool or data?): {first}") from None
-        print_fn(f"resumed from {manager.latest_checkpoint} at step {int(step.numpy())} "
-                 f"(epoch {int(epoch.numpy()) + 1})")
-
+    state = RunState(dict(g_a=trainer.g_a, g_b=trainer.g_b, d_a=trainer.d_a, d_b=trainer.d_b,
+                          g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer,
+                          pool_a=trainer.pool_a, pool_b=trainer.pool_b, epoch=epoch),
+                     config.checkpoint_dir, config.max_to_keep, IteratorInput(dataset))
+    state.restore(_resume_failed, print_fn, note=lambda: f" (epoch {int(epoch.numpy()) + 1})")
     options = dataclasses.asdict(config)
     options.update(steps_per_epoch=steps_per_epoch, schedule_steps=schedule_steps,
                    young_images=len(domains.young), old_images=len(domains.old),
                    skipped_images=len(domains.skipped))
-    write_json_atomic(os.path.join(config.checkpoint_dir, "training_options.json"), options)
+    atomic_write_json(os.path.join(config.checkpoint_dir, "training_options.json"), options)
     summary_writer = tf.summary.create_file_writer(config.tensorboard_dir)
-    samples = SampleStrips(g_a, g_b, sample_batches(domains, config.crop_size, config.num_samples),
-                           config.sample_dir, summary_writer)
-
-    start_step = int(step.numpy())
-    total_epochs = config.n_epochs + config.n_epochs_decay
+    strips = SampleStrips(trainer.g_a, trainer.g_b,
+                          sample_batches(domains, config.crop_size, config.num_samples),
+                          config.sample_dir, summary_writer)
+    start_step = state.step_value
     if start_step >= max_steps:
         print_fn(f"already at step {start_step} >= {max_steps}: nothing to do")
         return {"step": start_step}
-    logged: Dict[str, float] = {}
-    lr = None
-    progress = TrainingProgress(max_steps, start_step, config.log_interval)
-    print_fn(progress.compiling_line())
-    with StopSignal() as stop:
-        while int(step.numpy()) < max_steps:
-            index = int(step.numpy())  # 0-based index of this step
-            current_epoch = index // steps_per_epoch
-            step_lr = schedule.learning_rate(index, steps_per_epoch, config.lr, config.n_epochs,
-                                             config.n_epochs_decay)
-            if step_lr != lr:
-                trainer.set_learning_rate(step_lr)
-                lr = step_lr
-            out = trainer.train_step(next(iterator))
-            current = index + 1
-            if not bool(out.pop("finite")):
-                bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
-                line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
-                        f"(last good checkpoint: {manager.latest_checkpoint or 'none'})")
-                if config.nan_policy == "stop":
-                    raise NonFiniteLossError(line)
-                print_fn(line + "; skipping it (--nan_policy=skip)")
-            step.assign(current)
-            epoch.assign(current_epoch)
-            last = current == max_steps
-            if progress.step_done(current):  # every log_interval steps and every few seconds
-                logged = {k: float(v) for k, v in out.items()}
-                print_fn(f"step {current}/{max_steps}  epoch {current_epoch + 1}/{total_epochs}"
-                         f"  lr {lr:.3g}  "
-                         + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
-                         + f"  | {progress.status()}")
-                with summary_writer.as_default():
-                    for name, value in logged.items():
-                        tf.summary.scalar(f"loss/{name}", value, step=current)
-                    tf.summary.scalar("learning_rate", lr, step=current)
-                    if progress.rate is not None:
-                        tf.summary.scalar("steps_per_second", progress.rate, step=current)
-            if current % config.sample_interval == 0 or last:
-                samples.write(current)
-            if current % config.save_interval == 0 or last or stop.received:
-                print_fn(f"saved {manager.save(checkpoint_number=current)}")
-            if stop.received:
-                print_fn(f"{stop.received} received: checkpoint written at step {current}, "
-                         "exiting; run the same command to resume")
-                logged["stopped_by"] = stop.received
-                break
-    summary_writer.flush()
-    logged.update(step=int(step.numpy()), epoch=int(epoch.numpy()), lr=lr)
-    return logged
+    plan = CycleGANPlan(config, state, trainer, epoch, steps_per_epoch, max_steps, summary_writer)
+    return loop.run(plan, [plan.learning_rate, SamplesHook(strips.write, config.sample_interval)],
+                    print_fn)
+
+
+def _make_trainer(config: CycleGANConfig) -> CycleGANTrainer:
+    """The four networks and the trainer, after the output folders were found writable with
+    room for a checkpoint."""
+    g_a, g_b, d_a, d_b = make_networks(config.n_blocks, config.ngf, config.ndf,
+                                       config.crop_size, config.init_gain,
+                                       config.mixed_precision)
+    # The networks' weights with two Adam moments each, and the two image pools.
+    pools = 2 * config.pool_size * config.crop_size ** 2 * 3 * 4
+    weights = count_values(v for m in (g_a, g_b, d_a, d_b) for v in m.variables)
+    probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir],
+                   checkpoint_bytes(3 * weights, pools))
+    return CycleGANTrainer(g_a, g_b, d_a, d_b, (config.crop_size, config.crop_size, 3),
+                           config.lambda_a, config.lambda_b, config.lambda_identity,
+                           config.gan_mode, config.pool_size, config.lr, config.beta1,
+                           config.beta2, config.seed, mixed_precision=config.mixed_precision)

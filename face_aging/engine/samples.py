@@ -1,13 +1,14 @@
-"""Sample images of a training run (grids, atomic PNGs, TensorBoard images): the IPCGAN
-release's grids (source batch + one grid per age group) and CycleGAN's strips."""
+"""Sample images of a training run (grids, PNGs written by the one atomic writer, TensorBoard
+images): the IPCGAN release's grids (source batch + one grid per age group) and CycleGAN's
+strips."""
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
-from PIL import Image
+
+from face_aging.files import atomic_write_image
 
 
 def image_grid(images_uint8: np.ndarray, columns: int | None = None) -> np.ndarray:
@@ -28,27 +29,12 @@ def image_grid(images_uint8: np.ndarray, columns: int | None = None) -> np.ndarr
     return grid
 
 
-def save_image_atomic(path: str, image_uint8: np.ndarray) -> None:
-    """Writes an image (format from the extension) via a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=suffix)
-    os.close(fd)
-    try:
-        Image.fromarray(np.asarray(image_uint8, np.uint8)).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_step_images(sample_dir: str, step: int, images, summary_writer=None) -> None:
     """Writes ``{name: uint8 [H, W, 3]}`` as ``sample_dir/step{step:07d}_{name}.png`` (each
     atomically) and, with a ``tf.summary`` writer, as TensorBoard images ``samples/{name}``."""
     for name, image in images.items():
-        save_image_atomic(os.path.join(sample_dir, f"step{step:07d}_{name}.png"), image)
+        atomic_write_image(os.path.join(sample_dir, f"step{step:07d}_{name}.png"),
+                           np.asarray(image, np.uint8))
     if summary_writer is not None:
         import tensorflow as tf
 

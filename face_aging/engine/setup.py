@@ -2,20 +2,24 @@
 folders with room for a checkpoint, the options file, and the error a run cannot start with."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
+from typing import Iterable
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from face_aging.errors import SetupError
 
 log = logging.getLogger("face_aging")
 
 
-class TrainingSetupError(ValueError):
-    """The run cannot start as configured (the message says why, in one line)."""
+class TrainingSetupError(SetupError, ValueError):
+    """The run cannot start as configured (the message says why, in one line). A
+    ``ValueError`` too, as it always was for callers that catch that."""
 
 
 def configure_determinism(seed: int, deterministic: bool) -> None:
@@ -64,11 +68,14 @@ def probe_writable(directories, needed_bytes: int = 0) -> None:
                                      f"needs about {needed_bytes / 2**20:.0f} MiB")
 
 
-def write_json_atomic(path: str, payload) -> None:
-    """Writes ``payload`` as JSON (indented, sorted keys) via a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+def count_values(variables: Iterable) -> int:
+    """How many numbers ``variables`` hold (e.g. ``model.variables``)."""
+    return sum(int(np.prod(v.shape)) for v in variables)
+
+
+def checkpoint_bytes(values: int, extra_bytes: int = 0, slack: float = 1.2) -> int:
+    """Disk a checkpoint needs (for :func:`probe_writable`): ``values`` float32 numbers (weights
+    and optimizer slots, counted by the model) plus ``extra_bytes``, with some ``slack`` (e.g.
+    for the input iterator's state)."""
+    return int((values * 4 + extra_bytes) * slack)
+

@@ -4,8 +4,10 @@
 the generator's forward pass, one discriminator update (Adam on D), then one generator
 update (Adam on G) against the discriminator *just updated*.
 
-:func:`train` is the loop: data, models, AlexNet, checkpoints, samples, logs. It takes a
-:class:`face_aging.ipcgan.config.TrainConfig`; it never reads flags.
+:func:`train` sets a run up (data, models, AlexNet, checkpoint, samples) and runs it on the
+engine's one training loop (``face_aging.engine.loop``) with :class:`IPCGANPlan`: the
+reconstruction start, then GAN steps. It takes a :class:`face_aging.ipcgan.config.TrainConfig`;
+it never reads flags.
 
 What a checkpoint holds (``tf.train.Checkpoint``, written by a ``CheckpointManager``):
 generator, discriminator, both optimizers, the step, and the input iterator's position
@@ -32,19 +34,20 @@ import tensorflow as tf
 from face_aging import pixels, precision
 from face_aging.backbones import ALEXNET_AGE, ALEXNET_IDENTITY, ALEXNET_TRUNK, FEATURE_LAYERS
 from face_aging.backbones.alexnet import AlexNet, load_alexnet_layers
-from face_aging.engine import distribute, samples
-from face_aging.engine.nonfinite import NonFiniteLossError, guarded_step
+from face_aging.engine import distribute, loop, samples
+from face_aging.engine.hooks import SamplesHook
+from face_aging.engine.loop import TrainPlan
+from face_aging.engine.nonfinite import guarded_step
 from face_aging.engine.optim import make_adam
-from face_aging.engine.options import NAN_POLICIES
-from face_aging.engine.setup import (TrainingSetupError, configure_determinism, probe_writable,
-                                     write_json_atomic)
-from face_aging.engine.signals import StopSignal
+from face_aging.engine.setup import (TrainingSetupError, checkpoint_bytes, configure_determinism,
+                                     count_values, probe_writable)
+from face_aging.engine.state import IteratorInput, RunState, own_checkpoint_dir
+from face_aging.files import atomic_write_json
 from face_aging.ipcgan import losses
 from face_aging.ipcgan.checkpoints import restore_models
-from face_aging.ipcgan.config import STEP_STRUCTURES, TrainConfig
+from face_aging.ipcgan.config import STEP_STRUCTURES, TrainConfig, problems
 from face_aging.ipcgan.data import make_train_dataset
 from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
-from face_aging.progress import TrainingProgress
 
 log = logging.getLogger("face_aging")
 
@@ -132,7 +135,7 @@ class IPCGANTrainer:
             self._build_optimizers()
         return self._compiled_step(batch)
 
-    def _state(self):
+    def state_variables(self):
         """Everything a step changes: G and D variables and both optimizers' variables."""
         return (list(self.generator.variables) + list(self.discriminator.variables)
                 + list(self.g_optimizer.variables) + list(self.d_optimizer.variables))
@@ -140,7 +143,7 @@ class IPCGANTrainer:
     def _guarded_step(self, batch) -> Dict[str, tf.Tensor]:
         if not self.nan_guard:
             return self._step_fn(batch)
-        return guarded_step(self._step_fn, batch, self._state(),
+        return guarded_step(self._step_fn, batch, self.state_variables(),
                             self.generator.trainable_variables
                             + self.discriminator.trainable_variables)
 
@@ -378,36 +381,8 @@ def _build(config: TrainConfig, synchronized_bn: bool = False):
     return generator, discriminator, alexnet
 
 
-def _save(manager, input_manager, step: int, print_fn) -> None:
-    """Chief: the checkpoint. Another worker: its input position, and its copy of the models
-    into its scratch folder, deleted at once (every worker takes part in a save)."""
-    path = manager.save(checkpoint_number=step)
-    if input_manager is None:
-        print_fn(f"saved {path}")
-        return
-    input_manager.save(checkpoint_number=step)
-    distribute.remove_scratch(manager.directory)
-
-
-def _checkpoint_bytes(*models) -> int:
-    # weights + two Adam slots per trainable weight, with some slack for the iterator state
-    params = sum(int(np.prod(v.shape)) for m in models for v in m.variables)
-    return int(params * 4 * 3 * 1.2)
-
-
-def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
-    """Runs (or resumes) training to ``config.max_steps``.
-
-    Returns:
-      the last logged losses, ``step``, and ``stopped_by`` (a signal name) if a signal ended it.
-    Raises:
-      TrainingSetupError: before any step, with one line saying what is wrong.
-      NonFiniteLossError: a step was not finite under ``nan_policy="stop"``.
-    """
-    if config.nan_policy not in NAN_POLICIES:
-        raise TrainingSetupError(f"nan_policy {config.nan_policy!r}: choose from {NAN_POLICIES}")
-    config = config.resolved()
-    configure_determinism(config.seed, config.deterministic)
+def _strategy(config: TrainConfig, print_fn: Callable[[str], None]):
+    """The ``tf.distribute`` strategy (None: one device) and this process's place in it."""
     try:  # before any other TF work: a strategy configures the runtime
         strategy = distribute.make_strategy(config.distribution, config.logical_cpu_devices)
     except distribute.DistributionError as e:
@@ -417,7 +392,6 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         print_fn(f"--distribution={config.distribution}: one device found; training on it "
                  "without a strategy")
         strategy = None
-    info = distribute.worker_info(strategy)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     if config.reconstruction_steps and strategy is not None:
         raise TrainingSetupError("--reconstruction_steps runs on one device; start the "
@@ -426,23 +400,21 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
     if config.batch_size % replicas:
         raise TrainingSetupError(f"batch_size {config.batch_size} (the global batch) does not "
                                  f"divide over {replicas} replicas")
+    return strategy, distribute.worker_info(strategy)
 
-    def make_dataset(seed, cache=config.cache):
-        return make_train_dataset(config.list_dir, config.root_folder,
-                                  config.batch_size // info["num_workers"], config.age_groups,
-                                  config.image_size, seed, config.source_file, cache,
-                                  info["num_workers"], info["worker_index"],
-                                  config.per_sample_targets)
 
-    dataset = make_dataset(config.seed)
+def _make_trainer(config: TrainConfig, strategy, info, print_fn) -> IPCGANTrainer:
+    """G, D and the frozen AlexNet (in the strategy's scope), after the output folders were
+    found writable with room for a checkpoint."""
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         generator, discriminator, alexnet = _build(
             config, synchronized_bn=strategy is not None and config.synchronized_bn)
         # The chief writes checkpoints, samples and logs; another worker only its scratch copy.
-        own_dir = (config.checkpoint_dir if info["is_chief"]
-                   else distribute.scratch_dir(config.checkpoint_dir, info["worker_index"]))
-        probe_writable([own_dir, config.sample_dir, config.tensorboard_dir] if info["is_chief"]
-                       else [own_dir], _checkpoint_bytes(generator, discriminator))
+        # Weights + two Adam slots per trainable weight, some slack for the iterator state.
+        probe_writable([config.checkpoint_dir, config.sample_dir, config.tensorboard_dir]
+                       if info["is_chief"] else [own_checkpoint_dir(config.checkpoint_dir, info)],
+                       checkpoint_bytes(3 * count_values(generator.variables
+                                                         + discriminator.variables)))
         load_pretrained_alexnet(config, alexnet, warn=print_fn)
         trainer = IPCGANTrainer(generator, discriminator, alexnet, config.gan_loss_weight,
                                 config.fea_loss_weight, config.age_loss_weight,
@@ -453,57 +425,97 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
         if config.reconstruction_steps:
             trainer.enable_reconstruction(config.reconstruction_learning_rate,
                                           l1_weight=config.reconstruction_l1_weight)
+    return trainer
 
-    step = tf.Variable(0, dtype=tf.int64, name="step")
-    iterator = iter(dataset)
-    models = dict(generator=generator, discriminator=discriminator,
-                  g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer, step=step)
+
+def _run_state(config: TrainConfig, trainer: IPCGANTrainer, dataset, info) -> RunState:
+    models = dict(generator=trainer.generator, discriminator=trainer.discriminator,
+                  g_optimizer=trainer.g_optimizer, d_optimizer=trainer.d_optimizer)
     if config.reconstruction_steps:
         models["r_optimizer"] = trainer.r_optimizer
     # With --cache the iterator's state would hold the whole decoded dataset (its shuffle
     # buffer: 3.9 GB at 64 px on UTKFace), so it stays out of the checkpoint; a resumed run
     # then reshuffles from seed + step (reproducible, not the uninterrupted run's order).
-    inputs = {} if config.cache else {"data_iterator": iterator}
-    checkpoint = tf.train.Checkpoint(**models, **inputs)
-    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=config.max_to_keep,
-                                         checkpoint_name="ckpt")
-    # A non-chief worker's input position lives in its own small checkpoint (its shard).
-    input_manager = None if info["is_chief"] or config.cache else tf.train.CheckpointManager(
-        tf.train.Checkpoint(data_iterator=iterator, step=step),
-        os.path.join(config.checkpoint_dir, f"input_worker_{info['worker_index']}"),
-        max_to_keep=config.max_to_keep, checkpoint_name="input")
-    latest = tf.train.latest_checkpoint(config.checkpoint_dir)
-    if latest and info["is_chief"]:
-        try:
-            status = checkpoint.restore(latest).assert_existing_objects_matched()
-            if config.cache:  # an input position saved without --cache is not used
-                status.expect_partial()
-        except AssertionError as e:
-            raise TrainingSetupError(f"{latest} does not hold what this run needs (written "
-                                     f"with other options, e.g. --cache?): "
-                                     f"{str(e).splitlines()[0][:200]}") from None
-        print_fn(f"resumed from {latest} at step {int(step.numpy())}")
-    elif latest:
-        tf.train.Checkpoint(**models).restore(latest).expect_partial()
-        resumed = int(step.numpy())
-        own = input_manager and os.path.join(input_manager.directory, f"input-{resumed}")
-        if own and os.path.exists(own + ".index"):
-            tf.train.Checkpoint(data_iterator=iterator).restore(own).expect_partial()
-        elif own:
-            print_fn(f"worker {info['worker_index']}: no input position for step {resumed}; "
-                     "its data order starts afresh")
-        print_fn(f"resumed from {latest} at step {resumed}")
-    elif config.source_checkpoint_dir:
-        prefix = restore_models(config.source_checkpoint_dir, generator,
-                                discriminator, config.model_index)
-        print_fn(f"initialised generator and discriminator from {prefix}")
-    if config.cache and int(step.numpy()) > 0:
-        iterator = iter(make_dataset(config.seed + int(step.numpy())))
-        print_fn(f"--cache: data order reshuffled from seed {config.seed} + step "
-                 f"{int(step.numpy())} (the input position is not checkpointed with --cache)")
+    return RunState(models, config.checkpoint_dir, config.max_to_keep,
+                    IteratorInput(dataset, checkpointed=not config.cache), worker=info)
 
+
+def _resume_failed(latest: str, error: BaseException) -> str:
+    return (f"{latest} does not hold what this run needs (written with other options, e.g. "
+            f"--cache?): {str(error).splitlines()[0][:200]}")
+
+
+def _resume(config: TrainConfig, state: RunState, trainer: IPCGANTrainer, make_dataset,
+            print_fn) -> None:
+    """Resume from the latest checkpoint; else start from another run's G and D if given."""
+    if state.restore(_resume_failed, print_fn) is None and config.source_checkpoint_dir:
+        prefix = restore_models(config.source_checkpoint_dir, trainer.generator,
+                                trainer.discriminator, config.model_index)
+        print_fn(f"initialised generator and discriminator from {prefix}")
+    step = state.step_value
+    if config.cache and step > 0:
+        state.input.iterator = iter(make_dataset(config.seed + step))
+        print_fn(f"--cache: data order reshuffled from seed {config.seed} + step {step} "
+                 "(the input position is not checkpointed with --cache)")
+
+
+class IPCGANPlan(TrainPlan):
+    """IPCGAN's part of the engine's loop: the reconstruction start (``reconstruction_steps``,
+    each with a stateless seed ``(seed, step)``), then GAN steps; a worker's batch split over
+    its local replicas under a strategy."""
+
+    def __init__(self, config: TrainConfig, state: RunState, trainer: IPCGANTrainer, strategy,
+                 summary_writer, print_fn):
+        self.config, self.state, self.trainer = config, state, trainer
+        self.strategy, self.summary_writer, self.print_fn = strategy, summary_writer, print_fn
+        self.max_steps, self.log_interval = config.max_steps, config.log_interval
+        self.save_interval, self.nan_policy = config.save_interval, config.nan_policy
+
+    def next_batch(self):
+        batch = self.state.input.next()
+        if self.strategy is not None:
+            batch = distribute.split_batch(self.strategy, batch,
+                                           self.state.worker["local_replicas"])
+        return batch
+
+    def step(self, batch, index: int) -> Dict[str, tf.Tensor]:
+        reconstruction = self.config.reconstruction_steps
+        if index < reconstruction:
+            return self.trainer.reconstruction_step(batch, [self.config.seed, index])
+        if index == reconstruction > 0:
+            self.print_fn(f"step {index}: reconstruction start done; GAN training from here")
+        return self.trainer.train_step(batch)
+
+
+def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[str, float]:
+    """Runs (or resumes) training to ``config.max_steps`` (the loop: ``face_aging.engine``).
+
+    Returns:
+      the last logged losses, ``step``, and ``stopped_by`` (a signal name) if a signal ended it.
+    Raises:
+      TrainingSetupError: before any step, with one line saying what is wrong.
+      NonFiniteLossError: a step was not finite under ``nan_policy="stop"``.
+    """
+    broken = problems(config)  # the rules of face_aging.ipcgan.config (the flags' table too)
+    if broken:
+        raise TrainingSetupError("; ".join(broken))
+    config = config.resolved()
+    configure_determinism(config.seed, config.deterministic)
+    strategy, info = _strategy(config, print_fn)
+
+    def make_dataset(seed, cache=config.cache):
+        return make_train_dataset(config.list_dir, config.root_folder,
+                                  config.batch_size // info["num_workers"], config.age_groups,
+                                  config.image_size, seed, config.source_file, cache,
+                                  info["num_workers"], info["worker_index"],
+                                  config.per_sample_targets)
+
+    dataset = make_dataset(config.seed)
+    trainer = _make_trainer(config, strategy, info, print_fn)
+    state = _run_state(config, trainer, dataset, info)
+    _resume(config, state, trainer, make_dataset, print_fn)
     if info["is_chief"]:
-        write_json_atomic(os.path.join(config.checkpoint_dir, "training_options.json"),
+        atomic_write_json(os.path.join(config.checkpoint_dir, "training_options.json"),
                           dataclasses.asdict(config))
     summary_writer = (tf.summary.create_file_writer(config.tensorboard_dir) if info["is_chief"]
                       else tf.summary.create_noop_writer())
@@ -512,59 +524,12 @@ def train(config: TrainConfig, print_fn: Callable[[str], None] = print) -> Dict[
     # with --cache a second iterator would decode the whole dataset again into its own
     # shuffle buffer just for one batch.
     sample_batch = next(iter(make_dataset(config.seed, cache=False)))["source_128"]
-    samples = SampleWriter(generator, sample_batch, config.sample_dir, summary_writer,
-                           batch_stats=not config.per_sample_targets)
-
-    start_step = int(step.numpy())
+    sample_writer = SampleWriter(trainer.generator, sample_batch, config.sample_dir,
+                                 summary_writer, batch_stats=not config.per_sample_targets)
+    start_step = state.step_value
     if start_step >= config.max_steps:
         print_fn(f"already at step {start_step} >= max_steps {config.max_steps}: nothing to do")
         return {"step": start_step}
-    logged: Dict[str, float] = {}
-    progress = TrainingProgress(config.max_steps, start_step, config.log_interval)
-    print_fn(progress.compiling_line())
-    with StopSignal() as stop:
-        while int(step.numpy()) < config.max_steps:
-            batch = next(iterator)
-            if strategy is not None:
-                batch = distribute.split_batch(strategy, batch, info["local_replicas"])
-            done = int(step.numpy())
-            if done < config.reconstruction_steps:
-                out = trainer.reconstruction_step(batch, [config.seed, done])
-            else:
-                if done == config.reconstruction_steps > 0:
-                    print_fn(f"step {done}: reconstruction start done; GAN training from here")
-                out = trainer.train_step(batch)
-            current = done + 1
-            if not bool(out.pop("finite")):
-                bad = [k for k, v in out.items() if not np.isfinite(float(v))] or ["weights"]
-                line = (f"step {current}: non-finite {', '.join(bad)}; the step was not applied "
-                        f"(last good checkpoint: {manager.latest_checkpoint or 'none'})")
-                if config.nan_policy == "stop":
-                    raise NonFiniteLossError(line)
-                print_fn(line + "; skipping it (--nan_policy=skip)")
-            step.assign(current)
-            last = current == config.max_steps
-            if progress.step_done(current):  # every log_interval steps and every few seconds
-                logged = {k: float(v) for k, v in out.items()}
-                print_fn(f"step {current}/{config.max_steps}  "
-                         + "  ".join(f"{k} {v:.4f}" for k, v in logged.items())
-                         + f"  | {progress.status()}")
-                with summary_writer.as_default():
-                    for name, value in logged.items():
-                        tf.summary.scalar(f"loss/{name}", value, step=current)
-                    if progress.rate is not None:
-                        tf.summary.scalar("steps_per_second", progress.rate, step=current)
-            if info["is_chief"] and (current % config.sample_interval == 0 or last):
-                samples.write(current)
-            stopping = distribute.any_worker(strategy, stop.received is not None)
-            if current % config.save_interval == 0 or last or stopping:
-                _save(manager, input_manager, current, print_fn)
-            if stopping:
-                signal_name = stop.received or "a stop signal to another worker"
-                print_fn(f"{signal_name} received: checkpoint written at step {current}, "
-                         "exiting; run the same command to resume")
-                logged["stopped_by"] = signal_name
-                break
-    summary_writer.flush()
-    logged["step"] = int(step.numpy())
-    return logged
+    plan = IPCGANPlan(config, state, trainer, strategy, summary_writer, print_fn)
+    samples_hook = SamplesHook(sample_writer.write, config.sample_interval, info["is_chief"])
+    return loop.run(plan, [samples_hook], print_fn)
