@@ -38,7 +38,7 @@ def _ints(text):
     return [int(v) for v in str(text).split(",") if v.strip()]
 
 
-def parse_args(argv=None):
+def _parser():
     from face_aging.cli import ArgumentParser
 
     p = ArgumentParser(prog="python -m benchmarks", description=__doc__,
@@ -90,7 +90,17 @@ def parse_args(argv=None):
     p.add_argument("--profile_steps", type=int, default=2)
     p.add_argument("--intra_op_threads", type=int, default=0, help="0: TF's default")
     p.add_argument("--inter_op_threads", type=int, default=0, help="0: TF's default")
-    args = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    p = _parser()
+    return _resolved(p, p.parse_args(argv))
+
+
+def _resolved(p, args):
+    """``args`` with sections, defaults (by --quick), precision modes and batches resolved and
+    checked (``p.error`` for a bad value)."""
     only = [SECTION_ALIASES.get(s.strip(), s.strip()) for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown or not only:
@@ -265,58 +275,53 @@ def _print_same_round(section, print_fn):
             f"{d} {b['gflops']:.1f} GFLOP/s ({b['op']})" for d, b in same["best"].items()))
 
 
-def print_table(results, print_fn=print):
-    meta = results.get("meta", {})
-    if meta.get("cpu"):
-        sets = [k for k, v in meta.get("instruction_sets", {}).items() if v]
-        print_fn(f"CPU: {meta['cpu']}, {meta.get('cpu_count')} logical CPUs; "
-                 f"{' '.join(sets) or 'no listed instruction set'}")
-    pk = results.get("peak")
-    if pk:
-        print_fn(f"\npeak per dtype{_load(pk)}: matmul {pk['matmul_n']}^3; convs at batch "
-                 f"{pk['batch']} of a {pk['image_size']}px step")
-        print_fn(f"  {'op':16s} {'library':10s} {'dtype':9s} {'median s':>9s} {'GFLOP/s':>8s} "
-                 f"{'of peak':>8s}")
-        for r in pk["rows"]:
-            print_fn(f"  {r['op']:16s} {r['library']:10s} {r['dtype']:9s} {r['median_s']:9.4f} "
-                     f"{r['gflops']:8.1f} {_pct(r['fraction_of_peak']):>7s}%")
-        print_fn("  peak: " + ", ".join(f"{d} {b['gflops']:.1f} GFLOP/s ({b['op']})"
-                                        for d, b in pk["best"].items()))
-    gen = results.get("generator")
-    if gen:
-        print_fn(f"\ngenerator inference (training=False), {gen['image_size']}px, "
-                 f"{gen['gflop_per_image']:.2f} GFLOP/image (multiply-add = 2 FLOPs){_load(gen)}")
-        print_fn(f"  {'config':18s} {'batch':>5s} {'median s':>9s} {'img/s':>8s} {'GFLOP/s':>8s} "
-                 f"{'of peak':>8s} {'same rnd':>8s} {'of fp32':>8s} {'vs default':>10s}")
-        for r in gen["results"]:
-            print_fn(f"  {r['config']:18s} {r['batch']:5d} {r['median_s']:9.4f} "
-                     f"{r['images_per_s']:8.2f} {r['gflops']:8.1f} "
-                     f"{_pct(r['fraction_of_peak']):>7s}% "
-                     f"{_pct(r.get('fraction_of_same_round_peak')):>7s}% "
-                     f"{_pct(r['fraction_of_float32_peak']):>7s}% "
-                     f"{_fmt(r['speedup_vs_default'], '.2f'):>9s}x")
-        _print_same_round(gen, print_fn)
-    tr = results.get("train_step")
-    if tr:
-        print_fn(f"\ntraining step (G, D and frozen AlexNet), {tr['image_size']}px{_load(tr)}")
-        print_fn(f"  {'config':18s} {'batch':>5s} {'median s':>9s} {'img/s':>8s} {'GFLOP/s':>8s} "
-                 f"{'of peak':>8s} {'same rnd':>8s} {'vs release':>10s} {'vs default':>10s}")
-        for r in tr["results"]:
-            print_fn(f"  {r['config']:18s} {r['batch']:5d} {r['median_s']:9.3f} "
-                     f"{r['images_per_s']:8.2f} {r['gflops']:8.1f} "
-                     f"{_pct(r['fraction_of_peak']):>7s}% "
-                     f"{_pct(r.get('fraction_of_same_round_peak')):>7s}% "
-                     f"{_fmt(r['speedup_vs_release'], '.2f'):>9s}x "
-                     f"{_fmt(r['speedup_vs_default'], '.2f'):>9s}x")
-        if any(r["config"] == "release_structure" for r in tr["results"]):
-            print_fn(f"  ({RELEASE_STAND_IN})")
-        _print_same_round(tr, print_fn)
-        print_fn("  of peak: of the best peak of the row's compute dtype (float32 for "
-                 "default, xla, release_structure); same rnd: of the peak ops timed in the "
-                 "same rounds")
-    for section in ("generator", "train_step"):
-        for key, error in results.get(section, {}).get("errors", {}).items():
-            print_fn(f"  FAILED {section} {key}: {error}")
+def _print_peak(pk, print_fn):
+    print_fn(f"\npeak per dtype{_load(pk)}: matmul {pk['matmul_n']}^3; convs at batch "
+             f"{pk['batch']} of a {pk['image_size']}px step")
+    print_fn(f"  {'op':16s} {'library':10s} {'dtype':9s} {'median s':>9s} {'GFLOP/s':>8s} "
+             f"{'of peak':>8s}")
+    for r in pk["rows"]:
+        print_fn(f"  {r['op']:16s} {r['library']:10s} {r['dtype']:9s} {r['median_s']:9.4f} "
+                 f"{r['gflops']:8.1f} {_pct(r['fraction_of_peak']):>7s}%")
+    print_fn("  peak: " + ", ".join(f"{d} {b['gflops']:.1f} GFLOP/s ({b['op']})"
+                                    for d, b in pk["best"].items()))
+
+
+def _print_generator(gen, print_fn):
+    print_fn(f"\ngenerator inference (training=False), {gen['image_size']}px, "
+             f"{gen['gflop_per_image']:.2f} GFLOP/image (multiply-add = 2 FLOPs){_load(gen)}")
+    print_fn(f"  {'config':18s} {'batch':>5s} {'median s':>9s} {'img/s':>8s} {'GFLOP/s':>8s} "
+             f"{'of peak':>8s} {'same rnd':>8s} {'of fp32':>8s} {'vs default':>10s}")
+    for r in gen["results"]:
+        print_fn(f"  {r['config']:18s} {r['batch']:5d} {r['median_s']:9.4f} "
+                 f"{r['images_per_s']:8.2f} {r['gflops']:8.1f} "
+                 f"{_pct(r['fraction_of_peak']):>7s}% "
+                 f"{_pct(r.get('fraction_of_same_round_peak')):>7s}% "
+                 f"{_pct(r['fraction_of_float32_peak']):>7s}% "
+                 f"{_fmt(r['speedup_vs_default'], '.2f'):>9s}x")
+    _print_same_round(gen, print_fn)
+
+
+def _print_train_step(tr, print_fn):
+    print_fn(f"\ntraining step (G, D and frozen AlexNet), {tr['image_size']}px{_load(tr)}")
+    print_fn(f"  {'config':18s} {'batch':>5s} {'median s':>9s} {'img/s':>8s} {'GFLOP/s':>8s} "
+             f"{'of peak':>8s} {'same rnd':>8s} {'vs release':>10s} {'vs default':>10s}")
+    for r in tr["results"]:
+        print_fn(f"  {r['config']:18s} {r['batch']:5d} {r['median_s']:9.3f} "
+                 f"{r['images_per_s']:8.2f} {r['gflops']:8.1f} "
+                 f"{_pct(r['fraction_of_peak']):>7s}% "
+                 f"{_pct(r.get('fraction_of_same_round_peak')):>7s}% "
+                 f"{_fmt(r['speedup_vs_release'], '.2f'):>9s}x "
+                 f"{_fmt(r['speedup_vs_default'], '.2f'):>9s}x")
+    if any(r["config"] == "release_structure" for r in tr["results"]):
+        print_fn(f"  ({RELEASE_STAND_IN})")
+    _print_same_round(tr, print_fn)
+    print_fn("  of peak: of the best peak of the row's compute dtype (float32 for "
+             "default, xla, release_structure); same rnd: of the peak ops timed in the "
+             "same rounds")
+
+
+def _print_pipeline_memory_demo(results, print_fn):
     pipe = results.get("pipeline")
     if pipe:
         print_fn(f"\ninput pipeline alone: {pipe['n_images']} synthetic {pipe['jpeg_size']}px JPEGs -> "
@@ -338,6 +343,9 @@ def print_table(results, print_fn=print):
                  f"{web['upload_to_strip']['median_s']:.2f} s median (first request "
                  f"{web['first_request_s']:.2f} s); the same work without the server "
                  f"{web['age_photo']['median_s']:.2f} s")
+
+
+def _print_targets(results, print_fn):
     targets = results.get("targets")
     if targets and results.get("meta", {}).get("quick"):
         print_fn("\ntargets: not judged (--quick measures batch 2 on 32x32 faces; the targets "
@@ -347,6 +355,25 @@ def print_table(results, print_fn=print):
         for name, t in targets.items():
             shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in t.items()}
             print_fn(f"  {name}: {target_verdict(t)}  {shown}")
+
+
+def print_table(results, print_fn=print):
+    meta = results.get("meta", {})
+    if meta.get("cpu"):
+        sets = [k for k, v in meta.get("instruction_sets", {}).items() if v]
+        print_fn(f"CPU: {meta['cpu']}, {meta.get('cpu_count')} logical CPUs; "
+                 f"{' '.join(sets) or 'no listed instruction set'}")
+    if results.get("peak"):
+        _print_peak(results["peak"], print_fn)
+    if results.get("generator"):
+        _print_generator(results["generator"], print_fn)
+    if results.get("train_step"):
+        _print_train_step(results["train_step"], print_fn)
+    for section in ("generator", "train_step"):
+        for key, error in results.get(section, {}).get("errors", {}).items():
+            print_fn(f"  FAILED {section} {key}: {error}")
+    _print_pipeline_memory_demo(results, print_fn)
+    _print_targets(results, print_fn)
     prof = results.get("profile")
     if prof:
         print_fn(f"\nprofile ({prof['trace_dir']}):\n{prof['text']}")
@@ -363,21 +390,15 @@ def _check_finite(obj, path="results"):
             _check_finite(v, f"{path}[{i}]")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def _meta(args, argv, cpu) -> dict:
+    """The run's ``meta`` section: when, with what, on which machine."""
     import numpy as np
     import tensorflow as tf
     import keras
 
-    if args.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    if args.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
-    from benchmarks import data, machine, peak, sections
+    from benchmarks import machine
 
-    cpu = machine.cpu_info()
-    started = time.time()
-    results = {"meta": {
+    return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv[1:] if argv is None else list(argv), "quick": args.quick,
         "repeats": args.repeats, "warmup": args.warmup, "python": platform.python_version(),
@@ -390,16 +411,43 @@ def main(argv=None):
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "flop_convention": "analytic count of conv/deconv/dense multiply-adds, "
-                           "1 multiply-add = 2 FLOPs; elementwise ops not counted"}}
-    configs = [sections.DEFAULT]
-    if args.xla:
-        configs.append(sections.XLA)
-    configs += [sections.PRECISION_CONFIGS[mode] for mode in args.mixed_precision]
-    train_configs = configs + ([sections.RELEASE] if args.release else [])
-    results["meta"]["configs"] = [c.name for c in train_configs]
+                           "1 multiply-add = 2 FLOPs; elementwise ops not counted"}
 
-    def log(message):
-        print(f"[{time.time() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+def _timed_sections(args, configs, train_configs, results, log) -> None:
+    """Peak, generator, train step and pipeline (in this order) into ``results``."""
+    from benchmarks import machine, peak, sections
+
+    peaks = None
+    same_round = ({"matmul_n": args.matmul_size, "batch": args.peak_batch}
+                  if args.same_round_peak else None)
+    if any(s in args.only for s in ("peak", "generator", "train_step")):
+        log(f"peak: matmul {args.matmul_size}, dis_4 and residual convs at batch "
+            f"{args.peak_batch}, {args.image_size}px, in {', '.join(peak.DTYPES)}")
+        load_start = machine.load_average()
+        results["peak"] = peak.measure(args.matmul_size, args.image_size, args.peak_batch,
+                                       args.warmup, args.repeats)
+        results["peak"]["load_average"] = {"start": load_start,
+                                           "end": machine.load_average()}
+        results["matmul"] = peak.matmul_view(results["peak"])
+        peaks = results["peak"]["best"]
+    if "generator" in args.only:
+        log(f"generator inference, batches {args.generator_batches}, "
+            f"{[c.name for c in configs]}")
+        results["generator"] = sections.generator_inference(
+            configs, args.generator_batches, args.image_size, args.warmup, args.repeats,
+            peaks, same_round)
+    if "train_step" in args.only:
+        log(f"train step, batches {args.train_batches}, {[c.name for c in train_configs]}")
+        results["train_step"] = sections.train_steps(
+            train_configs, args.train_batches, args.image_size, max(args.warmup, 1),
+            args.repeats, peaks, same_round, args.d_output_channels)
+
+
+def _run_sections(args, configs, train_configs, results, log) -> None:
+    """Every section of ``--only`` into ``results``: the synthetic data they need in a
+    temporary folder, the memory run's subprocess started, awaited and stopped."""
+    from benchmarks import data, sections
 
     tmp = tempfile.TemporaryDirectory(prefix="face_aging_bench_")
     list_dir, memory = None, None
@@ -416,30 +464,7 @@ def main(argv=None):
                 log(f"peak memory, batch {memory.batch}, {memory.steps} steps (subprocess, "
                     f"overlapped)")
                 memory.start()
-        peaks = None
-        same_round = ({"matmul_n": args.matmul_size, "batch": args.peak_batch}
-                      if args.same_round_peak else None)
-        if any(s in args.only for s in ("peak", "generator", "train_step")):
-            log(f"peak: matmul {args.matmul_size}, dis_4 and residual convs at batch "
-                f"{args.peak_batch}, {args.image_size}px, in {', '.join(peak.DTYPES)}")
-            load_start = machine.load_average()
-            results["peak"] = peak.measure(args.matmul_size, args.image_size, args.peak_batch,
-                                           args.warmup, args.repeats)
-            results["peak"]["load_average"] = {"start": load_start,
-                                               "end": machine.load_average()}
-            results["matmul"] = peak.matmul_view(results["peak"])
-            peaks = results["peak"]["best"]
-        if "generator" in args.only:
-            log(f"generator inference, batches {args.generator_batches}, "
-                f"{[c.name for c in configs]}")
-            results["generator"] = sections.generator_inference(
-                configs, args.generator_batches, args.image_size, args.warmup, args.repeats,
-                peaks, same_round)
-        if "train_step" in args.only:
-            log(f"train step, batches {args.train_batches}, {[c.name for c in train_configs]}")
-            results["train_step"] = sections.train_steps(
-                train_configs, args.train_batches, args.image_size, max(args.warmup, 1),
-                args.repeats, peaks, same_round, args.d_output_channels)
+        _timed_sections(args, configs, train_configs, results, log)
         if "pipeline" in args.only:
             log(f"input pipeline, batch {args.pipeline_batch}")
             n_images = 5 * args.images_per_group
@@ -463,17 +488,49 @@ def main(argv=None):
             memory.proc.kill()
             memory.proc.wait()
         tmp.cleanup()
+
+
+def _profile(args, results, log) -> None:
+    """--profile_dir: a profiler trace of the default training step into ``results``."""
+    from benchmarks import machine, profiling, sections
+
+    batch = max(args.train_batches)
+    log(f"profiling {args.profile_steps} train steps at batch {batch} -> {args.profile_dir}")
+    trainer, _ = sections.make_trainer(sections.DEFAULT, args.image_size)
+    summary = profiling.profile_train_step(
+        trainer, sections.synthetic_batch(batch, args.image_size), args.profile_dir,
+        args.profile_steps)
+    results["profile"] = dict(summary, trace_dir=os.path.abspath(args.profile_dir),
+                              load_average=machine.load_average(),
+                              batch=batch, config="default")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tensorflow as tf
+
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    from benchmarks import machine, sections
+
+    cpu = machine.cpu_info()
+    started = time.time()
+    results = {"meta": _meta(args, argv, cpu)}
+    configs = [sections.DEFAULT]
+    if args.xla:
+        configs.append(sections.XLA)
+    configs += [sections.PRECISION_CONFIGS[mode] for mode in args.mixed_precision]
+    train_configs = configs + ([sections.RELEASE] if args.release else [])
+    results["meta"]["configs"] = [c.name for c in train_configs]
+
+    def log(message):
+        print(f"[{time.time() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    _run_sections(args, configs, train_configs, results, log)
     if args.profile_dir:
-        from benchmarks import profiling
-        batch = max(args.train_batches)
-        log(f"profiling {args.profile_steps} train steps at batch {batch} -> {args.profile_dir}")
-        trainer, _ = sections.make_trainer(sections.DEFAULT, args.image_size)
-        summary = profiling.profile_train_step(
-            trainer, sections.synthetic_batch(batch, args.image_size), args.profile_dir,
-            args.profile_steps)
-        results["profile"] = dict(summary, trace_dir=os.path.abspath(args.profile_dir),
-                                  load_average=machine.load_average(),
-                                  batch=batch, config="default")
+        _profile(args, results, log)
     results["targets"] = evaluate_targets(results)
     results["meta"]["load_average_at_end"] = list(os.getloadavg())
     results["meta"]["seconds"] = time.time() - started
