@@ -35,10 +35,10 @@ def demo_response(warmup: int, repeats: int) -> Dict[str, object]:
         return {"skipped": f"the [demo] extra is not installed ({e})"}
     import matplotlib
 
-    from face_aging import demo, inference
+    from face_aging import demo, images
 
     photo = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    image, _ = inference.read_image_rgb(photo)
+    image, _ = images.read_image(photo)
     config = demo.DemoConfig(port=_free_port())
     with tempfile.TemporaryDirectory(prefix="face_aging_demo_bench_") as work:
         os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(work, "gradio"))

@@ -22,10 +22,6 @@ import numpy as np
 
 from face_aging.images import BadImageError, list_image_files, read_image
 
-#: The reader's old name here, for face_aging.apps.bundle (which also takes list_image_files
-#: from this module); the reader is ``face_aging.images``.
-read_image_rgb = read_image
-
 # --------------------------------------------------------------------------- recorded options
 
 
