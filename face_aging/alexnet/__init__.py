@@ -9,6 +9,7 @@
   the optimizer;
 - :mod:`~face_aging.alexnet.validation`, :mod:`~face_aging.alexnet.report`: validation and
   the test report;
-- :mod:`~face_aging.alexnet.trainer`: the loop;
+- :mod:`~face_aging.alexnet.trainer`: the run (``pretrain``: its plan and hooks on the
+  engine's loop, ``face_aging.engine.loop``);
 - :mod:`~face_aging.alexnet.formats`: ``bvlc_alexnet.npy`` read safely, best weights written.
 """

@@ -2,7 +2,7 @@
 and the error a pretraining run stops with.
 
 No TensorFlow here: the CLI's flags (``face_aging.alexnet.flags``, and so ``--help``) are
-built from this module alone; the loop is ``face_aging.alexnet.trainer.pretrain``.
+built from this module alone; the training is ``face_aging.alexnet.trainer.pretrain``.
 """
 from __future__ import annotations
 

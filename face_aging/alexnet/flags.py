@@ -1,6 +1,6 @@
 """The flags of ``python -m face_aging.pretrain`` (the command: ``face_aging.apps.pretrain``):
 :func:`define_flags` defines them on a ``FlagValues``, :func:`config_from_flags` turns the
-parsed flags into a ``PretrainConfig``; the loop (``face_aging.alexnet.trainer.pretrain``)
+parsed flags into a ``PretrainConfig``; the training (``face_aging.alexnet.trainer.pretrain``)
 never reads flags. No TensorFlow here: ``--help`` stays fast.
 """
 from __future__ import annotations

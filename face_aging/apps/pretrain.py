@@ -5,8 +5,8 @@ head where there are identities)::
 
 then ``train_ipcgan.py --alexnet_pretrained_model=runs/alexnet_utkface/pretrained
 --age_pretrained_model=runs/alexnet_utkface/pretrained``. Resumes from ``OUTPUT/train``.
-See docs/PRETRAIN.md; the flags are ``face_aging.alexnet.flags``, the loop
-``face_aging.alexnet.trainer.pretrain``.
+See docs/PRETRAIN.md; the flags are ``face_aging.alexnet.flags``, the training
+``face_aging.alexnet.trainer.pretrain`` (on the engine's loop).
 
 Long runs: kill it at any moment and rerun the same command to continue; SIGTERM / Ctrl-C
 write a checkpoint and exit 0; with --deterministic the result equals an uninterrupted run's.

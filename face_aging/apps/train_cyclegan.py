@@ -7,7 +7,7 @@ reference's cycle_gan recipe), e.g.::
 
 Resumes from the latest checkpoint in --checkpoint_dir. --dry_run checks the options and
 the data and prints them. docs/CYCLEGAN.md has the recipe and every flag
-(``face_aging.cyclegan.flags``); the loop is ``face_aging.cyclegan.trainer.train``.
+(``face_aging.cyclegan.flags``); the training is ``face_aging.cyclegan.trainer.train``.
 """
 import dataclasses
 import json

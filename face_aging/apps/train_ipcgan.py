@@ -6,7 +6,7 @@
         --age_pretrained_model=pre_trained/age_classifier.model-300000
 
 Resumes from the latest checkpoint in --checkpoint_dir. --dry_run prints the options. The
-flags: ``face_aging.ipcgan.flags``; the loop: ``face_aging.ipcgan.trainer.train``.
+flags: ``face_aging.ipcgan.flags``; the training: ``face_aging.ipcgan.trainer.train``.
 """
 import dataclasses
 import json

@@ -322,7 +322,7 @@ class IPCGANTrainer:
         return {"d_loss": reduce(d_loss), **{k: reduce(v) for k, v in terms.items()}}
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- the run
 
 def load_pretrained_alexnet(config: TrainConfig, alexnet: AlexNet, warn: Callable = log.warning):
     """Fills the frozen AlexNet: trunk + identity head from ``alexnet_pretrained_model``,
