@@ -161,15 +161,42 @@ def is_terminal(stream) -> bool:
         return False
 
 
-def bar(total: int, desc: str, unit: str = "it", stream=None):
-    """A progress bar over ``total`` items: ``tqdm`` on ``stream`` (default stderr) when it is a
-    terminal (count, percentage, rate, elapsed and ETA), else a silent stand-in.
+class _Bar(tqdm):
+    """``tqdm`` drawing its elapsed time and ETA with :func:`format_duration` (tqdm's own
+    ``format_interval`` is called by name inside ``tqdm.format_meter``, so it cannot be
+    overridden; the bar reads the two fields this class adds instead)."""
+
+    FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+              "[{elapsed_hms}, ETA {eta_hms}, {rate_fmt}]")
+    FORMAT_NO_TOTAL = "{desc}: {n_fmt} [{elapsed_hms}, {rate_fmt}]"
+
+    @property
+    def format_dict(self):
+        fields = super().format_dict
+        rate = fields.get("rate") or (fields["n"] / fields["elapsed"]
+                                      if fields["n"] and fields["elapsed"] else None)
+        left = (fields["total"] - fields["n"]) / rate if rate and fields["total"] else None
+        fields["elapsed_hms"] = format_duration(fields["elapsed"])
+        fields["eta_hms"] = format_duration(left)
+        return fields
+
+
+def bar(total: Optional[int], desc: str, unit: str = "it", stream=None,
+        enabled: Optional[bool] = None):
+    """A progress bar over ``total`` items (``None``: unknown, a count without ETA).
+
+    ``enabled=None`` (default): drawn on ``stream`` (default stderr) only when it is a terminal;
+    ``True``: drawn there in any case (a log gets a line every 10 s); ``False``: never. The bar
+    shows count, percentage, rate, elapsed time and ETA in :func:`format_duration`'s
+    ``H:MM:SS``. A bar that is not drawn is a silent stand-in that still counts (``n``).
 
     Both have ``update(n=1)``, ``set_description(desc)``, ``write(line)`` (a line on stdout
     above the bar), ``close()``, and work as context managers.
     """
     stream = stream if stream is not None else sys.stderr
-    if not is_terminal(stream):
+    terminal = is_terminal(stream)
+    if enabled is False or (enabled is None and not terminal):
         return _SilentBar(total)
-    return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True,
-                leave=True)
+    return _Bar(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=terminal,
+                leave=True, mininterval=0.1 if terminal else 10.0,
+                bar_format=_Bar.FORMAT if total else _Bar.FORMAT_NO_TOTAL)

@@ -32,6 +32,7 @@ import numpy as np
 
 from face_aging import faces, files
 from face_aging.errors import InputError
+from face_aging.progress import bar as progress_bar
 
 #: Fraction of the detector's jitter the box filter suppresses, 0 (raw detections) .. <1.
 DEFAULT_SMOOTHING = 0.6
@@ -259,15 +260,13 @@ def age_video(input_path: str, output_paths: Sequence[str],
       smoothing, max_missing: of the :class:`FaceTracker`.
       align: level the eyes (the angle is smoothed too); False crops upright.
       fourcc: OpenCV codec (default by extension, :func:`fourcc_for`).
-      progress: a tqdm bar on stderr with frames/s and ETA; None: only when stderr is a
+      progress: a bar (``face_aging.progress.bar``) on stderr with frames/s and ETA; None: only when stderr is a
         terminal.
     Raises:
       BadVideoError: the input cannot be read or an output cannot be written (one line);
         no output file is left behind.
       faces.FaceDetectionUnavailable: this OpenCV cannot detect faces.
     """
-    from tqdm import tqdm
-
     if not output_paths:
         raise ValueError("no output video to write")
     margin = faces.DEFAULT_MARGIN if margin is None else margin
@@ -280,8 +279,8 @@ def age_video(input_path: str, output_paths: Sequence[str],
     tracker = FaceTracker(smoothing, max_missing, all_faces)
     result = VideoResult(0, fps, info.width, info.height, 0, [], [], list(output_paths), notes)
     capture = cv2.VideoCapture(input_path)
-    bar = tqdm(total=info.frame_count or None, unit="frame", desc=os.path.basename(input_path),
-               disable=None if progress is None else not progress, dynamic_ncols=True)
+    bar = progress_bar(info.frame_count or None, os.path.basename(input_path), unit="frame",
+                       enabled=progress)
     try:
         with contextlib.ExitStack() as stack:  # every output renamed into place, or removed
             writers = [_open_writer(stack, path, fps, info.width, info.height, fourcc)

@@ -21,7 +21,6 @@ detector's misses.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -117,11 +116,12 @@ def eye_geometry(image: np.ndarray, detector, predictor) -> Tuple[float, float, 
 def measure(paths: Sequence[str], progress: bool = True) -> Dict:
     """Median and interquartile range of the framing of ``paths`` (image files)."""
     from face_aging.images import BadImageError, read_image
+    from face_aging.progress import bar as progress_bar
 
     _, detector, predictor = _dlib_models()
     values: List[Tuple[float, float, float]] = []
     missed = unreadable = 0
-    bar = _bar(len(paths), progress)
+    bar = progress_bar(len(paths), "frame", unit="img", enabled=progress)
     for path in paths:
         try:
             image, _ = read_image(path, min_side=2)
@@ -141,12 +141,6 @@ def measure(paths: Sequence[str], progress: bool = True) -> Dict:
         for k, name in enumerate(("eye_distance", "eye_x", "eye_y")):
             result[name] = {"median": round(float(median[k]), 3), "iqr": round(float(iqr[k]), 3)}
     return result
-
-
-def _bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", disable=not enabled, file=sys.stderr)
 
 
 def image_files(folder: str) -> List[str]:

@@ -35,7 +35,6 @@ batch however many pairs there are (conv5 is 43,264 floats an image). Command li
 from __future__ import annotations
 
 import os
-import sys
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -241,10 +240,9 @@ class FeatureExtractor:
 
 
 def _progress(total: int, what: str, enabled: bool):
-    from tqdm import tqdm
+    from face_aging.progress import bar
 
-    return tqdm(total=total, desc=what, unit="img", disable=not enabled, file=sys.stderr,
-                mininterval=0.5 if sys.stderr.isatty() else 10.0)
+    return bar(total, what, unit="img", enabled=enabled)
 
 
 def extract_features(alexnet, paths: Sequence[str], layer: str = "conv5", batch_size: int = 32,
