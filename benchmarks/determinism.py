@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from benchmarks.data import make_jpeg_dataset
+from face_aging.progress import bar as progress_bar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the TF import in variable_digests
 
@@ -55,7 +56,7 @@ def variable_digests(prefix: str) -> dict:
             if name.split("/")[0] in COMPARED}
 
 
-def _command(args, data, ckpt):
+def run_command(args, data, ckpt):
     return [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--deterministic",
             f"--batch_size={args.batch_size}", f"--image_size={args.image_size}",
             "--allow_random_alexnet", f"--max_steps={args.steps}", f"--checkpoint_dir={ckpt}",
@@ -75,7 +76,8 @@ def compare(digests: dict):
 def _run_all(args, work):
     data = make_jpeg_dataset(os.path.join(work, "data"), per_group=3, size=40)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    start, pending, finished, running = time.time(), list(range(args.runs)), [], {}
+    pending, finished, running = list(range(args.runs)), [], {}
+    bar = progress_bar(args.runs, "determinism runs", unit="run", enabled=True)
     while pending or running:
         while pending and len(running) < args.jobs:
             run = pending.pop(0)
@@ -83,7 +85,7 @@ def _run_all(args, work):
             # stderr to a file: a pipe read only at the end would fill up (64 KB) and block
             # the run for ever
             with open(f"{ckpt}.stderr", "w") as err:
-                running[run] = subprocess.Popen(_command(args, data, ckpt), cwd=REPO, env=env,
+                running[run] = subprocess.Popen(run_command(args, data, ckpt), cwd=REPO, env=env,
                                                 stdout=subprocess.DEVNULL, stderr=err)
         for run, process in list(running.items()):
             if process.poll() is not None:
@@ -92,11 +94,10 @@ def _run_all(args, work):
                     with open(os.path.join(work, f"run{run:03d}.stderr")) as err:
                         sys.exit(f"error: run {run} failed: {err.read().strip()[-500:]}")
                 finished.append(run)
-                elapsed = time.time() - start
-                eta = elapsed / len(finished) * (args.runs - len(finished))
-                print(f"run {len(finished)}/{args.runs} done  ({elapsed:.0f} s, ETA {eta:.0f} s)",
-                      flush=True)
+                bar.update(1)
+                bar.write(f"run {len(finished)}/{args.runs} done")
         time.sleep(0.2)
+    bar.close()
     return {run: variable_digests(os.path.join(work, f"run{run:03d}", f"ckpt-{args.steps}"))
             for run in sorted(finished)}
 
