@@ -53,7 +53,7 @@ RELEASE = Config("release_structure", step_structure="release")
 PRECISION_CONFIGS = {"bfloat16": BFLOAT16, "float16": FLOAT16}
 
 
-def _peak_fractions(row: Dict[str, object], peaks, same_round=None) -> None:
+def peak_fractions(row: Dict[str, object], peaks, same_round=None) -> None:
     """Adds ``fraction_of_peak`` (against the best peak of the row's compute dtype),
     ``fraction_of_float32_peak`` and, given the best of the peak ops timed in the same
     rounds as the row, ``fraction_of_same_round_peak`` to ``row``."""
@@ -139,7 +139,7 @@ def generator_inference(configs: Sequence[Config], batches: Sequence[int], image
         row = dict(config=config.name, xla=config.xla, mixed_precision=config.mixed_precision,
                    compute_dtype=config.compute_dtype, batch=batch, images_per_s=batch / t,
                    flops=flop_count, gflops=_gflops(flop_count, t), **_summary(ts))
-        _peak_fractions(row, peaks, same_round and same_round["best"])
+        peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
     _speedups(results, DEFAULT.name, "speedup_vs_default")
     return {"image_size": image_size, "gflop_per_image": flops.generator_flops(image_size) / 1e9,
@@ -218,7 +218,7 @@ def train_steps(configs: Sequence[Config], batches: Sequence[int], image_size: i
                    mixed_precision=config.mixed_precision, compute_dtype=config.compute_dtype,
                    batch=batch, images_per_s=batch / t, steps_per_s=1.0 / t,
                    flops=parts["total"], gflops=_gflops(parts["total"], t), **_summary(ts))
-        _peak_fractions(row, peaks, same_round and same_round["best"])
+        peak_fractions(row, peaks, same_round and same_round["best"])
         results.append(row)
     _speedups(results, RELEASE.name, "speedup_vs_release")
     _speedups(results, DEFAULT.name, "speedup_vs_default")

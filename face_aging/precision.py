@@ -95,7 +95,7 @@ def slow_bfloat16_note(mode, cpu: Optional[dict] = None,
             "\"bfloat16 without AVX-512 BF16\")")
 
 
-_bfloat16_checked = False  # the machine is judged once per process
+bfloat16_checked = False  # the machine is judged once per process
 
 
 @contextlib.contextmanager
@@ -104,9 +104,9 @@ def keras_policy(mode: str):
     Logs :func:`slow_bfloat16_note` (once per process) where bfloat16 would be slow."""
     import keras
 
-    global _bfloat16_checked
-    if not _bfloat16_checked and parse_mode(mode) == "bfloat16":
-        _bfloat16_checked = True
+    global bfloat16_checked
+    if not bfloat16_checked and parse_mode(mode) == "bfloat16":
+        bfloat16_checked = True
         note = slow_bfloat16_note(mode)
         if note:
             logging.getLogger("face_aging").warning(note)

@@ -31,7 +31,7 @@ def test_peak_fractions_of_a_bfloat16_row():
     from benchmarks import sections
 
     row = dict(compute_dtype="bfloat16", gflops=300.0)
-    sections._peak_fractions(row, {"float32": {"gflops": 400.0}, "bfloat16": {"gflops": 800.0}})
+    sections.peak_fractions(row, {"float32": {"gflops": 400.0}, "bfloat16": {"gflops": 800.0}})
     assert row["fraction_of_peak"] == pytest.approx(0.375)
     assert row["fraction_of_float32_peak"] == pytest.approx(0.75)
     assert row["peak_dtype"] == "bfloat16"

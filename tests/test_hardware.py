@@ -75,7 +75,7 @@ def test_keras_policy_logs_the_note_once_per_process(monkeypatch, caplog):
     import keras
     import tensorflow as tf
 
-    monkeypatch.setattr(precision, "_bfloat16_checked", False)
+    monkeypatch.setattr(precision, "bfloat16_checked", False)
     monkeypatch.setattr(hardware, "cpu_info", lambda: NO_BF16)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     with caplog.at_level(logging.WARNING, logger="face_aging"):
