@@ -89,6 +89,25 @@ def atomic_replace_dir(path: str) -> Iterator[str]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_files_into(folder: str) -> Iterator[str]:
+    """Yields a staging folder inside ``folder`` for writers that make several files at once
+    (a TensorFlow checkpoint's ``.data``/``.index``); on a clean exit each file gets
+    :data:`FILE_MODE` and is renamed into ``folder`` in sorted name order (a checkpoint's
+    ``.index``, which makes it readable, after its ``.data``), and the staging folder is
+    deleted, also on an exception. Each file appears whole; a reader may see some of the set
+    before the rest."""
+    os.makedirs(folder, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".staging.", dir=folder)
+    try:
+        yield staging
+        for name in sorted(os.listdir(staging)):
+            os.chmod(os.path.join(staging, name), FILE_MODE)
+            os.replace(os.path.join(staging, name), os.path.join(folder, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def remove_temporaries(folder: str) -> int:
     """Deletes the temporary files a killed writer left below ``folder`` (recursively); returns
     how many. Only for a folder no writer of this project is writing into at the same time."""

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
-import tempfile
 from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
@@ -227,18 +225,15 @@ def write_alexnet_checkpoint(alexnet, output_dir: str, step: int = 0) -> str:
     """
     from face_aging.backbones.alexnet import save_alexnet
 
-    os.makedirs(output_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=output_dir, prefix=".tmp_alexnet_")
-    try:
-        save_alexnet(alexnet, os.path.join(tmp, f"alexnet-{step}"))
-        old = [f for f in os.listdir(output_dir) if f.startswith("alexnet-")]
-        for name in sorted(os.listdir(tmp)):
-            os.replace(os.path.join(tmp, name), os.path.join(output_dir, name))
-        for name in old:
-            if not name.startswith(f"alexnet-{step}."):
-                os.remove(os.path.join(output_dir, name))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    from face_aging.files import atomic_files_into
+
+    old = [f for f in os.listdir(output_dir)
+           if f.startswith("alexnet-")] if os.path.isdir(output_dir) else []
+    with atomic_files_into(output_dir) as staging:
+        save_alexnet(alexnet, os.path.join(staging, f"alexnet-{step}"))
+    for name in old:
+        if not name.startswith(f"alexnet-{step}."):
+            os.remove(os.path.join(output_dir, name))
     return os.path.join(output_dir, f"alexnet-{step}")
 
 
