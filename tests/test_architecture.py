@@ -35,7 +35,7 @@ Scanned: SOURCE = ``face_aging/``, ``benchmarks/``, ``scripts/``, ``images/`` an
    - the ETA: one function has ``eta`` as a word of its name (``TrainingProgress.eta_seconds``
      in ``face_aging/progress.py``; words, not letters: ``__getattr__`` and ``metadata`` are not
      ETAs); only ``progress.py`` puts ``ETA`` in a string or imports ``tqdm``, and its bar draws
-     times with ``format_duration`` (``format_interval``);
+     times with ``format_duration`` (its own bar fields);
    - the non-finite guard: one ``guarded_step`` (``face_aging/engine/nonfinite.py``); no other
      function both calls an ``is_finite`` and ``tf.cond`` (a guard's check-and-undo);
    - the training loop: outside ``face_aging/engine/loop.py`` no ``for``/``while`` loop or
@@ -417,14 +417,21 @@ def test_one_eta():
         problems += [f"{rel(path)}:{line}: imports tqdm (a bar with its own ETA format); make "
                      f"the bar with face_aging.progress.bar" for line, module in
                      imports(path).targets() if module.split(".")[0] == "tqdm"]
+    # tqdm's format_meter formats elapsed/remaining with tqdm.format_interval by name, so the
+    # bar must draw its own fields: a tqdm subclass that calls format_duration, and bar formats
+    # without tqdm's {elapsed}/{remaining}
     tree = nodes(REPO / progress)
-    if not any(isinstance(n, (ast.Assign, ast.AnnAssign, ast.keyword))
-               and n.value is not None and "format_interval" in ast.unparse(n)
-               and "format_duration" in ast.unparse(n.value) for n in tree):
+    subclass = any(isinstance(n, ast.ClassDef) and "tqdm" in map(ast.unparse, n.bases)
+                   and "format_duration" in ast.unparse(n) for n in tree)
+    formats = [n.value for n in tree if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and "{desc}" in n.value]
+    if not subclass or not formats or any(re.search(r"\{(elapsed|remaining)[}:]", f)
+                                          for f in formats):
         line = next((n.lineno for n in tree if isinstance(n, ast.FunctionDef) and n.name == "bar"),
                     1)
         problems.append(f"{progress}:{line}: bar() draws tqdm's own elapsed/remaining times; "
-                        f"give its tqdm format_interval = staticmethod(format_duration)")
+                        f"draw them with format_duration (a tqdm subclass's format_dict and a "
+                        f"bar_format without {{elapsed}}/{{remaining}})")
     report(problems, "a second ETA format")
 
 
