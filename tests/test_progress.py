@@ -2,6 +2,7 @@
 and the progress bars of the long jobs (only on a terminal)."""
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -108,6 +109,26 @@ def test_bar_draws_on_a_terminal_and_is_silent_otherwise(capsys):
         files.write("ok: d")
     assert pipe.getvalue() == "" and files.n == 3
     assert capsys.readouterr().out == "ok: d\n"
+
+
+def test_bar_times_are_format_duration_and_enabled_overrides_the_terminal():
+    log = io.StringIO()  # not a terminal, but asked for (a log gets the bar)
+    with progress.bar(100, "faces", unit="img", stream=log, enabled=True) as faces:
+        faces.start_t -= 100  # started 100 s ago
+        faces.update(10)
+        faces.refresh()
+    line = [d for d in log.getvalue().replace("\r", "\n").splitlines() if "10/100" in d][-1]
+    elapsed, eta = re.search(r"\[(\S+), ETA (\S+),", line).groups()
+    # H:MM:SS from format_duration (tqdm's own format would say 01:40)
+    assert elapsed == "0:01:40"
+    assert re.fullmatch(r"\d+:\d\d:\d\d", eta)
+    terminal = FakeTerminal()
+    with progress.bar(5, "off", stream=terminal, enabled=False) as off:
+        off.update(5)
+    assert terminal.getvalue() == "" and off.n == 5
+    with progress.bar(None, "frames", unit="frame", stream=FakeTerminal()) as frames:
+        frames.update(3)  # an unknown total counts without an ETA
+    assert frames.n == 3
 
 
 def test_test_script_counts_every_file_on_its_bar(tmp_path, monkeypatch):
