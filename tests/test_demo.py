@@ -30,6 +30,9 @@ from face_aging.ipcgan import inference as ipcgan_inference  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DETECTOR = faces.detector_status()[0]
+#: The bundled generator's face size (model.json), which the strips are made of; 0 without it.
+_MODEL_JSON = os.path.join(ipcgan_inference.BUNDLED_CHECKPOINT_DIR, "model.json")
+S = json.load(open(_MODEL_JSON))["image_size"] if os.path.isfile(_MODEL_JSON) else 0
 needs_detector = pytest.mark.skipif(not DETECTOR, reason="OpenCV cannot run Haar cascades here")
 
 
@@ -77,7 +80,7 @@ def assert_close(got, want, what):
 
 
 def test_slider_stops_are_the_interpolated_age_vectors(bundled):
-    assert bundled.image_size == 64 and bundled.slider_maximum == 4.0
+    assert bundled.image_size == 128 and bundled.slider_maximum == 4.0
     assert len(bundled.stops) == 41 and bundled.per_unit == 10
     assert bundled.stop_index(2.5) == 25 and bundled.stop_index(9) == 40
     assert bundled.stop_index(-1) == 0 and bundled.stop_index(3.04) == 30
@@ -98,19 +101,19 @@ def test_age_photo_pastes_faces_aged_like_age_faces(bundled, generator):
     result = demo.age_photo(bundled, image, 2.5, demo.FACES_LARGEST, show_all=False)
     want, aged = expected_photo(generator, image, bundled.stops[25].vector)
     np.testing.assert_array_equal(result.photo, want)
-    assert result.strip.shape == (64, 128, 3)  # the face as the model saw it, then its age
-    np.testing.assert_array_equal(result.strip[:, 64:], aged[0])
+    assert result.strip.shape == (S, 2 * S, 3)  # the face as the model saw it, then its age
+    np.testing.assert_array_equal(result.strip[:, S:], aged[0])
     assert "1 face(s) aged to 31-40 to 41-50, 50%" in result.message
     every = demo.age_photo(bundled, image, 4, demo.FACES_EVERY, show_all=True)
-    assert every.strip.shape == (64 * len(faces.locate_faces(image, True)),
-                                 64 * 6, 3)  # input + the five groups
+    assert every.strip.shape == (S * len(faces.locate_faces(image, True)),
+                                 S * 6, 3)  # input + the five groups
     crop = faces.locate_faces(image)[0].crop
     groups = ipcgan_inference.age_faces(generator, [crop] * 5, np.eye(5, dtype=np.float32))
     for g in range(5):
-        np.testing.assert_array_equal(every.strip[:64, 64 * (g + 1):64 * (g + 2)], groups[g])
+        np.testing.assert_array_equal(every.strip[:S, S * (g + 1):S * (g + 2)], groups[g])
     whole = demo.age_photo(bundled, image, 1, demo.FACES_WHOLE)
     assert whole.photo.shape == image.shape
-    np.testing.assert_array_equal(whole.strip[:, 64:],
+    np.testing.assert_array_equal(whole.strip[:, S:],
                                   ipcgan_inference.age_faces(generator, [image], 1)[0])
 
 
@@ -293,7 +296,7 @@ def test_page_in_chromium_upload_slider_result(server, browser, generator, bundl
 
     browser.get(server["url"])
     _wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"), 60)
-    assert "Model: IPCGAN, 64 px faces" in _message(browser)
+    assert f"Model: IPCGAN, {S} px faces" in _message(browser)
     _upload(browser, photo_path())
     _wait(browser, lambda: _image_src(browser, "result"))
     first = _image_src(browser, "result")
@@ -312,7 +315,7 @@ def test_page_in_chromium_upload_slider_result(server, browser, generator, bundl
     image, _ = images.read_image(photo_path())
     want_photo, aged = expected_photo(generator, image, bundled.stops[index].vector)
     assert_close(_fetch_png(_image_src(browser, "result")), want_photo, "result photo")
-    assert_close(_fetch_png(_image_src(browser, "strip"))[:, 64:], aged[0], "strip")
+    assert_close(_fetch_png(_image_src(browser, "strip"))[:, S:], aged[0], "strip")
     assert browser.find_elements(By.CSS_SELECTOR, "#result button, #result a")  # download
 
     # Every request the page made stayed on this machine.
@@ -396,7 +399,7 @@ def test_twenty_concurrent_api_requests_queue_and_all_answer(server, generator, 
         index = bundled.stop_index(age)
         assert f"aged to {bundled.stops[index].label}" in message, message
         want = ipcgan_inference.age_faces(generator, [crop], bundled.stops[index].vector[None])[0]
-        assert_close(np.asarray(Image.open(strip).convert("RGB"))[:, 64:], want, f"age {age}")
+        assert_close(np.asarray(Image.open(strip).convert("RGB"))[:, S:], want, f"age {age}")
         assert np.asarray(Image.open(photo)).shape == crop.shape
     assert rss_after - rss_before < 400, (rss_before, rss_after)
     assert server["proc"].poll() is None  # still serving
