@@ -180,7 +180,7 @@ def test_determinism_tool_runs_fresh_processes_counts_results_and_cleans_up(
         with open(os.path.join(os.path.dirname(prefix), "value")) as f:
             return {"generator/w": f.read(), "step": "1"}
 
-    monkeypatch.setattr(determinism, "_command", stand_in)
+    monkeypatch.setattr(determinism, "run_command", stand_in)
     monkeypatch.setattr(determinism, "variable_digests", digests)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = []
