@@ -21,6 +21,7 @@ augmentation are keyed on ``(seed, n)``, dropout on ``(seed, step)`` (:func:`see
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -160,13 +161,11 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
 
 
 def group_names_of(list_dir: str, age_groups: int) -> List[str]:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no or a bad summary: the group numbers
         with open(os.path.join(list_dir, "summary.json"), encoding="utf-8") as f:
             names = json.load(f).get("group_names")
         if isinstance(names, list) and len(names) == age_groups:
             return [str(n) for n in names]
-    except (OSError, ValueError):
-        pass
     return [str(k) for k in range(age_groups)]
 
 

@@ -7,6 +7,7 @@ the GAN does not use.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Dict, Tuple
 
@@ -102,11 +103,10 @@ def initialise_alexnet(alexnet, config: PretrainConfig, sample_images=None,
             load_alexnet_layers(source, alexnet, ALEXNET_TRUNK)
             loaded += ALEXNET_TRUNK
             for group in (ALEXNET_IDENTITY, ALEXNET_AGE):
-                try:
+                # a file that lacks this head leaves it as it starts
+                with contextlib.suppress(checkpoints.CheckpointMismatchError):
                     load_alexnet_layers(source, alexnet, group)
                     loaded += group
-                except checkpoints.CheckpointMismatchError:
-                    pass  # this file lacks that head: it starts fresh
         except (FileNotFoundError, checkpoints.CheckpointMismatchError,
                 tf.errors.OpError) as e:
             raise PretrainError(f"--init_from: {str(e).splitlines()[0]}") from None

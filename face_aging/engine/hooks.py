@@ -24,10 +24,10 @@ class Hook:
     """Does nothing at every point; subclasses override what they need."""
 
     def before_step(self, loop, index: int) -> None:
-        pass
+        """Before step number ``index + 1``: set learning rates, switch phases."""
 
     def after_update(self, loop, current: int, out, finite: bool) -> None:
-        pass
+        """After step ``current`` was applied (or undone: ``finite`` False): counters, means."""
 
     def stop_reason(self, loop, step: int, starting: bool) -> Optional[str]:
         return None
@@ -36,7 +36,7 @@ class Hook:
         return reason
 
     def before_save(self, loop, current: int, reason: Optional[str]) -> None:
-        pass
+        """Before a checkpoint of step ``current`` is written: store state that goes in it."""
 
 
 class LearningRateHook(Hook):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Optional
 
 
@@ -13,11 +14,9 @@ class StopSignal:
         self._previous = {}
 
     def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
         return self
 
     def _handle(self, signum, frame):

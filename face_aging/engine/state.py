@@ -41,13 +41,13 @@ class IteratorInput:
         return {"data_iterator": self.iterator} if self.checkpointed else {}
 
     def after_restore(self, step: int) -> None:
-        pass
+        """Nothing to rebuild: the restored iterator object is the position."""
 
     def next(self):
         return next(self.iterator)
 
     def advance(self) -> None:
-        pass
+        """Nothing to count: drawing from the iterator moved it."""
 
 
 class CounterInput:
