@@ -162,25 +162,20 @@ def main(argv, flag_values=None):
     bins = [int(b) if float(b).is_integer() else float(b) for b in check_bins(FLAGS.age_bins)]
     margin = faces.DEFAULT_MARGIN if FLAGS.margin is None else FLAGS.margin
     image_size = faces.DEFAULT_CROP_SIZE if FLAGS.image_size is None else FLAGS.image_size
-    try:
+
+    def summary():
         source = prepare.read_source(FLAGS.dataset, FLAGS.input, FLAGS.image_dir, FLAGS.min_age,
                                      FLAGS.max_age, FLAGS.min_face_score, FLAGS.keep_second_face,
                                      FLAGS.imdb_wiki_age, FLAGS.strict_names, FLAGS.folder_groups)
         settings = build.CropSettings(crop=FLAGS.crop, margin=margin, image_size=image_size,
                                       align=FLAGS.align, jpeg_quality=FLAGS.jpeg_quality)
-        summary = build.prepare(
+        return build.prepare(
             source, FLAGS.output_dir, dataset=FLAGS.dataset, age_bins=bins, settings=settings,
             test_fraction=FLAGS.test_fraction, split_seed=FLAGS.split_seed,
             label_pairs=FLAGS.label_pairs, label_pair_seed=FLAGS.label_pair_seed,
             num_workers=FLAGS.num_workers, limit=FLAGS.limit, overwrite=FLAGS.overwrite)
-    except (FaceAgingError, ValueError) as e:
-        print(f"prepare: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("prepare: interrupted; lists were not updated, re-run to resume", file=sys.stderr)
-        return 130
-    print(prepare.format_summary(summary))
-    return 0
+
+    return _report(summary, prepare.format_summary)
 
 
 def prepare_identity_dataset(FLAGS) -> int:
@@ -188,7 +183,8 @@ def prepare_identity_dataset(FLAGS) -> int:
     margin = FLAGS.margin if FLAGS.margin is not None else (
         0.0 if FLAGS.crop == "auto" else faces.DEFAULT_MARGIN)
     image_size = FLAGS.image_size or identity.DEFAULT_IMAGE_SIZE
-    try:
+
+    def summary():
         if FLAGS.dataset == "cacd_vs":
             source = identity.read_cacd_vs(FLAGS.input, [int(f) for f in FLAGS.test_folds],
                                            FLAGS.verification_folds)
@@ -196,16 +192,25 @@ def prepare_identity_dataset(FLAGS) -> int:
             source = identity.read_lag(FLAGS.input, FLAGS.test_fraction, FLAGS.split_seed)
         settings = build.CropSettings(crop=FLAGS.crop, margin=margin, image_size=image_size,
                                       align=FLAGS.align, jpeg_quality=FLAGS.jpeg_quality)
-        summary = identity.prepare_identity(source, FLAGS.output_dir, settings=settings,
-                                            num_workers=FLAGS.num_workers,
-                                            overwrite=FLAGS.overwrite, cross_age=FLAGS.cross_age)
+        return identity.prepare_identity(source, FLAGS.output_dir, settings=settings,
+                                         num_workers=FLAGS.num_workers,
+                                         overwrite=FLAGS.overwrite, cross_age=FLAGS.cross_age)
+
+    return _report(summary, prepare.format_identity_summary)
+
+
+def _report(make_summary, format_summary) -> int:
+    """Runs ``make_summary()`` and prints ``format_summary`` of its result (exit 0), or one
+    line for what the user got wrong (exit 1) or an interruption (exit 130)."""
+    try:
+        summary = make_summary()
     except (FaceAgingError, ValueError) as e:
         print(f"prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("prepare: interrupted; lists were not updated, re-run to resume", file=sys.stderr)
         return 130
-    print(prepare.format_identity_summary(summary))
+    print(format_summary(summary))
     return 0
 
 
