@@ -70,11 +70,23 @@ class Conv(keras.layers.Layer):
 
 
 class Deconv(keras.layers.Layer):
-    """Transposed convolution, kernel ``[kh, kw, out, in]``, SAME, output = input x stride."""
+    """Upsampling by ``strides``, kernel ``[kh, kw, out, in]``, SAME, output = input x stride.
 
-    def __init__(self, filters, kernel_size, strides=2, kernel_initializer=None, **kwargs):
+    ``resize=False`` (the release): a transposed convolution. With a 3x3 kernel and stride 2
+    its output pixels receive 1, 2 or 4 kernel taps depending on their position, a period-2
+    pattern that a trained generator shows as a checkerboard. ``resize=True``: nearest-neighbour
+    upsampling, then a stride-1 convolution with the same variables (the kernel read as
+    ``[kh, kw, in, out]``; Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts",
+    Distill 2016): every output pixel receives all taps, so no such pattern is built in. Both
+    hold the same variables of the same shapes, so a checkpoint loads into either: the mode
+    must be the one the weights were trained with.
+    """
+
+    def __init__(self, filters, kernel_size, strides=2, kernel_initializer=None,
+                 resize=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.resize = resize
         self.kernel_initializer = kernel_initializer or deconv_init()
 
     def build(self, input_shape):
@@ -85,11 +97,16 @@ class Deconv(keras.layers.Layer):
         self.bias = self.add_weight(name="biases", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
-        shape = tf.shape(x)
-        output_shape = tf.stack([shape[0], shape[1] * self.strides, shape[2] * self.strides,
-                                 self.filters])
-        y = tf.nn.conv2d_transpose(x, tf.cast(self.kernel, x.dtype), output_shape,
-                                   self.strides, padding="SAME")
+        kernel = tf.cast(self.kernel, x.dtype)
+        if self.resize:
+            s = self.strides
+            up = tf.repeat(tf.repeat(x, s, axis=1), s, axis=2)  # nearest neighbour, exact
+            y = tf.nn.conv2d(up, tf.transpose(kernel, [0, 1, 3, 2]), 1, padding="SAME")
+        else:
+            shape = tf.shape(x)
+            output_shape = tf.stack([shape[0], shape[1] * self.strides,
+                                     shape[2] * self.strides, self.filters])
+            y = tf.nn.conv2d_transpose(x, kernel, output_shape, self.strides, padding="SAME")
         return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
 
     def release_variables(self):

@@ -57,7 +57,9 @@ ALEXNET=$(latest_alexnet)
 #       shipped checkpoint: 4,500, chosen on training faces; MODEL_CARD.md).
 #    Not the release's recipe (its flags are the defaults of train_ipcgan.py): a 1-channel
 #    PatchGAN output, one (target, false) age pair per face, a reconstruction start, a smaller
-#    learning rate, the L1 term, bfloat16 where the CPU has it. MODEL_CARD.md says why.
+#    learning rate, the L1 term, nearest-neighbour upsampling + convolution in place of G's two
+#    transposed convolutions (--upsample=resize_conv: their checkerboard was on every output of
+#    the model trained with them), bfloat16 where the CPU has it. MODEL_CARD.md says why.
 RECONSTRUCTION_STEPS=${RECONSTRUCTION_STEPS:-1000}
 MAX_STEPS=${MAX_STEPS:-4500}
 train() {  # max_steps, extra flags...
@@ -65,7 +67,8 @@ train() {  # max_steps, extra flags...
   python train_ipcgan.py --list_dir="$DATA" \
     --alexnet_pretrained_model="$ALEXNET" --age_pretrained_model="$ALEXNET" \
     --image_size=128 --batch_size=8 --cache --mixed_precision="$PRECISION" \
-    --d_output_channels=1 --per_sample_targets --learning_rate=2e-4 --age_loss_weight=30 \
+    --d_output_channels=1 --per_sample_targets --upsample=resize_conv \
+    --learning_rate=2e-4 --age_loss_weight=30 \
     --reconstruction_steps="$RECONSTRUCTION_STEPS" --reconstruction_learning_rate=2e-4 \
     --log_interval=50 --save_interval=250 --sample_interval=500 --max_to_keep=0 \
     --checkpoint_dir="$RUN" --sample_dir="$RUN/samples" --max_steps="$steps" "$@"

@@ -5,7 +5,7 @@ Inference needs only the generator's weights and its batch-norm moving statistic
 module writes those into a folder (``checkpoints/bundled`` by default, the folder ``test.py``
 and the export tool read when given nothing) together with:
 
-- ``model.json``: ``image_size`` and ``age_groups`` (read by
+- ``model.json``: ``image_size``, ``age_groups`` and ``upsample`` (read by
   ``ipcgan.inference.load_generator``), the crop geometry of the training faces
   (``face_crop``: the detector margin and eye alignment ``test.py --detect_faces`` and the
   export tool use; from ``--face_margin``, else the training dataset's record,
@@ -179,7 +179,8 @@ def _model_record(checkpoint_dir: str, prefix: str, generator, extra: Optional[d
             training_options = json.load(f)
     step = int(prefix.rsplit("-", 1)[1]) if prefix.rsplit("-", 1)[-1].isdigit() else None
     info = {"image_size": inference.generator_image_size(generator),
-            "age_groups": int(generator.age_groups), "step": step,
+            "age_groups": int(generator.age_groups), "upsample": generator.upsample,
+            "step": step,
             "source_checkpoint": os.path.abspath(prefix), "bn_mode": "moving",
             "parameters": int(sum(np.prod(v.shape) for v in generator.variables)),
             "training_options": training_options, **(extra or {})}

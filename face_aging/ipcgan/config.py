@@ -15,6 +15,9 @@ from face_aging.engine.options import DISTRIBUTIONS
 # ``face_aging.engine.options.DISTRIBUTIONS`` / ``NAN_POLICIES``.
 #: ``step_structure``: reuse G's output for the G update, or recompute it as the release did.
 STEP_STRUCTURES = ("reuse", "release")
+#: ``upsample``: G's two upsampling layers as the release's transposed convolutions, or as
+#: nearest-neighbour upsampling + convolution (``face_aging.layers.Deconv``).
+UPSAMPLE_MODES = ("deconv", "resize_conv")
 
 #: The rules of the options (beyond the run flags' ``engine.flags.RUN_RULES``): the flags of
 #: ``train_ipcgan.py`` are validated with them, a config built in code with :func:`problems`.
@@ -25,6 +28,7 @@ RULES = (at_least(0, "gan_loss_weight", "fea_loss_weight", "age_loss_weight", "l
          + at_least(2, "age_groups") + at_least(1, "d_output_channels")
          + [rule("bn_epsilon", lambda v: v > 0, "--bn_epsilon must be > 0"),
             one_of("fea_layer_name", FEATURE_LAYERS), one_of("step_structure", STEP_STRUCTURES),
+            one_of("upsample", UPSAMPLE_MODES),
             one_of("distribution", DISTRIBUTIONS)])
 
 
@@ -76,6 +80,7 @@ class TrainConfig:
     # Options beyond the release (defaults = the release).
     bn_epsilon: float = 1e-3
     d_output_channels: int = 512
+    upsample: str = "deconv"                     # deconv (release) | resize_conv (layers.Deconv)
     per_sample_targets: bool = False             # one (target, false) pair per face, not per batch
     l1_loss_weight: float = 0.0                  # G's L1 to its input face (0: the release's loss)
     reconstruction_steps: int = 0                # first N steps: G alone reproduces its input

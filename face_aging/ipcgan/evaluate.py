@@ -13,7 +13,8 @@ from face_aging.metrics import run
 
 
 def build_generator(checkpoint_dir, model_index, allow_untrained, age_groups):
-    """Returns ``(generator, info)``; prefers face_aging.ipcgan.inference.load_generator."""
+    """Returns ``(generator, info)``: the weights through ``ipcgan.inference.load_generator``
+    (which reads the options recorded beside them), or a random G if allowed."""
     from face_aging.ipcgan.networks import Generator, build_models
 
     if checkpoint_dir is None:
@@ -27,19 +28,9 @@ def build_generator(checkpoint_dir, model_index, allow_untrained, age_groups):
         build_models(generator=generator)
         generator.image_size = 128
         return generator, {"checkpoint": None, "untrained": True}
-    try:
-        from face_aging.ipcgan.inference import load_generator
-    except ImportError:
-        load_generator = None
-    if load_generator is not None:
-        generator = load_generator(checkpoint_dir, model_index=model_index, age_groups=age_groups)
-    else:  # the few lines load_generator does
-        from face_aging.ipcgan.checkpoints import restore_models
+    from face_aging.ipcgan.inference import load_generator
 
-        generator = Generator(age_groups=age_groups)
-        build_models(generator=generator)
-        restore_models(checkpoint_dir, generator=generator, model_index=model_index)
-        generator.image_size = 128
+    generator = load_generator(checkpoint_dir, model_index=model_index, age_groups=age_groups)
     return generator, {"checkpoint": os.path.abspath(checkpoint_dir), "model_index": model_index,
                        "untrained": False}
 

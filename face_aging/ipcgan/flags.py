@@ -16,7 +16,7 @@ from absl import flags
 from face_aging.backbones import FEATURE_LAYERS
 from face_aging.engine.flags import define_run_flags, register_rules, rule
 from face_aging.engine.options import DISTRIBUTIONS
-from face_aging.ipcgan.config import RULES, STEP_STRUCTURES, TrainConfig
+from face_aging.ipcgan.config import RULES, STEP_STRUCTURES, UPSAMPLE_MODES, TrainConfig
 
 _D = TrainConfig()
 
@@ -140,6 +140,12 @@ def _define_new_flags(where) -> None:
     flags.DEFINE_integer("d_output_channels", _D.d_output_channels, "Channels of the discriminator's "
                          "last layer (release 512; 1 is the option users found more stable).",
                          **where)
+    flags.DEFINE_enum("upsample", _D.upsample, list(UPSAMPLE_MODES), "How G's two upsampling "
+                      "layers work. deconv: the release's 3x3 stride-2 transposed convolutions, "
+                      "whose uneven overlap shows as a checkerboard in trained outputs; "
+                      "resize_conv: nearest-neighbour 2x upsampling then a 3x3 convolution with "
+                      "the same variables (Odena et al. 2016), no built-in checkerboard. Recorded "
+                      "beside the checkpoints; inference and export read it from there.", **where)
     flags.DEFINE_bool("per_sample_targets", False, "Not the release: draw a (target, false) age "
                       "pair per face instead of one per batch. With one pair per batch the batch "
                       "norm after G's first conv subtracts the batch-constant condition map "
@@ -199,7 +205,7 @@ def config_from_flags(flag_values=None) -> TrainConfig:
         deterministic=FLAGS.deterministic, jit_compile=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, step_structure=FLAGS.step_structure,
         bn_epsilon=FLAGS.bn_epsilon, d_output_channels=FLAGS.d_output_channels,
-        cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets,
+        upsample=FLAGS.upsample, cache=FLAGS.cache, per_sample_targets=FLAGS.per_sample_targets,
         l1_loss_weight=FLAGS.l1_loss_weight,
         reconstruction_steps=FLAGS.reconstruction_steps,
         reconstruction_learning_rate=FLAGS.reconstruction_learning_rate,

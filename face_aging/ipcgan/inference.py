@@ -92,9 +92,14 @@ class SavedModelGenerator:
 BUNDLED_CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundled")
 
 def recorded_model_options(checkpoint_dir: Optional[str]) -> dict:
-    """``image_size`` and ``age_groups`` recorded beside a checkpoint (empty if none)."""
+    """``image_size``, ``age_groups`` and ``upsample`` recorded beside a checkpoint (empty if
+    none; a model.json without ``upsample`` has it in its ``training_options``)."""
     _, options = recorded_options_file(checkpoint_dir)
-    return {k: int(options[k]) for k in ("image_size", "age_groups") if k in options}
+    recorded = {k: int(options[k]) for k in ("image_size", "age_groups") if k in options}
+    upsample = options.get("upsample", (options.get("training_options") or {}).get("upsample"))
+    if upsample is not None:
+        recorded["upsample"] = str(upsample)
+    return recorded
 
 
 def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[int] = None,
@@ -141,7 +146,8 @@ def load_generator(checkpoint_dir: Optional[str] = None, model_index: Optional[i
     image_size = image_size or recorded.get("image_size", 128)
     age_groups = age_groups or recorded.get("age_groups", 5)
     with precision.keras_policy(mixed_precision):
-        generator = Generator(age_groups=age_groups)
+        generator = Generator(age_groups=age_groups,
+                              upsample=recorded.get("upsample", "deconv"))
         build_models(generator=generator, image_size=image_size)
     restore_models(checkpoint_dir, generator=generator, model_index=model_index)
     generator.image_size = image_size

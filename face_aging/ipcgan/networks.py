@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from face_aging.backbones.alexnet import build_alexnet
+from face_aging.ipcgan.config import UPSAMPLE_MODES
 from face_aging.layers import BatchNorm, Conv, Deconv, broadcast_condition, lrelu
 
 
@@ -57,6 +58,11 @@ class ResidualUnit(keras.layers.Layer):
 class Generator(keras.Model):
     """IPCGAN generator (spec §1.1): encoder, 6 residual units, decoder, tanh.
 
+    ``upsample``: how ``deconv1``/``deconv2`` upsample (``layers.UPSAMPLE_MODES``): the
+    release's transposed convolutions (``"deconv"``, the default) or nearest-neighbour
+    upsampling + convolution (``"resize_conv"``, free of the deconvolutions' checkerboard);
+    the same variables either way (``config.UPSAMPLE_MODES``).
+
     Call: ``g((source, age_vector), training=False, batch_stats=None)``.
 
     Args (call):
@@ -67,9 +73,15 @@ class Generator(keras.Model):
       ``[B, H, W, 3]`` aged faces in [-1, 1].
     """
 
-    def __init__(self, age_groups=5, bn_epsilon=1e-3, synchronized_bn=False, name="generator"):
+    def __init__(self, age_groups=5, bn_epsilon=1e-3, synchronized_bn=False, upsample="deconv",
+                 name="generator"):
         super().__init__(name=name)
         self.age_groups = age_groups
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, "
+                             f"not {upsample!r}")
+        self.upsample = upsample
+        resize = upsample == "resize_conv"
         bn = dict(synchronized=synchronized_bn)
         self.conv1 = Conv(32, 7, 1, name="conv1")
         self.bn1 = BatchNorm(bn_epsilon, name="bn1", **bn)
@@ -81,9 +93,9 @@ class Generator(keras.Model):
         for i in range(6):
             setattr(self, f"unit_{i}", ResidualUnit(128, bn_epsilon, synchronized_bn,
                                                     name=f"unit_{i}"))
-        self.deconv1 = Deconv(64, 3, 2, name="deconv1")
+        self.deconv1 = Deconv(64, 3, 2, resize=resize, name="deconv1")
         self.bn4 = BatchNorm(bn_epsilon, name="bn4", **bn)
-        self.deconv2 = Deconv(32, 3, 2, name="deconv2")
+        self.deconv2 = Deconv(32, 3, 2, resize=resize, name="deconv2")
         self.bn5 = BatchNorm(bn_epsilon, name="bn5", **bn)
         self.conv4 = Conv(3, 7, 1, name="conv4")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 from typing import Callable, Dict, Optional
@@ -373,7 +374,8 @@ class SampleWriter:
 
 def _build(config: TrainConfig, synchronized_bn: bool = False):
     with precision.keras_policy(config.mixed_precision):
-        generator = Generator(config.age_groups, config.bn_epsilon, synchronized_bn)
+        generator = Generator(config.age_groups, config.bn_epsilon, synchronized_bn,
+                              upsample=config.upsample)
         discriminator = Discriminator(config.age_groups, config.bn_epsilon,
                                       config.d_output_channels, synchronized_bn)
         alexnet = AlexNet(config.age_groups)
@@ -445,9 +447,27 @@ def _resume_failed(latest: str, error: BaseException) -> str:
             f"--cache?): {str(error).splitlines()[0][:200]}")
 
 
+def _check_recorded_upsample(config: TrainConfig) -> None:
+    """A run resumed with another ``--upsample`` would load its weights into layers that compute
+    something else (the variables have the same shapes): refused with one line."""
+    recorded_path = os.path.join(config.checkpoint_dir, "training_options.json")
+    if not (os.path.isfile(recorded_path) and tf.train.latest_checkpoint(config.checkpoint_dir)):
+        return
+    recorded = config.upsample  # an unreadable record is not this check's business
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        with open(recorded_path) as f:
+            recorded = json.load(f).get("upsample", "deconv")  # runs before the flag: deconv
+    if recorded != config.upsample:
+        raise TrainingSetupError(
+            f"{config.checkpoint_dir} was trained with --upsample={recorded}; resume it with "
+            f"that, or train --upsample={config.upsample} in a new --checkpoint_dir "
+            "(--source_checkpoint_dir starts it from this run's weights)")
+
+
 def _resume(config: TrainConfig, state: RunState, trainer: IPCGANTrainer, make_dataset,
             print_fn) -> None:
     """Resume from the latest checkpoint; else start from another run's G and D if given."""
+    _check_recorded_upsample(config)
     if state.restore(_resume_failed, print_fn) is None and config.source_checkpoint_dir:
         prefix = restore_models(config.source_checkpoint_dir, trainer.generator,
                                 trainer.discriminator, config.model_index)
