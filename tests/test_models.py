@@ -6,6 +6,7 @@ import tensorflow as tf
 from face_aging.backbones.alexnet import AlexNet
 from face_aging.ipcgan import checkpoints as ipcgan_checkpoints
 from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
+from face_aging.layers import BatchNorm
 
 BN = ("beta", "gamma", "moving_mean", "moving_variance")
 
@@ -84,8 +85,11 @@ def test_output_shapes_and_ranges(models):
     assert set(a(tf.zeros([1, 227, 227, 3]), outputs=("conv5",))) == {"conv5"}
 
 
-def _ref_bn(x, var, prefix, eps=1e-3):
-    mean, variance = tf.nn.moments(x, [0, 1, 2])
+def _ref_bn(x, var, prefix, eps=1e-3, moving=False):
+    if moving:
+        mean, variance = var[f"{prefix}/moving_mean"], var[f"{prefix}/moving_variance"]
+    else:
+        mean, variance = tf.nn.moments(x, [0, 1, 2])
     return tf.nn.batch_normalization(x, mean, variance, var[f"{prefix}/beta"],
                                      var[f"{prefix}/gamma"], eps)
 
@@ -101,20 +105,24 @@ def _ref_deconv(x, var, prefix):
     return y + var[f"{prefix}/biases"]
 
 
-def reference_generator(var, source, age_vector):
-    """The release's generator written directly in tf.nn ops, batch statistics (spec §1.1, §1.4)."""
+def reference_generator(var, source, age_vector, moving=False):
+    """The release's generator written directly in tf.nn ops, batch statistics (spec §1.1, §1.4)
+    or the moving ones."""
+    def bn(x, prefix):
+        return _ref_bn(x, var, prefix, moving=moving)
+
     b, h, w, _ = source.shape
     cond = tf.tile(age_vector[:, None, None, :], [1, h, w, 1])
     x = tf.concat([source, cond], -1)
-    x = tf.nn.relu(_ref_bn(_ref_conv(x, var, "generator/conv1"), var, "generator/bn1"))
-    x = tf.nn.relu(_ref_bn(_ref_conv(x, var, "generator/conv2", 2), var, "generator/bn2"))
-    x = tf.nn.relu(_ref_bn(_ref_conv(x, var, "generator/conv3", 2), var, "generator/bn3"))
+    x = tf.nn.relu(bn(_ref_conv(x, var, "generator/conv1"), "generator/bn1"))
+    x = tf.nn.relu(bn(_ref_conv(x, var, "generator/conv2", 2), "generator/bn2"))
+    x = tf.nn.relu(bn(_ref_conv(x, var, "generator/conv3", 2), "generator/bn3"))
     for i in range(6):
         u = f"generator/unit_{i}"
-        y = tf.nn.relu(_ref_bn(_ref_conv(x, var, f"{u}/sub1/conv1"), var, f"{u}/sub1/bn1"))
-        x = x + _ref_bn(_ref_conv(y, var, f"{u}/sub2/conv2"), var, f"{u}/sub2/bn2")
-    x = tf.nn.relu(_ref_bn(_ref_deconv(x, var, "generator/deconv1"), var, "generator/bn4"))
-    x = tf.nn.relu(_ref_bn(_ref_deconv(x, var, "generator/deconv2"), var, "generator/bn5"))
+        y = tf.nn.relu(bn(_ref_conv(x, var, f"{u}/sub1/conv1"), f"{u}/sub1/bn1"))
+        x = x + bn(_ref_conv(y, var, f"{u}/sub2/conv2"), f"{u}/sub2/bn2")
+    x = tf.nn.relu(bn(_ref_deconv(x, var, "generator/deconv1"), "generator/bn4"))
+    x = tf.nn.relu(bn(_ref_deconv(x, var, "generator/deconv2"), "generator/bn5"))
     return tf.tanh(_ref_conv(x, var, "generator/conv4"))
 
 
@@ -135,6 +143,30 @@ def test_generator_batch_statistics_equal_direct_tf_nn_computation():
                                atol=2e-5)
     np.testing.assert_allclose(g((source, age), training=True).numpy(), expected.numpy(),
                                atol=2e-5)
+
+
+def test_inference_with_folded_batch_norm_equals_direct_tf_nn_computation():
+    """With the moving statistics each batch norm is folded into its convolution
+    (``networks.conv_bn``); the outputs stay those of conv -> tf.nn.batch_normalization."""
+    g = Generator()
+    build_models(generator=g, image_size=32)
+    rng = np.random.default_rng(2)
+    var = {}
+    for name, v in ipcgan_checkpoints.release_variable_map(generator=g).items():
+        if name.endswith(("/beta", "/gamma", "/moving_mean")):
+            v.assign(rng.normal(1.0 if name.endswith("gamma") else 0.0, 0.3, v.shape)
+                     .astype(np.float32))
+        if name.endswith("/moving_variance"):
+            v.assign(rng.uniform(0.2, 3.0, v.shape).astype(np.float32))
+        var[name] = tf.constant(v.numpy())
+    source = tf.constant(rng.uniform(-124, 151, (3, 32, 32, 3)).astype(np.float32))
+    age = tf.constant([[0, 1, 0, 0, 0], [0, 0, 0, 0, 1], [0.5, 0.5, 0, 0, 0]], tf.float32)
+    expected = reference_generator(var, source, age, moving=True).numpy()
+    np.testing.assert_allclose(g((source, age), training=False).numpy(), expected, atol=3e-5)
+    traced = tf.function(lambda s, a: g((s, a), training=False))
+    np.testing.assert_allclose(traced(source, age).numpy(), expected, atol=3e-5)
+    # The batch-statistics output is a different image: the check above is not vacuous.
+    assert np.abs(reference_generator(var, source, age).numpy() - expected).max() > 1e-2
 
 
 def test_batch_norm_moving_averages_follow_tf1_zero_debias():
@@ -158,6 +190,39 @@ def test_batch_norm_moving_averages_follow_tf1_zero_debias():
     g((x1, age), training=False)
     g((x1, age), batch_stats=True)  # the release's test mode: batch stats, no update
     np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
+
+
+def test_batch_norm_statistics_and_gradients_equal_the_release_formula():
+    """The fused kernel computes the release's ``tf.nn.moments`` + ``tf.nn.batch_normalization``:
+    the output and the gradients with respect to x, gamma and beta agree, and the moving
+    variance takes the population variance (numpy ``ddof=0``), not the kernel's Bessel-corrected
+    one (which would be 16/15 of it for these 16 values a channel)."""
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(3.0, 2.0, (2, 2, 4, 3)).astype(np.float32))
+    bn = BatchNorm(1e-3)
+    bn.build(x.shape)
+    bn.gamma.assign([0.5, 1.5, -1.0])
+    bn.beta.assign([0.1, -0.2, 0.3])
+    weights = tf.constant(rng.normal(size=x.shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fused = tf.reduce_sum(bn(x, use_batch_stats=True, update_moving=True) * weights)
+        mean, variance = tf.nn.moments(x, [0, 1, 2])
+        formula = tf.reduce_sum(tf.nn.batch_normalization(x, mean, variance, bn.beta, bn.gamma,
+                                                          1e-3) * weights)
+    np.testing.assert_allclose(float(fused), float(formula), rtol=1e-5)
+    for source in (x, bn.gamma, bn.beta):
+        np.testing.assert_allclose(tape.gradient(fused, source).numpy(),
+                                   tape.gradient(formula, source).numpy(), rtol=1e-4, atol=1e-5)
+    values = x.numpy().reshape(-1, 3)
+    # One zero-debiased update: the moving statistics are the batch's own.
+    np.testing.assert_allclose(bn.moving_mean.numpy(), values.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), values.var(0, ddof=0), rtol=1e-5)
+    # Under the bfloat16 policy: output in bfloat16, statistics kept in float32.
+    bn16 = BatchNorm(1e-3, dtype="mixed_bfloat16")
+    y16 = bn16(x, use_batch_stats=True, update_moving=True)
+    assert y16.dtype == tf.bfloat16 and bn16.moving_variance.dtype == tf.float32
+    np.testing.assert_allclose(bn16.moving_variance.numpy(), values.var(0, ddof=0), rtol=2e-2)
 
 
 def test_moving_statistics_make_a_face_independent_of_its_batch():
