@@ -55,6 +55,18 @@ def make_list_dataset(root: Path, per_group: int = 3, age_groups: int = 5, size:
     return root
 
 
+def run_tiny_training(data, checkpoint_dir, *extra, timeout=900):
+    """``train_ipcgan.py`` on a :func:`make_list_dataset` folder at 16 px, batch 2, random
+    AlexNet, a checkpoint every step: ``subprocess.CompletedProcess`` with text output."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--batch_size=2",
+         "--image_size=16", "--allow_random_alexnet", "--log_interval=1",
+         "--sample_interval=1000", "--save_interval=1", "--max_to_keep=0",
+         f"--checkpoint_dir={checkpoint_dir}", f"--sample_dir={checkpoint_dir}/samples", *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path):
     return make_list_dataset(tmp_path / "data")

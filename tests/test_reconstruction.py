@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, make_list_dataset
+from conftest import REPO, make_list_dataset, run_tiny_training
 from face_aging import pixels
 from face_aging.backbones.alexnet import AlexNet
 from face_aging.ipcgan.networks import Discriminator, Generator, build_models, one_hot_age
@@ -82,19 +82,10 @@ def test_reconstruction_step_is_a_function_of_its_seed():
     assert not np.array_equal(kernels[0], kernels[2])
 
 
-def _run(data, ckpt, *extra):
-    return subprocess.run(
-        [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--batch_size=2",
-         "--image_size=16", "--allow_random_alexnet", "--log_interval=1",
-         "--sample_interval=1000", "--save_interval=1", "--max_to_keep=0",
-         f"--checkpoint_dir={ckpt}", f"--sample_dir={ckpt}/samples", *extra],
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
-
-
 def test_cli_reconstruction_steps_then_gan_steps(tmp_path):
     data = make_list_dataset(tmp_path / "data")
     ckpt = tmp_path / "run"
-    result = _run(data, ckpt, "--reconstruction_steps=2", "--max_steps=3")
+    result = run_tiny_training(data, ckpt, "--reconstruction_steps=2", "--max_steps=3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("step 1/3  rec_l1 ") for line in lines)
@@ -107,7 +98,7 @@ def test_cli_reconstruction_steps_then_gan_steps(tmp_path):
 
     assert [iterations(2, n) for n in ("r_optimizer", "g_optimizer", "d_optimizer")] == [2, 0, 0]
     assert [iterations(3, n) for n in ("r_optimizer", "g_optimizer", "d_optimizer")] == [2, 1, 1]
-    bad = _run(data, tmp_path / "bad", "--reconstruction_steps=-1", "--max_steps=3")
+    bad = run_tiny_training(data, tmp_path / "bad", "--reconstruction_steps=-1", "--max_steps=3")
     assert bad.returncode != 0 and "reconstruction_steps" in bad.stderr
 
 

@@ -1,22 +1,17 @@
 """--upsample: G's upsampling as the release's transposed convolutions or as nearest-neighbour
 upsampling + convolution (no built-in checkerboard), recorded beside a run and read back."""
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from scipy.signal import correlate2d
 
-from conftest import REPO, make_list_dataset
+from conftest import make_list_dataset, run_tiny_training
 from face_aging.ipcgan.bundle import bundle_generator
-from face_aging.ipcgan.inference import load_generator
+from face_aging.ipcgan.inference import load_generator, preprocess_faces
 from face_aging.ipcgan.networks import Generator, build_models, one_hot_age
 from face_aging.layers import Deconv
-
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 
 
 def _ones_layer(resize):
@@ -76,19 +71,10 @@ def test_both_modes_hold_the_same_variables_and_compute_different_images():
         Generator(upsample="bilinear")
 
 
-def _train(data, ckpt, *extra):
-    return subprocess.run(
-        [sys.executable, "train_ipcgan.py", f"--list_dir={data}", "--batch_size=2",
-         "--image_size=16", "--allow_random_alexnet", "--log_interval=1",
-         "--sample_interval=1000", "--save_interval=1", "--max_to_keep=0",
-         f"--checkpoint_dir={ckpt}", f"--sample_dir={ckpt}/samples", *extra],
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
-
-
 def test_the_mode_is_recorded_read_back_by_inference_and_bundles_and_kept_on_resume(tmp_path):
     data = make_list_dataset(tmp_path / "data")
     ckpt = tmp_path / "run"
-    first = _train(data, ckpt, "--upsample=resize_conv", "--max_steps=1")
+    first = run_tiny_training(data, ckpt, "--upsample=resize_conv", "--max_steps=1")
     assert first.returncode == 0, first.stderr
     assert json.loads((ckpt / "training_options.json").read_text())["upsample"] == "resize_conv"
 
@@ -102,18 +88,17 @@ def test_the_mode_is_recorded_read_back_by_inference_and_bundles_and_kept_on_res
     assert from_bundle.upsample == "resize_conv"
     reference = np.load(bundle / "reference.npz")
     source = tf.constant(reference["source_uint8"][None].astype(np.float32))
-    from face_aging.ipcgan.inference import preprocess_faces
     faces = preprocess_faces(source.numpy().astype(np.uint8), 16)
     out = from_bundle((faces, one_hot_age(tf.constant([0]))), training=False).numpy()[0]
     np.testing.assert_allclose(out, reference["outputs"][0], atol=1e-5)
 
     # Resuming with the other mode would load the weights into layers computing something else.
-    other = _train(data, ckpt, "--upsample=deconv", "--max_steps=2")
+    other = run_tiny_training(data, ckpt, "--upsample=deconv", "--max_steps=2")
     assert other.returncode != 0
     assert "was trained with --upsample=resize_conv" in other.stderr
     assert "Traceback" not in other.stderr
     assert not (ckpt / "ckpt-2.index").exists()
-    same = _train(data, ckpt, "--upsample=resize_conv", "--max_steps=2")
+    same = run_tiny_training(data, ckpt, "--upsample=resize_conv", "--max_steps=2")
     assert same.returncode == 0, same.stderr
     assert (ckpt / "ckpt-2.index").exists()
 
