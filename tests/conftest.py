@@ -230,18 +230,26 @@ def _kill_leftover_processes():
     del LoggedProcess.running[before:]
 
 
+#: Set by each pytest controller to a value of its own, inherited by its workers and their
+#: children: a worker id alone (``gw0``) is not unique when a test runs pytest inside pytest
+#: (tests/test_ci_policy.py), and the inner run's clean-up once SIGKILLed a child of the outer
+#: suite's ``gw0``.
+SESSION_ENV = "FACE_AGING_TEST_SESSION"
+
+
 def processes_started_under(worker_id: str):
     """PIDs of the live processes (not this one) whose environment says they were started by
-    xdist worker ``worker_id`` (``PYTEST_XDIST_WORKER``, which every child inherits).
-    Linux (/proc); elsewhere none are found."""
-    marker = f"PYTEST_XDIST_WORKER={worker_id}".encode()
+    xdist worker ``worker_id`` (``PYTEST_XDIST_WORKER``, which every child inherits) of this
+    pytest session (:data:`SESSION_ENV`). Linux (/proc); elsewhere none are found."""
+    markers = {f"PYTEST_XDIST_WORKER={worker_id}".encode(),
+               f"{SESSION_ENV}={os.environ.get(SESSION_ENV, '')}".encode()}
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             environment = (entry / "environ").read_bytes()
         except OSError:  # gone, or not ours to read
             continue
-        if marker in environment.split(b"\0") and int(entry.name) != os.getpid():
+        if markers <= set(environment.split(b"\0")) and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
 
@@ -257,7 +265,10 @@ SLOW_MODULES_FIRST = ("test_scale.py", "test_fault_tolerance.py", "test_precisio
 
 def pytest_configure(config):
     """xdist would reorder the modules by their number of tests (``--loadscope-reorder``, its
-    default): keep the order ``pytest_collection_modifyitems`` gives."""
+    default): keep the order ``pytest_collection_modifyitems`` gives. The controller (not a
+    worker) marks this session for :func:`processes_started_under`."""
+    if not hasattr(config, "workerinput"):
+        os.environ[SESSION_ENV] = f"{os.getpid()}-{time.time_ns()}"
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 

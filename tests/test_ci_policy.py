@@ -2,6 +2,8 @@
 it a skip stays a skip. Run on a two-test file by pytest itself (pytester)."""
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -105,20 +107,30 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_children_of_a_dead_worker_are_killed(pytester, monkeypatch):
-    """A worker killed mid-test leaves its test's child running; the controller kills it."""
+    """A worker killed mid-test leaves its test's child running; the controller kills it, and
+    only it: a process of another pytest session under the same worker id (this suite's own
+    ``gw0``, when this test runs on ``gw1``) is left alone."""
     pytester.makeconftest((REPO / "tests" / "conftest.py").read_text())
     pytester.makepyfile(test_crashing=CRASHING)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1",
-                                           "--max-worker-restart=0")
-    pid = int((pytester.path / "child.pid").read_text())
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                 env=dict(os.environ, PYTEST_XDIST_WORKER="gw0"))
     try:
-        result.stdout.fnmatch_lines([f"*killed process {pid}, left running by dead worker gw0*"])
-        assert not _alive(pid)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1",
+                                               "--max-worker-restart=0")
+        pid = int((pytester.path / "child.pid").read_text())
+        try:
+            result.stdout.fnmatch_lines(
+                [f"*killed process {pid}, left running by dead worker gw0*"])
+            assert not _alive(pid)
+            assert _alive(bystander.pid), "the inner session killed another session's gw0 child"
+        finally:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
     finally:
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        bystander.kill()
+        bystander.wait()
 
 
 @pytest.mark.parametrize("workers", [None, "1"])
