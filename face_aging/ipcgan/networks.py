@@ -30,8 +30,8 @@ def _bn_flags(training, batch_stats):
 def conv_bn(conv, bn, x, use_batch_stats=False, update_moving=False):
     """``bn(conv(x))``. With the moving statistics (inference) the batch norm is folded into the
     convolution's kernel and bias (``Conv.call_scaled``): the same values to float rounding
-    (~1e-5 on G's [-1, 1] outputs) in one pass over the activations instead of three, 1.08x
-    faster generator inference at batch 32 on the 2-core CPU of docs/BENCHMARKS.md. In float32
+    (~1e-5 on G's [-1, 1] outputs) in one pass over the activations instead of three: generator
+    inference at batch 32 1.05x faster on the 2-core CPU of docs/BENCHMARKS.md (run H). In float32
     only: under a mixed policy the scaled kernel would be rounded to the compute dtype, which
     moved bfloat16 outputs by up to 0.08. Unbuilt layers (a model's first call) take the
     unfolded path, which builds them."""
