@@ -58,10 +58,10 @@ class ResidualUnit(keras.layers.Layer):
 class Generator(keras.Model):
     """IPCGAN generator (spec §1.1): encoder, 6 residual units, decoder, tanh.
 
-    ``upsample``: how ``deconv1``/``deconv2`` upsample (``layers.UPSAMPLE_MODES``): the
+    ``upsample``: how ``deconv1``/``deconv2`` upsample (``config.UPSAMPLE_MODES``): the
     release's transposed convolutions (``"deconv"``, the default) or nearest-neighbour
     upsampling + convolution (``"resize_conv"``, free of the deconvolutions' checkerboard);
-    the same variables either way (``config.UPSAMPLE_MODES``).
+    the same variables either way.
 
     Call: ``g((source, age_vector), training=False, batch_stats=None)``.
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 from typing import Callable, Dict, Optional
@@ -44,6 +43,7 @@ from face_aging.engine.setup import (TrainingSetupError, checkpoint_bytes, confi
                                      count_values, probe_writable)
 from face_aging.engine.state import IteratorInput, RunState, own_checkpoint_dir
 from face_aging.files import atomic_write_json
+from face_aging.inference import recorded_options_file
 from face_aging.ipcgan import losses
 from face_aging.ipcgan.checkpoints import restore_models
 from face_aging.ipcgan.config import STEP_STRUCTURES, TrainConfig, problems
@@ -450,13 +450,13 @@ def _resume_failed(latest: str, error: BaseException) -> str:
 def _check_recorded_upsample(config: TrainConfig) -> None:
     """A run resumed with another ``--upsample`` would load its weights into layers that compute
     something else (the variables have the same shapes): refused with one line."""
-    recorded_path = os.path.join(config.checkpoint_dir, "training_options.json")
-    if not (os.path.isfile(recorded_path) and tf.train.latest_checkpoint(config.checkpoint_dir)):
+    if not tf.train.latest_checkpoint(config.checkpoint_dir):
         return
-    recorded = config.upsample  # an unreadable record is not this check's business
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        with open(recorded_path) as f:
-            recorded = json.load(f).get("upsample", "deconv")  # runs before the flag: deconv
+    try:
+        path, options = recorded_options_file(config.checkpoint_dir)
+    except ValueError as e:  # one line naming the file
+        raise TrainingSetupError(str(e)) from None
+    recorded = options.get("upsample", "deconv") if path else config.upsample  # older: deconv
     if recorded != config.upsample:
         raise TrainingSetupError(
             f"{config.checkpoint_dir} was trained with --upsample={recorded}; resume it with "
