@@ -1,8 +1,10 @@
 """The frozen AlexNet's three sources: bvlc_alexnet.npy (safe unpickling), release TF1 files, and
 pretraining here; the pretraining loop and its report; train_ipcgan.py taking the result."""
+import dataclasses
 import io
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -387,6 +389,13 @@ def test_class_weights_and_validation_split(tmp_path):
     assert len(train) + len(val) == 100 and 10 <= len(val) <= 40
     assert not {p for p, _, _ in train} & {p for p, _, _ in val}
     assert alexnet_data.read_datasets(config).val == val  # deterministic
+    # ... and independent of where the dataset lives (a hash of the absolute path left a tiny
+    # CI dataset without a validation image in one temporary folder and not in another)
+    moved = tmp_path / "elsewhere" / "d"
+    shutil.copytree(data, moved)
+    moved_val = alexnet_data.read_datasets(dataclasses.replace(config, list_dir=str(moved))).val
+    assert [os.path.relpath(p, moved) for p, _, _ in moved_val] == \
+        [os.path.relpath(p, data) for p, _, _ in val]
     # identities: a person never straddles train and validation
     ids = [(p, k % 7) for k, (p, _) in enumerate(lists.read_image_list(str(data / "train.txt")))]
     lists.write_image_list(str(data / "train_identity.txt"), ids)

@@ -89,7 +89,8 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
     ``verification_pairs.txt`` for the report. Identities are numbered densely over all
     folders (folder by folder, so two folders never share one). The validation split is a
     seeded hash of the identity where there is one (a person never straddles the split), else
-    of the file.
+    of the file's name as its list gives it, so the split does not depend on where the dataset
+    lives.
     """
     dirs = list_dirs_of(config)
     if not dirs:
@@ -98,6 +99,7 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
         raise PretrainError("--root_folder needs a single --list_dir (each of several folders "
                             "is the root of its own paths)")
     merged: Dict[str, List[int]] = {}
+    listed_as: Dict[str, str] = {}  # path -> the name its list gives it (the split's key)
     test: List[Tuple[str, int, int]] = []
     pairs: List[str] = []
     next_id = 0
@@ -128,12 +130,14 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
             ages = [ages[i] for i in sorted(order[:config.max_images])]
         for rel, group in ages:
             merged.setdefault(os.path.join(root, rel), [group, -1])[0] = group
+            listed_as[os.path.join(root, rel)] = rel
         if use_identity:
             raw = _read_list(identity_path)
             dense = {v: next_id + k for k, v in enumerate(sorted({v for _, v in raw}))}
             next_id += len(dense)
             for rel, identity in raw:
                 merged.setdefault(os.path.join(root, rel), [-1, -1])[1] = dense[identity]
+                listed_as[os.path.join(root, rel)] = rel
         test += [(os.path.join(root, p), g, -1) for p, g in folder_test]
         pair_file = os.path.join(list_dir, VERIFICATION_PAIRS)
         if os.path.isfile(pair_file):
@@ -146,7 +150,7 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
     entries = [e for e in entries if e[1] >= 0 or e[2] >= 0]
     val_set = set()
     for p, g, i in entries:
-        key = f"id:{i}" if i >= 0 else f"file:{p}"
+        key = f"id:{i}" if i >= 0 else f"file:{listed_as[p]}"
         digest = hashlib.sha1(f"{config.split_seed}:{key}".encode()).hexdigest()
         if int(digest[:8], 16) / 0xFFFFFFFF < config.val_fraction:
             val_set.add(p)
