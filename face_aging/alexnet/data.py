@@ -148,12 +148,8 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
     identities = next_id if next_id >= 2 else 0
     entries = [(p, g, i if identities else -1) for p, (g, i) in merged.items()]
     entries = [e for e in entries if e[1] >= 0 or e[2] >= 0]
-    val_set = set()
-    for p, g, i in entries:
-        key = f"id:{i}" if i >= 0 else f"file:{listed_as[p]}"
-        digest = hashlib.sha1(f"{config.split_seed}:{key}".encode()).hexdigest()
-        if int(digest[:8], 16) / 0xFFFFFFFF < config.val_fraction:
-            val_set.add(p)
+    val_set = {p for p, _, i in entries
+               if _in_validation(f"id:{i}" if i >= 0 else f"file:{listed_as[p]}", config)}
     train_e = [e for e in entries if e[0] not in val_set]
     val_e = [e for e in entries if e[0] in val_set]
     if not train_e:
@@ -162,6 +158,13 @@ def read_datasets(config: PretrainConfig) -> PretrainData:
         raise PretrainError(f"--val_fraction={config.val_fraction} left no validation image; "
                             "raise it or use more images")
     return PretrainData(train_e, val_e, test, identities, pairs, dirs)
+
+
+def _in_validation(key: str, config: PretrainConfig) -> bool:
+    """Whether the seeded hash of ``key`` (an identity or a listed file name) falls in the
+    first ``config.val_fraction`` of the hash range."""
+    digest = hashlib.sha1(f"{config.split_seed}:{key}".encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF < config.val_fraction
 
 
 def group_names_of(list_dir: str, age_groups: int) -> List[str]:
