@@ -303,6 +303,11 @@ def test_evaluate_reports_age_shift_identity_and_kid_fid(run, tmp_path):
     assert realism["comparable_to_published_fid"] is False
     html = (out / "report.html").read_text()
     assert "Age shift (output - input)" in html and "NOT comparable" in html
+    grid = report["checkerboard"]  # of the model's 32-px faces, in and out
+    assert [r["name"] for r in grid["groups"]] == ["young_to_old"]
+    scores = [grid["inputs"][k] for k in ("period_2", "period_4")] + \
+        [grid["groups"][0][k] for k in ("period_2", "period_4")]
+    assert all(0 <= v <= 1e4 for v in scores) and "period 4 px" in html
     for name in ("age_shift.png", "identity_distances.png", "realism_kid.png", "examples.png"):
         assert (out / name).stat().st_size > 500 and name in html
     assert not [p for p in os.listdir(out) if p.startswith(".tmp_")]

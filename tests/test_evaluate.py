@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from face_aging.data import lists
-from face_aging.metrics import evaluation
+from face_aging.metrics import checkerboard, evaluation
+from face_aging.metrics import report as report_lib
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -229,6 +230,12 @@ def test_report_figures_follow_the_per_face_rows_at_the_bounds():
     np.testing.assert_allclose([f["identity_distances"] for f in report["faces"]], distances,
                                rtol=1e-6)
     assert_figures_follow_the_rows(report)
+    grid = report["checkerboard"]
+    assert grid["inputs"] == checkerboard.checkerboard_scores(faces)
+    assert [{k: r[k] for k in ("period_2", "period_4")} for r in grid["groups"]] == \
+        [checkerboard.checkerboard_scores(age_fn(faces, g)) for g in range(5)]
+    assert "period 2 px" in report_lib.render_html(
+        report, dict.fromkeys(("age", "identity", "realism", "examples"), "x.png"))
 
 
 def test_missing_judges_is_one_line(tmp_path):

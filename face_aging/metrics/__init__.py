@@ -14,6 +14,7 @@ Inception Score        ``inception_score(probabilities, splits) -> (m, s)``  inc
 age table              ``age_table(generated_ages, input_ages, real, bins)``  age_identity
 identity table         ``identity_table(inp, out, imp_a, imp_b, threshold)``  age_identity
 verification           ``cross_validate(distances, same, folds) -> dict``    verification
+checkerboard score     ``checkerboard_scores(images) -> dict``               checkerboard
 =====================  ====================================================  ===============
 
 (There is no name -> function registry: nothing chose metrics by name, so the evaluation

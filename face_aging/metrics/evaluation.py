@@ -23,6 +23,7 @@ import numpy as np
 from face_aging import images
 from face_aging.data import lists
 from face_aging.metrics import age_identity as ai
+from face_aging.metrics import checkerboard as cb
 from face_aging.metrics.fid import fid_from_activations
 from face_aging.metrics.inception_score import inception_score
 from face_aging.metrics.kid import kid_from_activations
@@ -121,6 +122,25 @@ def generate_all(age_fn: Callable[[np.ndarray, int], np.ndarray], faces: np.ndar
     return out
 
 
+def checkerboard_table(inputs: np.ndarray, outputs_by_group: Sequence[np.ndarray],
+                       names: Sequence[str]) -> Dict:
+    """The checkerboard score (``checkerboard.py``) of the inputs and of each group's outputs;
+    ``None`` figures when the side is not a multiple of the longest period."""
+    side = int(inputs.shape[1]) if inputs.ndim >= 3 else 0
+    if not len(inputs) or side % max(cb.PERIODS):
+        blank = {f"period_{p}": None for p in cb.PERIODS}
+        return {"inputs": blank, "groups": [dict(group=g, name=n, **blank)
+                                            for g, n in enumerate(names)],
+                "note": f"not computed: no faces or a side ({side} px) not a multiple of "
+                        f"{max(cb.PERIODS)}"}
+    return {"inputs": cb.checkerboard_scores(inputs),
+            "groups": [dict(group=g, name=n, **cb.checkerboard_scores(out))
+                       for g, (out, n) in enumerate(zip(outputs_by_group, names))],
+            "note": ("share of the grey image's non-DC spectral power at the frequencies of "
+                     "period 2 and 4 px (the transposed convolutions' grid), per 10,000, mean "
+                     "over faces; outputs well above the inputs show a grid")}
+
+
 def _realism_pair(gen_acts, real_acts, kid_subsets, kid_subset_size) -> Dict:
     entry = {"n_generated": int(len(gen_acts)), "n_real": int(len(real_acts)),
              "fid": None, "kid": None, "kid_std": None}
@@ -211,6 +231,8 @@ def run_evaluation(age_fn, inputs: FaceSet, real_by_group: Sequence[FaceSet], *,
         "identity": identity,
         "realism": realism,
         "inception_score": is_result,
+        "checkerboard": checkerboard_table(inputs.faces, generated.swapaxes(0, 1),
+                                           ai.group_names(bins)),
         "runtime_seconds": {k: round(v, 2) for k, v in timings.items()},
         "faces": [{"path": p, "source_group": int(l), "input_age": float(input_ages[i]),
                    "output_ages": [float(a) for a in generated_ages[i]],
@@ -413,6 +435,8 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
         log(f"realism features ({features.name})")
         realism = _translation_realism(features, inputs, generated, real_old, kid_subsets,
                                        kid_subset_size)
+    with _timed(timings, "checkerboard"):
+        grid = checkerboard_table(inputs.faces, [generated], [direction])
     results = {
         "settings": {"direction": direction, "old_min_age": float(old_min_age),
                      "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
@@ -423,6 +447,7 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
         "age": age,
         "identity": identity,
         "realism": realism,
+        "checkerboard": grid,
         "runtime_seconds": {k: round(v, 2) for k, v in timings.items()},
         "faces": [{"path": p, "label": int(l), "input_age": float(input_ages[i]),
                    "output_age": float(output_ages[i]),

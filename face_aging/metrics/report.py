@@ -160,6 +160,17 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def checkerboard_html(table: Dict) -> str:
+    """The checkerboard score's section (``evaluation.checkerboard_table``)."""
+    rows = [["inputs", "", fmt(table["inputs"]["period_2"], 2),
+             fmt(table["inputs"]["period_4"], 2)]]
+    rows += [[r["group"], r["name"], fmt(r["period_2"], 2), fmt(r["period_4"], 2)]
+             for r in table["groups"]]
+    return ("<h2>Checkerboard (spectral power at the upsampling periods)</h2>" +
+            html_table(["faces", "", "period 2 px (per 10,000)", "period 4 px (per 10,000)"],
+                       rows) + "<p>" + html.escape(table["note"]) + ".</p>")
+
+
 def render_html(report: Dict, images: Dict[str, str]) -> str:
     """The report page; ``images`` maps plot names to file names beside report.html."""
     age = report["age"]["groups"]
@@ -229,6 +240,8 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
         parts.append(f"{score['mean']:.3f} ± {score['std']:.3f} over {score['splits']} splits of "
                      f"{score['n']} generated faces. " + html.escape(score["note"]))
     parts.append("</p>")
+    if "checkerboard" in report:
+        parts.append(checkerboard_html(report["checkerboard"]))
     groups = report["settings"]["groups"]
     parts.append("<h2>Examples</h2><p>Each row: the input, then its output for target group " +
                  ", ".join(f"{g} ({n})" for g, n in enumerate(groups)) + ".</p>")
@@ -363,6 +376,8 @@ def render_translation_html(report: Dict, images: Dict[str, str]) -> str:
     parts.append(html_table(["faces", "n", "n real old", "FID", "KID", "KID std"], rows))
     parts.append("<p>" + html.escape(real["note"]) + "</p>")
     parts.append(f"<img src='{images['realism']}' alt='realism plot'>")
+    if "checkerboard" in report:
+        parts.append(checkerboard_html(report["checkerboard"]))
     parts.append("<h2>Examples</h2><p>Each row: the young input, then its young \u2192 old "
                  "output.</p>")
     parts.append(f"<img src='{images['examples']}' alt='example strips'>")
