@@ -7,8 +7,9 @@
 #
 # Every step resumes: rerun the same command after a kill and it continues where it stopped
 # (a step whose output exists, or a run that reached its last step, returns at once).
-# Wall time on the 2-core CPU of the model card (AMD EPYC with AVX-512 BF16): about 20 s,
-# 32 min for the AlexNet, then the GAN (RECONSTRUCTION_STEPS + GAN steps, see the card).
+# Wall time on the 2-core CPU of the model card (AMD EPYC with AVX-512 BF16), alone on it:
+# seconds for the data, about 40 min for the AlexNet (2,200 of its 2,800 steps took 33 min),
+# then about 0.9-1.05 steps/s for the 4,500 generator steps (see the card for the shipped run).
 # On a CPU with AVX-512 BF16 or AMX (or a GPU) the AlexNet and the GAN run in bfloat16; on
 # others in float32 (bfloat16 without those instructions is ~10x slower); PRECISION=none or
 # PRECISION=bfloat16 overrides. Bit-for-bit equality with the shipped weights is not promised:
