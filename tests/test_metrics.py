@@ -232,3 +232,18 @@ def test_checkerboard_score_refuses_sides_the_periods_do_not_divide():
         cb.periodic_power_shares(np.zeros((1, 30, 30)))
     with pytest.raises(ValueError, match="square images"):
         cb.periodic_power_shares(np.zeros((1, 32, 16)))
+
+
+def test_checkerboard_table_leaves_sides_the_periods_do_not_divide_blank():
+    from face_aging.metrics.evaluation import checkerboard_table
+
+    odd = checkerboard_table(np.zeros((2, 30, 30, 3), np.uint8), [np.zeros((2, 30, 30, 3))],
+                             ["old"])
+    assert odd["inputs"] == {"period_2": None, "period_4": None}
+    assert odd["groups"] == [{"group": 0, "name": "old", "period_2": None, "period_4": None}]
+    assert "30 px" in odd["note"]
+    faces = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    table = checkerboard_table(faces, [faces, 255 - faces], ["a", "b"])
+    assert table["inputs"] == cb.checkerboard_scores(faces)
+    assert table["groups"][1]["period_2"] == pytest.approx(cb.checkerboard_scores(255 - faces)[
+        "period_2"]) and table["groups"][1]["name"] == "b"
