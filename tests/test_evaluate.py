@@ -232,8 +232,8 @@ def test_report_figures_follow_the_per_face_rows_at_the_bounds():
     assert_figures_follow_the_rows(report)
     grid = report["checkerboard"]
     assert grid["inputs"] == checkerboard.checkerboard_scores(faces)
-    assert [{k: r[k] for k in ("period_2", "period_4")} for r in grid["groups"]] == \
-        [checkerboard.checkerboard_scores(age_fn(faces, g)) for g in range(5)]
+    assert [{k: v for k, v in r.items() if k.startswith("period_")} for r in grid["groups"]] \
+        == [checkerboard.checkerboard_scores(age_fn(faces, g)) for g in range(5)]
     assert "period 2 px" in report_lib.render_html(
         report, dict.fromkeys(("age", "identity", "realism", "examples"), "x.png"))
 

@@ -14,7 +14,10 @@ of the ``N/4`` grid), as a share of all power but the mean's (DC), averaged over
 on the grey image ``X_i`` (the mean of the RGB channels, 0..255). The share is 1 for a pure
 +1/-1 checkerboard on any background and about ``|F_p| / N^2`` for white noise (3/16384 and
 12/16384 at 128 px); natural faces have little power that high, so a generator's outputs
-scoring well above its inputs are covered in a grid. Reported per 10,000 (``x 1e4``).
+scoring well above its inputs are covered in a grid. Reported per 10,000 (``x 1e4``), in all
+and split by direction (:data:`DIRECTIONS`). A transposed convolution's grid is the product
+of a pattern down the image and one across it, so it always has a diagonal part; power on
+one axis with none on the diagonal is lines (streaks), not a grid.
 """
 from __future__ import annotations
 
@@ -43,30 +46,51 @@ def _period_mask(size: int, period: int) -> np.ndarray:
     return mask
 
 
+#: How a period's frequencies ``(u, v)`` split by direction (``u`` down the image, ``v`` across):
+#: ``v = 0``: rows alternate, horizontal lines; ``u = 0``: vertical lines; both non-zero: a
+#: pattern repeating along both axes at once, the transposed convolution's checkerboard.
+DIRECTIONS = ("horizontal_lines", "vertical_lines", "diagonal")
+
+
+def _direction_masks(size: int) -> np.ndarray:
+    """Boolean ``[3, size, size]`` in the order of :data:`DIRECTIONS`."""
+    u = np.arange(size)[:, None] != 0
+    v = np.arange(size)[None, :] != 0
+    return np.stack([u & ~v, ~u & v, u & v])
+
+
 def periodic_power_shares(images: np.ndarray, periods: Sequence[int] = PERIODS) -> np.ndarray:
-    """Per image and period, the share of non-DC power at that period's frequencies.
+    """Per image, period and direction, the share of non-DC power at those frequencies.
 
     Args:
       images: ``[N, H, H, 3]`` or ``[N, H, H]``, any real dtype (uint8 0..255 or floats).
       periods: periods in pixels, each dividing ``H``.
     Returns:
-      float64 ``[N, len(periods)]`` in 0..1 (0 for a constant image).
+      float64 ``[N, len(periods), 3]`` in 0..1 (0 for a constant image), the last axis in the
+      order of :data:`DIRECTIONS`; summed over it, the period's share.
     """
     images = np.asarray(images, np.float64)
     if images.ndim == 4:
         images = images.mean(axis=-1)
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
         raise ValueError(f"expected square images [N, H, H(, 3)], got {images.shape}")
+    size = images.shape[1]
     power = np.abs(np.fft.fft2(images)) ** 2
     power[:, 0, 0] = 0.0
     total = power.sum(axis=(1, 2))
-    shares = np.stack([power[:, _period_mask(images.shape[1], p)].sum(axis=1) for p in periods],
-                      axis=1)
-    return np.divide(shares, total[:, None], out=np.zeros_like(shares), where=total[:, None] > 0)
+    directions = _direction_masks(size)
+    shares = np.stack([np.stack([power[:, _period_mask(size, p) & d].sum(axis=1)
+                                 for d in directions], axis=1) for p in periods], axis=1)
+    return np.divide(shares, total[:, None, None], out=np.zeros_like(shares),
+                     where=total[:, None, None] > 0)
 
 
 def checkerboard_scores(images: np.ndarray, periods: Sequence[int] = PERIODS) -> Dict[str, float]:
-    """``{"period_2": ..., "period_4": ...}``: the mean share per 10,000 (see the module)."""
+    """The mean share per 10,000 (see the module) of each period, ``period_2``, ``period_4``,
+    and of each of its directions, ``period_2_horizontal_lines`` ... ``period_4_diagonal``."""
     shares = periodic_power_shares(images, periods)
-    mean = shares.mean(axis=0) if len(shares) else np.full(len(periods), np.nan)
-    return {f"period_{p}": float(1e4 * m) for p, m in zip(periods, mean)}
+    mean = shares.mean(axis=0) if len(shares) else np.full((len(periods), 3), np.nan)
+    scores = {f"period_{p}": float(1e4 * m.sum()) for p, m in zip(periods, mean)}
+    scores.update({f"period_{p}_{d}": float(1e4 * m[k]) for p, m in zip(periods, mean)
+                   for k, d in enumerate(DIRECTIONS)})
+    return scores

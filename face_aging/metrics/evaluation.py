@@ -128,7 +128,7 @@ def checkerboard_table(inputs: np.ndarray, outputs_by_group: Sequence[np.ndarray
     ``None`` figures when the side is not a multiple of the longest period."""
     side = int(inputs.shape[1]) if inputs.ndim >= 3 else 0
     if not len(inputs) or side % max(cb.PERIODS):
-        blank = {f"period_{p}": None for p in cb.PERIODS}
+        blank = {key: None for key in cb.checkerboard_scores(np.zeros((1, 4, 4)))}
         return {"inputs": blank, "groups": [dict(group=g, name=n, **blank)
                                             for g, n in enumerate(names)],
                 "note": f"not computed: no faces or a side ({side} px) not a multiple of "
@@ -138,7 +138,9 @@ def checkerboard_table(inputs: np.ndarray, outputs_by_group: Sequence[np.ndarray
                        for g, (out, n) in enumerate(zip(outputs_by_group, names))],
             "note": ("share of the grey image's non-DC spectral power at the frequencies of "
                      "period 2 and 4 px (the transposed convolutions' grid), per 10,000, mean "
-                     "over faces; outputs well above the inputs show a grid")}
+                     "over faces, in all and split into horizontal lines, vertical lines and "
+                     "the diagonal; outputs well above the inputs carry a pattern: a grid has a "
+                     "diagonal part, streaks only a horizontal or vertical one")}
 
 
 def _realism_pair(gen_acts, real_acts, kid_subsets, kid_subset_size) -> Dict:

@@ -161,14 +161,17 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def checkerboard_html(table: Dict) -> str:
-    """The checkerboard score's section (``evaluation.checkerboard_table``)."""
-    rows = [["inputs", "", fmt(table["inputs"]["period_2"], 2),
-             fmt(table["inputs"]["period_4"], 2)]]
-    rows += [[r["group"], r["name"], fmt(r["period_2"], 2), fmt(r["period_4"], 2)]
-             for r in table["groups"]]
+    """The checkerboard score's section (``evaluation.checkerboard_table``): each period's
+    share, then its horizontal-lines / vertical-lines / diagonal parts."""
+    parts = lambda r, p: (f"{fmt(r[f'period_{p}'], 2)} ({fmt(r.get(f'period_{p}_horizontal_lines'), 2)}"
+                          f" / {fmt(r.get(f'period_{p}_vertical_lines'), 2)}"
+                          f" / {fmt(r.get(f'period_{p}_diagonal'), 2)})")
+    rows = [["inputs", "", parts(table["inputs"], 2), parts(table["inputs"], 4)]]
+    rows += [[r["group"], r["name"], parts(r, 2), parts(r, 4)] for r in table["groups"]]
     return ("<h2>Checkerboard (spectral power at the upsampling periods)</h2>" +
-            html_table(["faces", "", "period 2 px (per 10,000)", "period 4 px (per 10,000)"],
-                       rows) + "<p>" + html.escape(table["note"]) + ".</p>")
+            html_table(["faces", "", "period 2 px (horizontal lines / vertical lines / diagonal)",
+                        "period 4 px (horizontal lines / vertical lines / diagonal)"], rows) +
+            "<p>" + html.escape(table["note"]) + ".</p>")
 
 
 def render_html(report: Dict, images: Dict[str, str]) -> str:
