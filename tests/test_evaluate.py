@@ -234,8 +234,10 @@ def test_report_figures_follow_the_per_face_rows_at_the_bounds():
     assert grid["inputs"] == checkerboard.checkerboard_scores(faces)
     assert [{k: v for k, v in r.items() if k.startswith("period_")} for r in grid["groups"]] \
         == [checkerboard.checkerboard_scores(age_fn(faces, g)) for g in range(5)]
-    assert "period 2 px" in report_lib.render_html(
+    page = report_lib.render_html(
         report, dict.fromkeys(("age", "identity", "realism", "examples"), "x.png"))
+    assert "period 2 px" in page
+    assert "<td>&lt;=20</td>" in page and "<td><=20" not in page  # group names are escaped
 
 
 def test_missing_judges_is_one_line(tmp_path):

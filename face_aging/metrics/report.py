@@ -167,7 +167,7 @@ def checkerboard_html(table: Dict) -> str:
                           f" / {fmt(r.get(f'period_{p}_vertical_lines'), 2)}"
                           f" / {fmt(r.get(f'period_{p}_diagonal'), 2)})")
     rows = [["inputs", "", parts(table["inputs"], 2), parts(table["inputs"], 4)]]
-    rows += [[r["group"], r["name"], parts(r, 2), parts(r, 4)] for r in table["groups"]]
+    rows += [[r["group"], fmt(r["name"]), parts(r, 2), parts(r, 4)] for r in table["groups"]]
     return ("<h2>Checkerboard (spectral power at the upsampling periods)</h2>" +
             html_table(["faces", "", "period 2 px (horizontal lines / vertical lines / diagonal)",
                         "period 4 px (horizontal lines / vertical lines / diagonal)"], rows) +
@@ -202,14 +202,14 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     parts.append(html_table(
         ["target group", "ages", "n outputs", "mean est. age", "std", "in target group",
          "mean change vs input", "n real", "real: mean est. age", "real: in group (ceiling)"],
-        [[r["group"], r["name"], r["n"], fmt(r["mean_age"], 1), fmt(r["std_age"], 1),
+        [[r["group"], fmt(r["name"]), r["n"], fmt(r["mean_age"], 1), fmt(r["std_age"], 1),
           pct(r["in_group"]), fmt(r["mean_age_change"], 1), r["real_n"],
           fmt(r["real_mean_age"], 1), pct(r["real_in_group"])] for r in age]))
     parts.append(f"<img src='{images['age']}' alt='age plot'>")
     parts.append("<h2>Identity (independent judge: " +
                  html.escape(report["judges"]["identity"]["name"]) + ")</h2>")
     imp = ident["impostor"]
-    rows = [[r["group"], r["name"], r["n"], fmt(r["mean_cosine"]), fmt(r["mean_distance"]),
+    rows = [[r["group"], fmt(r["name"]), r["n"], fmt(r["mean_cosine"]), fmt(r["mean_distance"]),
              pct(r["verified"])] for r in ident["groups"]]
     rows.append(["impostors", "different people", imp["n"], fmt(imp["mean_cosine"]),
                  fmt(imp["mean_distance"]), pct(imp["verified"])])
@@ -224,7 +224,7 @@ def render_html(report: Dict, images: Dict[str, str]) -> str:
     if not real["comparable_to_published_fid"]:
         parts.append("<p class='warn'>Features: " + html.escape(str(feats.get("note", ""))) +
                      " (weights: " + html.escape(str(feats.get("weights"))) + ").</p>")
-    rows = [[r["group"], r["name"], r["n_generated"], r["n_real"], fmt(r["fid"], 2),
+    rows = [[r["group"], fmt(r["name"]), r["n_generated"], r["n_real"], fmt(r["fid"], 2),
              fmt(r["kid"], 4), fmt(r.get("kid_std"), 4), fmt(r["inputs_vs_real"]["fid"], 2),
              fmt(r["inputs_vs_real"]["kid"], 4)] for r in real["per_group"]]
     p = real["pooled"]
