@@ -85,12 +85,16 @@ def periodic_power_shares(images: np.ndarray, periods: Sequence[int] = PERIODS) 
                      where=total[:, None, None] > 0)
 
 
+def score_names(periods: Sequence[int] = PERIODS) -> list:
+    """The keys of :func:`checkerboard_scores`, in its order."""
+    return ([f"period_{p}" for p in periods] +
+            [f"period_{p}_{d}" for p in periods for d in DIRECTIONS])
+
+
 def checkerboard_scores(images: np.ndarray, periods: Sequence[int] = PERIODS) -> Dict[str, float]:
     """The mean share per 10,000 (see the module) of each period, ``period_2``, ``period_4``,
     and of each of its directions, ``period_2_horizontal_lines`` ... ``period_4_diagonal``."""
     shares = periodic_power_shares(images, periods)
     mean = shares.mean(axis=0) if len(shares) else np.full((len(periods), 3), np.nan)
-    scores = {f"period_{p}": float(1e4 * m.sum()) for p, m in zip(periods, mean)}
-    scores.update({f"period_{p}_{d}": float(1e4 * m[k]) for p, m in zip(periods, mean)
-                   for k, d in enumerate(DIRECTIONS)})
-    return scores
+    values = list(mean.sum(axis=1)) + list(mean.reshape(-1))
+    return {name: float(1e4 * v) for name, v in zip(score_names(periods), values)}

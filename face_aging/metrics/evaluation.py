@@ -128,7 +128,7 @@ def checkerboard_table(inputs: np.ndarray, outputs_by_group: Sequence[np.ndarray
     ``None`` figures when the side is not a multiple of the longest period."""
     side = int(inputs.shape[1]) if inputs.ndim >= 3 else 0
     if not len(inputs) or side % max(cb.PERIODS):
-        blank = {key: None for key in cb.checkerboard_scores(np.zeros((1, 4, 4)))}
+        blank = dict.fromkeys(cb.score_names())
         return {"inputs": blank, "groups": [dict(group=g, name=n, **blank)
                                             for g, n in enumerate(names)],
                 "note": f"not computed: no faces or a side ({side} px) not a multiple of "
@@ -437,8 +437,6 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
         log(f"realism features ({features.name})")
         realism = _translation_realism(features, inputs, generated, real_old, kid_subsets,
                                        kid_subset_size)
-    with _timed(timings, "checkerboard"):
-        grid = checkerboard_table(inputs.faces, [generated], [direction])
     results = {
         "settings": {"direction": direction, "old_min_age": float(old_min_age),
                      "batch_size": batch_size, "image_size": int(inputs.faces.shape[1]),
@@ -449,7 +447,7 @@ def run_translation_evaluation(translate_fn, inputs: FaceSet, real_old: FaceSet,
         "age": age,
         "identity": identity,
         "realism": realism,
-        "checkerboard": grid,
+        "checkerboard": checkerboard_table(inputs.faces, [generated], [direction]),
         "runtime_seconds": {k: round(v, 2) for k, v in timings.items()},
         "faces": [{"path": p, "label": int(l), "input_age": float(input_ages[i]),
                    "output_age": float(output_ages[i]),
