@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from face_aging import conv_gradients
+
 
 
 def conv_init():
@@ -34,13 +36,18 @@ class Conv(keras.layers.Layer):
     split in halves, half convolved with half, results concatenated. It runs as two
     plain convolutions (Keras' ``groups=2`` gradient is ~15x slower on CPU, see
     PLATFORM_NOTES), the kernel stored whole as in the release.
+
+    ``rewrite_gradients=True``: the same forward pass, the gradient computed by
+    ``face_aging.conv_gradients.conv2d`` (for the shapes oneDNN's CPU gradients run slowly:
+    AlexNet's ``conv1``, the generator's ``conv4``; equal to TF's to float rounding).
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="SAME", groups=1,
-                 kernel_initializer=None, **kwargs):
+                 kernel_initializer=None, rewrite_gradients=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.padding, self.groups = padding, groups
+        self.rewrite_gradients = rewrite_gradients
         self.kernel_initializer = kernel_initializer or conv_init()
 
     def build(self, input_shape):
@@ -67,7 +74,8 @@ class Conv(keras.layers.Layer):
     def _convolve(self, x, kernel, bias):
         kernel = tf.cast(kernel, x.dtype)
         if self.groups == 1:
-            y = tf.nn.conv2d(x, kernel, self.strides, self.padding)
+            conv2d = conv_gradients.conv2d if self.rewrite_gradients else tf.nn.conv2d
+            y = conv2d(x, kernel, self.strides, self.padding)
         else:
             xs = tf.split(x, self.groups, axis=-1)
             ks = tf.split(kernel, self.groups, axis=-1)

@@ -35,7 +35,7 @@ class AlexNet(keras.Model):
 
     def __init__(self, age_groups=5, identities=2000, name="alexnet"):
         super().__init__(name=name)
-        self.conv1 = Conv(96, 11, 4, "VALID", name="conv1")
+        self.conv1 = Conv(96, 11, 4, "VALID", rewrite_gradients=True, name="conv1")
         self.conv2 = Conv(256, 5, 1, groups=2, name="conv2")
         self.conv3 = Conv(384, 3, 1, name="conv3")
         self.conv4 = Conv(384, 3, 1, groups=2, name="conv4")

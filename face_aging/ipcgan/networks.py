@@ -97,7 +97,7 @@ class Generator(keras.Model):
         self.bn4 = BatchNorm(bn_epsilon, name="bn4", **bn)
         self.deconv2 = Deconv(32, 3, 2, resize=resize, name="deconv2")
         self.bn5 = BatchNorm(bn_epsilon, name="bn5", **bn)
-        self.conv4 = Conv(3, 7, 1, name="conv4")
+        self.conv4 = Conv(3, 7, 1, rewrite_gradients=True, name="conv4")
 
     @property
     def units(self):

@@ -1,0 +1,115 @@
+"""Convolution gradients computed another way for two shapes oneDNN's CPU kernels run slowly.
+
+:func:`conv2d` is ``tf.nn.conv2d`` with the same forward pass (identical outputs); only its
+gradient takes a different route, the same sums in another order (float rounding apart):
+
+- **input gradient of a strided ``VALID`` convolution** (AlexNet's ``conv1``: 11x11, stride 4,
+  3 -> 96 channels). Its direct input gradient writes 3 channels at stride 4 and ran at
+  ~20 GFLOP/s. The same convolution on space-to-depth blocks (each stride x stride patch of
+  pixels becomes ``stride^2 * channels`` channels; the kernel zero-padded to a multiple of the
+  stride and rearranged alike) is a stride-1 convolution, whose input gradient has 48 output
+  channels: 0.169 -> 0.046 s at batch 32 on the 2-core CPU of docs/BENCHMARKS.md.
+- **kernel gradient of a stride-1 ``SAME`` convolution with an odd kernel** and few output
+  channels (the generator's ``conv4``: 7x7, 32 -> 3). The gradient's correlation of the input
+  with a 3-channel output gradient is computed as the kernel gradient of the transposed
+  problem (the output gradient as the input, the input as the output gradient), flipped in
+  space with its channel axes swapped: the generator's ``conv4`` forward + backward 0.30 ->
+  0.19 s at batch 32 on the same CPU.
+
+``tests/test_conv_gradients.py`` checks both against TensorFlow's own gradients.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def space_to_depth_kernel(kernel: tf.Tensor, stride: int) -> tf.Tensor:
+    """``[kh, kw, in, out]`` -> ``[ceil(kh/s), ceil(kw/s), s*s*in, out]``: the kernel of the same
+    convolution applied to ``tf.nn.space_to_depth(x, s)`` at stride 1 (zero taps appended to
+    make the kernel a multiple of the stride; depth order as ``space_to_depth``: row in block,
+    column in block, channel)."""
+    kh, kw, cin, cout = (int(d) for d in kernel.shape)
+    bh, bw = _ceil_div(kh, stride), _ceil_div(kw, stride)
+    padded = tf.pad(kernel, [[0, bh * stride - kh], [0, bw * stride - kw], [0, 0], [0, 0]])
+    blocks = tf.reshape(padded, [bh, stride, bw, stride, cin, cout])
+    return tf.reshape(tf.transpose(blocks, [0, 2, 1, 3, 4, 5]),
+                      [bh, bw, stride * stride * cin, cout])
+
+
+def space_to_depth_input_gradient(dy: tf.Tensor, kernel: tf.Tensor,
+                                  input_hw: Sequence[int], stride: int) -> tf.Tensor:
+    """The input gradient of ``tf.nn.conv2d(x, kernel, stride, "VALID")``, ``x`` of spatial size
+    ``input_hw``, as the stride-1 input gradient of the space-to-depth convolution.
+
+    ``dy``: ``[B, out_h, out_w, out]``. Returns ``[B, H, W, in]``; rows and columns the
+    convolution never reads (beyond its last window) get zero gradient, as TF's."""
+    h, w = (int(d) for d in input_hw)
+    kh, kw, cin, _ = (int(d) for d in kernel.shape)
+    out_h, out_w = int(dy.shape[1]), int(dy.shape[2])
+    bh, bw = _ceil_div(kh, stride), _ceil_div(kw, stride)
+    rows, cols = out_h - 1 + bh, out_w - 1 + bw  # blocks the stride-1 convolution reads
+    block_grad = tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=tf.stack([tf.shape(dy)[0], rows, cols, stride * stride * cin]),
+        filter=space_to_depth_kernel(kernel, stride), out_backprop=dy,
+        strides=[1, 1, 1, 1], padding="VALID")
+    dx = tf.nn.depth_to_space(block_grad, stride)[:, :h, :w, :]
+    return tf.pad(dx, [[0, 0], [0, max(h - rows * stride, 0)],
+                       [0, max(w - cols * stride, 0)], [0, 0]])
+
+
+def swapped_kernel_gradient(x: tf.Tensor, dy: tf.Tensor, kernel_shape: Sequence[int]) -> tf.Tensor:
+    """The kernel gradient of ``tf.nn.conv2d(x, kernel, 1, "SAME")`` for an odd ``kh x kw``
+    kernel, as the kernel gradient of the convolution taking ``dy`` to ``x``: that one is
+    ``grad[i, j, o, c] = sum dy[b, h+i-r, w+j-r, o] x[b, h, w, c]``, which is the wanted
+    ``grad[kh-1-i, kw-1-j, c, o]`` (odd kernels pad ``SAME`` alike on both sides)."""
+    kh, kw, cin, cout = (int(d) for d in kernel_shape)
+    swapped = tf.raw_ops.Conv2DBackpropFilter(
+        input=dy, filter_sizes=[kh, kw, cout, cin], out_backprop=x,
+        strides=[1, 1, 1, 1], padding="SAME")
+    return tf.reverse(tf.transpose(swapped, [0, 1, 3, 2]), [0, 1])
+
+
+def rewrites(kernel_shape: Sequence[int], stride: int, padding: str) -> dict:
+    """Which of the two gradients :func:`conv2d` computes another way for this convolution."""
+    kh, kw = int(kernel_shape[0]), int(kernel_shape[1])
+    return {"input": padding == "VALID" and stride > 1,
+            "kernel": padding == "SAME" and stride == 1 and kh % 2 == 1 and kw % 2 == 1}
+
+
+def conv2d(x: tf.Tensor, kernel: tf.Tensor, stride: int, padding: str) -> tf.Tensor:
+    """``tf.nn.conv2d(x, kernel, stride, padding)`` (NHWC, square stride) whose gradient uses
+    the rewrites of this module where they apply (:func:`rewrites`), TF's own otherwise.
+    The input's spatial size must be static for the input-gradient rewrite (else TF's)."""
+    kernel = tf.convert_to_tensor(kernel)
+    use = rewrites(kernel.shape, stride, padding)
+    use["input"] = use["input"] and x.shape[1] is not None and x.shape[2] is not None
+    if not (use["input"] or use["kernel"]):
+        return tf.nn.conv2d(x, kernel, stride, padding)
+    strides = [1, stride, stride, 1]
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            if use["input"]:
+                dx = space_to_depth_input_gradient(dy, kernel, x.shape[1:3], stride)
+            else:
+                dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+                                                    out_backprop=dy, strides=strides,
+                                                    padding=padding)
+            if use["kernel"]:
+                dk = swapped_kernel_gradient(x, dy, kernel.shape)
+            else:
+                dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel),
+                                                     out_backprop=dy, strides=strides,
+                                                     padding=padding)
+            return dx, dk
+
+        return tf.nn.conv2d(x, kernel, stride, padding), grad
+
+    return conv(x, kernel)
