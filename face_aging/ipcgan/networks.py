@@ -156,8 +156,12 @@ class Discriminator(keras.Model):
         dtype = self.compute_dtype
         x = lrelu(self.dis(tf.cast(images, dtype)))
         shape = tf.shape(x)
-        x = tf.concat([x, broadcast_condition(age_vector, shape[1], shape[2], dtype)], -1)
-        x = lrelu(self.dis_bn0(self.dis_1(x), **bn))
+        parts = [x, broadcast_condition(age_vector, shape[1], shape[2], dtype)]
+        if self.dis_1.built:  # the concatenation's convolution, without concatenating
+            x = self.dis_1.call_on_parts(parts)
+        else:
+            x = self.dis_1(tf.concat(parts, -1))
+        x = lrelu(self.dis_bn0(x, **bn))
         x = lrelu(self.dis_bn1(self.dis_2(x), **bn))
         x = lrelu(self.dis_bn2(self.dis_3(x), **bn))
         return tf.cast(self.dis_4(x), tf.float32)

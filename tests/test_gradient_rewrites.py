@@ -1,10 +1,10 @@
-"""face_aging.conv_gradients: the same forward pass as tf.nn.conv2d, TF's gradients to float
-rounding, and the rewrites used where (and only where) they apply."""
+"""face_aging.gradient_rewrites: the same forward pass as tf.nn.conv2d / tf.matmul, TF's gradients
+to float rounding, and the rewrites used where (and only where) they apply."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from face_aging import conv_gradients
+from face_aging import gradient_rewrites
 from face_aging.backbones.alexnet import AlexNet
 from face_aging.ipcgan.networks import Generator, build_models, one_hot_age
 
@@ -36,7 +36,7 @@ def test_same_forward_and_gradients_as_tensorflow(x_shape, k_shape, stride, padd
     x = tf.constant(rng.normal(size=x_shape), tf.float32)
     kernel = tf.constant(rng.normal(0, 0.1, size=k_shape), tf.float32)
     want = _values_and_grads(tf.nn.conv2d, x, kernel, stride, padding)
-    got = _values_and_grads(conv_gradients.conv2d, x, kernel, stride, padding)
+    got = _values_and_grads(gradient_rewrites.conv2d, x, kernel, stride, padding)
     assert np.array_equal(got[0], want[0])  # the forward pass is tf.nn.conv2d itself
     assert got[1].shape == want[1].shape and got[2].shape == want[2].shape
     assert _relative(want[1], got[1]) < 1e-5 and _relative(want[2], got[2]) < 1e-5
@@ -48,7 +48,7 @@ def test_edge_rows_never_read_get_zero_gradient():
     kernel = tf.ones([4, 4, 2, 3])
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(conv_gradients.conv2d(x, kernel, 4, "VALID"))
+        loss = tf.reduce_sum(gradient_rewrites.conv2d(x, kernel, 4, "VALID"))
     dx = tape.gradient(loss, x).numpy()
     assert np.all(dx[:, 20:] == 0) and np.all(dx[:, :, 20:] == 0)
     assert np.all(dx[:, :20, :20] == 3.0)  # each pixel in one window, 3 output channels
@@ -61,7 +61,7 @@ def test_bfloat16_gradients_within_bfloat16_rounding():
         x = tf.constant(rng.normal(size=x_shape), tf.bfloat16)
         kernel = tf.constant(rng.normal(0, 0.1, size=k_shape), tf.bfloat16)
         want = _values_and_grads(tf.nn.conv2d, x, kernel, stride, padding)
-        got = _values_and_grads(conv_gradients.conv2d, x, kernel, stride, padding)
+        got = _values_and_grads(gradient_rewrites.conv2d, x, kernel, stride, padding)
         assert np.array_equal(got[0], want[0])
         assert _relative(want[1], got[1]) < 1e-2 and _relative(want[2], got[2]) < 1e-2
 
@@ -72,17 +72,17 @@ def test_space_to_depth_kernel_is_the_same_convolution():
     x = tf.constant(rng.normal(size=(1, 227, 227, 3)), tf.float32)
     kernel = tf.constant(rng.normal(size=(11, 11, 3, 8)), tf.float32)
     blocks = tf.nn.space_to_depth(tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), 4)
-    k_blocks = conv_gradients.space_to_depth_kernel(kernel, 4)
+    k_blocks = gradient_rewrites.space_to_depth_kernel(kernel, 4)
     assert k_blocks.shape == (3, 3, 48, 8)
     np.testing.assert_allclose(tf.nn.conv2d(blocks, k_blocks, 1, "VALID").numpy(),
                                tf.nn.conv2d(x, kernel, 4, "VALID").numpy(), rtol=1e-4, atol=1e-3)
 
 
 def test_which_gradients_are_rewritten():
-    assert conv_gradients.rewrites((11, 11, 3, 96), 4, "VALID") == {"input": True, "kernel": False}
-    assert conv_gradients.rewrites((7, 7, 32, 3), 1, "SAME") == {"input": False, "kernel": True}
-    assert conv_gradients.rewrites((4, 4, 512, 512), 1, "SAME") == {"input": False, "kernel": False}
-    assert conv_gradients.rewrites((3, 3, 32, 64), 2, "SAME") == {"input": False, "kernel": False}
+    assert gradient_rewrites.rewrites((11, 11, 3, 96), 4, "VALID") == {"input": True, "kernel": False}
+    assert gradient_rewrites.rewrites((7, 7, 32, 3), 1, "SAME") == {"input": False, "kernel": True}
+    assert gradient_rewrites.rewrites((4, 4, 512, 512), 1, "SAME") == {"input": False, "kernel": False}
+    assert gradient_rewrites.rewrites((3, 3, 32, 64), 2, "SAME") == {"input": False, "kernel": False}
 
 
 def test_unknown_spatial_size_falls_back_to_tensorflows_input_gradient():
@@ -92,7 +92,7 @@ def test_unknown_spatial_size_falls_back_to_tensorflows_input_gradient():
     def grad(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(tf.square(conv_gradients.conv2d(x, kernel, 3, "VALID")))
+            loss = tf.reduce_sum(tf.square(gradient_rewrites.conv2d(x, kernel, 3, "VALID")))
         return tape.gradient(loss, x)
 
     x = tf.constant(np.random.default_rng(4).normal(size=(2, 20, 23, 3)), tf.float32)
@@ -132,3 +132,23 @@ def test_models_use_the_rewrites_and_keep_their_gradients():
             assert np.max(np.abs(want - got)) < 1e-6 * largest, var.path
         else:
             assert _relative(want, got) < 1e-4, var.path
+
+
+def test_matmul_same_product_and_gradients_as_tensorflow():
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.normal(size=(4, 96)), tf.float32)
+    kernel = tf.constant(rng.normal(0, 0.1, size=(96, 40)), tf.float32)
+    results = []
+    for matmul in (tf.matmul, gradient_rewrites.matmul):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = matmul(x, kernel)
+            loss = tf.reduce_sum(tf.square(y) * tf.reshape(tf.range(160.0), [4, 40]))
+        results.append([y.numpy(), *[g.numpy() for g in tape.gradient(loss, [x, kernel])]])
+    want, got = results
+    assert np.array_equal(got[0], want[0])
+    assert got[1].shape == (4, 96) and got[2].shape == (96, 40)
+    assert _relative(want[1], got[1]) < 1e-5 and _relative(want[2], got[2]) < 1e-5
+    # By hand for one entry: d loss / d x[0, 0] = sum_j 2 y[0, j] w_j kernel[0, j].
+    by_hand = np.sum(2 * want[0][0] * np.arange(40.0) * kernel.numpy()[0])
+    assert got[1][0, 0] == pytest.approx(by_hand, rel=1e-4)

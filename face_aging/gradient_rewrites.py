@@ -1,22 +1,24 @@
-"""Convolution gradients computed another way for two shapes oneDNN's CPU kernels run slowly.
+"""Gradients computed another way for shapes whose gradient oneDNN's CPU kernels run slowly.
 
-:func:`conv2d` is ``tf.nn.conv2d`` with the same forward pass (identical outputs); only its
-gradient takes a different route, the same sums in another order (float rounding apart):
+:func:`conv2d` and :func:`matmul` are ``tf.nn.conv2d`` and ``tf.matmul`` with the same forward
+pass (identical outputs); only their gradients take another route, the same sums in another
+order (float rounding apart). Times at batch 32 on the 2-core CPU of docs/BENCHMARKS.md:
 
 - **input gradient of a strided ``VALID`` convolution** (AlexNet's ``conv1``: 11x11, stride 4,
-  3 -> 96 channels). Its direct input gradient writes 3 channels at stride 4 and ran at
-  ~20 GFLOP/s. The same convolution on space-to-depth blocks (each stride x stride patch of
-  pixels becomes ``stride^2 * channels`` channels; the kernel zero-padded to a multiple of the
-  stride and rearranged alike) is a stride-1 convolution, whose input gradient has 48 output
-  channels: 0.169 -> 0.046 s at batch 32 on the 2-core CPU of docs/BENCHMARKS.md.
+  3 -> 96 channels). Its direct input gradient writes 3 channels at stride 4 (~20 GFLOP/s).
+  The same convolution on space-to-depth blocks (each stride x stride patch of pixels becomes
+  ``stride^2 * channels`` channels; the kernel zero-padded to a multiple of the stride and
+  rearranged alike) is a stride-1 convolution whose input gradient has 48 output channels:
+  0.169 -> 0.046 s.
 - **kernel gradient of a stride-1 ``SAME`` convolution with an odd kernel** and few output
-  channels (the generator's ``conv4``: 7x7, 32 -> 3). The gradient's correlation of the input
-  with a 3-channel output gradient is computed as the kernel gradient of the transposed
-  problem (the output gradient as the input, the input as the output gradient), flipped in
-  space with its channel axes swapped: the generator's ``conv4`` forward + backward 0.30 ->
-  0.19 s at batch 32 on the same CPU.
+  channels (the generator's ``conv4``: 7x7, 32 -> 3): computed as the kernel gradient of the
+  transposed problem (the output gradient as the input, the input as the output gradient),
+  flipped in space with its channel axes swapped: ``conv4`` forward + backward 0.30 -> 0.19 s.
+- **input gradient of a dense layer** (AlexNet's ``fc6``: 9216 -> 4096): ``dy @ kernel^T``
+  reads the kernel transposed; ``(kernel @ dy^T)^T`` reads it in its stored order:
+  0.065 -> 0.019 s.
 
-``tests/test_conv_gradients.py`` checks both against TensorFlow's own gradients.
+``tests/test_gradient_rewrites.py`` checks each against TensorFlow's own gradients.
 """
 from __future__ import annotations
 
@@ -113,3 +115,18 @@ def conv2d(x: tf.Tensor, kernel: tf.Tensor, stride: int, padding: str) -> tf.Ten
         return tf.nn.conv2d(x, kernel, stride, padding), grad
 
     return conv(x, kernel)
+
+
+def matmul(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """``tf.matmul(x, kernel)`` (``x`` ``[B, in]``, ``kernel`` ``[in, out]``) whose input
+    gradient is ``(kernel @ dy^T)^T`` (the kernel read in its stored order); the kernel
+    gradient is TF's ``x^T @ dy``."""
+    @tf.custom_gradient
+    def product(x, kernel):
+        def grad(dy):
+            return (tf.transpose(tf.matmul(kernel, dy, transpose_b=True)),
+                    tf.matmul(x, dy, transpose_a=True))
+
+        return tf.matmul(x, kernel), grad
+
+    return product(x, tf.convert_to_tensor(kernel))
