@@ -275,3 +275,28 @@ def test_initialisers_follow_the_release_and_differ_between_layers():
     assert np.abs(kernels[0]).max() <= 0.04
     assert np.std(g.deconv1.kernel.numpy()) == pytest.approx(0.02, rel=0.1)
     assert np.all(g.conv1.bias.numpy() == 0) and np.all(g.bn1.gamma.numpy() == 1)
+
+
+def test_conv_on_parts_is_the_convolution_of_their_concatenation():
+    from face_aging.layers import Conv, broadcast_condition
+    rng = np.random.default_rng(7)
+    features = tf.constant(rng.normal(size=(2, 16, 16, 6)), tf.float32)
+    condition = broadcast_condition(one_hot_age([1, 4]), 16, 16, tf.float32)
+    conv = Conv(8, 4, 2, name="dis_1")
+    whole = conv(tf.concat([features, condition], -1))  # builds: kernel [4, 4, 11, 8]
+    np.testing.assert_allclose(conv.call_on_parts([features, condition]).numpy(), whole.numpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_discriminator_output_unchanged_by_the_split_dis_1():
+    """After its first (building) call the discriminator runs dis_1 on the two parts; the
+    logits equal the concatenation's to float rounding."""
+    d = Discriminator(output_channels=4)
+    images = tf.constant(np.random.default_rng(8).uniform(-1, 1, (2, 32, 32, 3)), tf.float32)
+    age = one_hot_age([0, 3])
+    d((images, age), training=False, batch_stats=True)  # builds dis_1 on the concatenation
+    split = d((images, age), training=False, batch_stats=True)
+    d.dis_1.call_on_parts = lambda parts: d.dis_1(tf.concat(parts, -1))
+    whole = d((images, age), training=False, batch_stats=True)
+    assert split.shape == (2, 4, 4, 4)
+    np.testing.assert_allclose(split.numpy(), whole.numpy(), rtol=1e-4, atol=1e-5)
