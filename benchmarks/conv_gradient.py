@@ -1,17 +1,23 @@
-"""Does a forward convolution beat TF's input gradient of stride-1 convolutions here?
+"""Times the whole IPCGAN training step with and without a gradient rewrite, interleaved.
 
-TF's CPU ``Conv2DBackpropInput`` for the discriminator's 4x4 convolutions once ran ~3x slower
-than the forward convolution of the same size. The input gradient of a stride-1 ``SAME``
-convolution is itself a forward convolution: of the output gradient, padded the other way
-round, with the kernel flipped in space and its in/out channels swapped. This tool times the
-whole IPCGAN training step both ways, interleaved, on this machine:
+``--compare=project_rewrites`` (the default): the project's step against the same step with
+TensorFlow's own gradients everywhere, i.e. without ``face_aging/gradient_rewrites.py``
+(AlexNet's conv1 input gradient, the generator conv4's kernel gradient, the dense layers'
+input gradients) and with the discriminator's ``dis_1`` run on the concatenated 69 channels
+(``Conv.call_on_parts`` off):
 
     python -m benchmarks.conv_gradient --batch=32 --image_size=128 --mixed_precision=none,bfloat16
 
-``rewritten`` applies the rewrite to every stride-1 ``SAME`` convolution with a kernel larger
-than 1x1 and one group (D's dis_3/dis_4, G's conv1/conv4 and 12 residual convolutions,
-AlexNet's conv3); ``default`` is the project's step. The project keeps TF's own gradient
-unless this tool measures the rewrite faster (docs/BENCHMARKS.md has the figures).
+``--compare=stride1_input``: the input gradient of a stride-1 ``SAME`` convolution as a
+forward convolution (of the output gradient, padded the other way round, with the kernel
+flipped in space and its in/out channels swapped), applied to every stride-1 ``SAME``
+convolution with a kernel larger than 1x1 and one group (D's dis_3/dis_4, G's conv1/conv4 and
+12 residual convolutions, AlexNet's conv3). TF's CPU ``Conv2DBackpropInput`` for the
+discriminator's 4x4 convolutions once ran ~3x slower than the forward convolution; the project
+keeps TF's own gradient there unless this tool measures the rewrite faster.
+
+Each round runs every variant once, in turn; the speed-up is of the medians, with the
+per-round ratios beside it (docs/BENCHMARKS.md has the figures).
 """
 from __future__ import annotations
 
@@ -82,11 +88,39 @@ def rewritten_convolutions(enabled: bool = True):
         layers.Conv.call = original
 
 
+@contextlib.contextmanager
+def tensorflow_gradients(enabled: bool = True):
+    """While active, models *traced* use TF's own gradients instead of the project's
+    ``face_aging.gradient_rewrites`` and run ``dis_1`` on the concatenation of its parts."""
+    import tensorflow as tf
+    from face_aging import gradient_rewrites, layers
+
+    saved = (gradient_rewrites.conv2d, gradient_rewrites.matmul, layers.Conv.call_on_parts)
+    if enabled:
+        gradient_rewrites.conv2d = lambda x, kernel, stride, padding: tf.nn.conv2d(
+            x, kernel, stride, padding)
+        gradient_rewrites.matmul = lambda x, kernel: tf.matmul(x, kernel)
+        layers.Conv.call_on_parts = lambda self, parts: self(tf.concat(parts, axis=-1))
+    try:
+        yield
+    finally:
+        gradient_rewrites.conv2d, gradient_rewrites.matmul, layers.Conv.call_on_parts = saved
+
+
+#: --compare -> (reference variant, candidate variant, context manager active for the one named)
+COMPARISONS = {
+    "project_rewrites": ("tf_gradients", "default", tensorflow_gradients, "tf_gradients"),
+    "stride1_input": ("default", "rewritten", rewritten_convolutions, "rewritten"),
+}
+
+
 def parse_args(argv=None):
     from face_aging.cli import ArgumentParser
 
     p = ArgumentParser(prog="python -m benchmarks.conv_gradient",
                        description=__doc__.splitlines()[0])
+    p.add_argument("--compare", choices=sorted(COMPARISONS), default="project_rewrites",
+                   help="which rewrite to time against its absence (see the module docstring)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--image_size", type=int, default=128)
     p.add_argument("--mixed_precision", default="none",
@@ -114,13 +148,14 @@ def main(argv=None) -> int:
     from benchmarks import machine, sections
     from benchmarks.timing import median, time_interleaved
 
+    reference, candidate, patch, patched = COMPARISONS[args.compare]
     fns = {}
     for mode in args.mixed_precision:
-        for variant in ("default", "rewritten"):
+        for variant in (reference, candidate):
             config = sections.Config(f"{mode}/{variant}", mixed_precision=mode)
             trainer, _ = sections.make_trainer(config, args.image_size)
             data = sections.synthetic_batch(args.batch, args.image_size)
-            with rewritten_convolutions(variant == "rewritten"):
+            with patch(variant == patched):
                 start = time.perf_counter()
                 trainer.train_step(data)["d_loss"].numpy()  # traces under the patch
             print(f"{config.name}: first step (tracing) {time.perf_counter() - start:.1f} s",
@@ -128,16 +163,20 @@ def main(argv=None) -> int:
             fns[config.name] = lambda t=trainer, d=data: t.train_step(d)["d_loss"].numpy()
     load_start = machine.load_average()
     times = time_interleaved(fns, args.warmup, args.repeats)
-    results = {"batch": args.batch, "image_size": args.image_size, "cpu": machine.cpu_info(),
+    results = {"compare": args.compare, "batch": args.batch, "image_size": args.image_size,
+               "cpu": machine.cpu_info(),
                "load_average": {"start": load_start, "end": machine.load_average()},
                "times_s": times, "median_s": {k: median(v) for k, v in times.items()}}
     print(f"training step, batch {args.batch}, {args.image_size} px, median of "
-          f"{args.repeats} interleaved rounds:")
+          f"{args.repeats} interleaved rounds ({args.compare}):")
     for mode in args.mixed_precision:
-        base, new = results["median_s"][f"{mode}/default"], results["median_s"][f"{mode}/rewritten"]
-        results.setdefault("speedup", {})[mode] = base / new
-        print(f"  {mode:9s} default {base:.3f} s   rewritten {new:.3f} s   "
-              f"speed-up {base / new:.3f}x")
+        ref, new = f"{mode}/{reference}", f"{mode}/{candidate}"
+        base, fast = results["median_s"][ref], results["median_s"][new]
+        per_round = [a / b for a, b in zip(times[ref], times[new])]
+        results.setdefault("speedup", {})[mode] = base / fast
+        results.setdefault("speedup_per_round", {})[mode] = per_round
+        print(f"  {mode:9s} {reference} {base:.3f} s   {candidate} {fast:.3f} s   "
+              f"speed-up {base / fast:.3f}x (rounds {min(per_round):.3f}-{max(per_round):.3f}x)")
     if args.output:
         from face_aging.files import atomic_write_json
 

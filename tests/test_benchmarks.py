@@ -245,3 +245,30 @@ def test_forward_conv_input_gradient_equals_tf_gradient(k):
     for a, b in zip(tape.gradient(ours, [x, kernel], output_gradients=dy),
                     tape.gradient(theirs, [x, kernel], output_gradients=dy)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_tensorflow_gradients_comparison_patches_the_rewrites_and_restores_them():
+    """benchmarks.conv_gradient --compare=project_rewrites: under the patch a traced gradient of
+    AlexNet conv1's shape is TF's own (no space-to-depth blocks in the graph); afterwards the
+    project's rewrite is back."""
+    import tensorflow as tf
+    from benchmarks import conv_gradient
+    from face_aging import gradient_rewrites, layers
+
+    def gradient_op_types():
+        @tf.function
+        def grad(x, kernel):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = gradient_rewrites.conv2d(x, kernel, 4, "VALID")
+            return tape.gradient(y, x)
+
+        graph = grad.get_concrete_function(tf.TensorSpec([1, 23, 23, 3]),
+                                           tf.TensorSpec([11, 11, 3, 4])).graph
+        return {op.type for op in graph.get_operations()}
+
+    saved = (gradient_rewrites.conv2d, gradient_rewrites.matmul, layers.Conv.call_on_parts)
+    with conv_gradient.tensorflow_gradients():
+        assert "DepthToSpace" not in gradient_op_types()
+    assert (gradient_rewrites.conv2d, gradient_rewrites.matmul, layers.Conv.call_on_parts) == saved
+    assert "DepthToSpace" in gradient_op_types()
