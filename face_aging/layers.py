@@ -37,9 +37,9 @@ class Conv(keras.layers.Layer):
     plain convolutions (Keras' ``groups=2`` gradient is ~15x slower on CPU, see
     PLATFORM_NOTES), the kernel stored whole as in the release.
 
-    ``rewrite_gradients=True``: the same forward pass, the gradient computed by
-    ``face_aging.gradient_rewrites.conv2d`` (for the shapes oneDNN's CPU gradients run slowly:
-    AlexNet's ``conv1``, the generator's ``conv4``; equal to TF's to float rounding).
+    ``rewrite_gradients=True``: computed by ``face_aging.gradient_rewrites.conv2d`` (for the
+    shapes oneDNN's CPU runs slowly: AlexNet's ``conv1`` input gradient, the generator
+    ``conv4``'s forward pass and kernel gradient; equal to TF's to float rounding).
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="SAME", groups=1,
