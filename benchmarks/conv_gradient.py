@@ -1,10 +1,10 @@
 """Times the whole IPCGAN training step with and without a gradient rewrite, interleaved.
 
 ``--compare=project_rewrites`` (the default): the project's step against the same step with
-TensorFlow's own gradients everywhere, i.e. without ``face_aging/gradient_rewrites.py``
-(AlexNet's conv1 input gradient, the generator conv4's kernel gradient, the dense layers'
-input gradients) and with the discriminator's ``dis_1`` run on the concatenated 69 channels
-(``Conv.call_on_parts`` off):
+TensorFlow's own ops everywhere, i.e. without ``face_aging/gradient_rewrites.py``
+(AlexNet's conv1 input gradient, the generator conv4's blocked forward pass and kernel
+gradient, the dense layers' input gradients) and with the discriminator's ``dis_1`` run on the
+concatenated 69 channels (``Conv.call_on_parts`` off):
 
     python -m benchmarks.conv_gradient --batch=32 --image_size=128 --mixed_precision=none,bfloat16
 
@@ -90,8 +90,9 @@ def rewritten_convolutions(enabled: bool = True):
 
 @contextlib.contextmanager
 def tensorflow_gradients(enabled: bool = True):
-    """While active, models *traced* use TF's own gradients instead of the project's
-    ``face_aging.gradient_rewrites`` and run ``dis_1`` on the concatenation of its parts."""
+    """While active, models *traced* use TF's own convolutions, matmuls and gradients instead
+    of the project's ``face_aging.gradient_rewrites`` and run ``dis_1`` on the concatenation of
+    its parts."""
     import tensorflow as tf
     from face_aging import gradient_rewrites, layers
 
